@@ -1,0 +1,576 @@
+// Package state keeps vodwatchd's durable job records (stage machine,
+// resumable checkpoints, results) in a bbolt file with consistent indexes.
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bMeta     = []byte("meta")
+	bJobs     = []byte("jobs")        // id -> Job JSON
+	bIdentity = []byte("ix_identity") // identityKey(Key) -> id
+	bPath     = []byte("ix_path")     // root NUL rel -> id of the path's latest job
+	bStage    = []byte("ix_stage")    // stage NUL id -> ""
+	bHash     = []byte("ix_hash")     // content hash NUL id -> ""
+	bRoots    = []byte("roots")       // watch root -> "" (every root a job ever had)
+
+	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots}
+
+	kSchema  = []byte("schema")
+	kCreated = []byte("created")
+)
+
+// Store is an open state file. Its methods are safe for concurrent use.
+type Store struct {
+	path       string
+	db         *bolt.DB
+	opts       Options
+	log        *slog.Logger
+	secretsDir string
+	changed    chan struct{}
+
+	mu        sync.Mutex
+	resumable map[string]struct{} // in flight when the store was opened and not touched since
+}
+
+func newStore(path string, db *bolt.DB, opts Options) *Store {
+	return &Store{
+		path:       path,
+		db:         db,
+		opts:       opts,
+		log:        opts.Logger,
+		secretsDir: path + ".secrets",
+		changed:    make(chan struct{}, 1),
+		resumable:  map[string]struct{}{},
+	}
+}
+
+// afterOpen migrates or initialises the layout, notes the jobs a crash left
+// in flight and removes certificates that no job needs any more.
+func (s *Store) afterOpen() error {
+	err := s.db.Update(func(tx *bolt.Tx) error { return migrate(tx, s.opts.Now()) })
+	if err != nil {
+		return storageErr(s.path, "migrate schema", err)
+	}
+	var inflight []string
+	err = s.db.View(func(tx *bolt.Tx) error {
+		for _, st := range []Stage{StageApplied, StageUploading, StageCommitting} {
+			forEachInStage(tx, st, func(id string) bool { inflight = append(inflight, id); return true })
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("state file %s: read in-flight jobs: %w", s.path, err)
+	}
+	for _, id := range inflight {
+		s.resumable[id] = struct{}{}
+	}
+	if len(inflight) > 0 {
+		s.log.Info("jobs interrupted in flight will resume", "count", len(inflight))
+	}
+	return s.sweepSecrets()
+}
+
+// Path is the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// ReadOnly reports whether the store was opened read-only.
+func (s *Store) ReadOnly() bool { return s.opts.ReadOnly }
+
+// Changed receives a value (coalesced) whenever a job becomes queued:
+// enqueued, retried or sent back by Update. The pipeline waits on it.
+func (s *Store) Changed() <-chan struct{} { return s.changed }
+
+// Close closes the file and releases its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("state file %s: close: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) now() time.Time { return s.opts.Now().UTC() }
+
+func (s *Store) signal() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
+}
+
+// write runs fn in a read-write transaction. Errors returned by fn come
+// back unchanged; failures of the transaction itself become *StorageError.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.opts.ReadOnly {
+		return storageErr(s.path, op, ErrReadOnly)
+	}
+	var logic error
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		logic = fn(tx)
+		return logic
+	})
+	if err != nil && logic != nil && errors.Is(err, logic) {
+		return err
+	}
+	return storageErr(s.path, op, err)
+}
+
+func (s *Store) read(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+func pathKey(root, rel string) []byte {
+	b := make([]byte, 0, len(root)+len(rel)+1)
+	return append(append(append(b, root...), 0), rel...)
+}
+
+func pairKey(a string, id string) []byte {
+	b := make([]byte, 0, len(a)+len(id)+1)
+	return append(append(append(b, a...), 0), id...)
+}
+
+func getJob(tx *bolt.Tx, id string) (*Job, error) {
+	v := tx.Bucket(bJobs).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("job %s: %w", id, ErrNotFound)
+	}
+	return decodeJob(id, v)
+}
+
+func decodeJob(id string, v []byte) (*Job, error) {
+	j := new(Job)
+	if err := json.Unmarshal(v, j); err != nil {
+		return nil, fmt.Errorf("job %s: record unreadable: %w", id, err)
+	}
+	return j, nil
+}
+
+// putJob writes j and moves its stage and hash index entries from old
+// (nil for a new job).
+func putJob(tx *bolt.Tx, old, j *Job) error {
+	v, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("job %s: encode: %w", j.ID, err)
+	}
+	if err := tx.Bucket(bJobs).Put([]byte(j.ID), v); err != nil {
+		return err
+	}
+	st, hs := tx.Bucket(bStage), tx.Bucket(bHash)
+	if old != nil && old.Stage != j.Stage {
+		if err := st.Delete(pairKey(string(old.Stage), j.ID)); err != nil {
+			return err
+		}
+	}
+	if old == nil || old.Stage != j.Stage {
+		if err := st.Put(pairKey(string(j.Stage), j.ID), nil); err != nil {
+			return err
+		}
+	}
+	if old != nil && old.ContentHash != j.ContentHash && old.ContentHash != "" {
+		if err := hs.Delete(pairKey(old.ContentHash, j.ID)); err != nil {
+			return err
+		}
+	}
+	if j.ContentHash != "" && (old == nil || old.ContentHash != j.ContentHash) {
+		return hs.Put(pairKey(j.ContentHash, j.ID), nil)
+	}
+	return nil
+}
+
+// forEachPrefix calls fn for each key of b starting with prefix until fn
+// returns false.
+func forEachPrefix(b *bolt.Bucket, prefix []byte, fn func(k, v []byte) bool) {
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if !fn(k, v) {
+			return
+		}
+	}
+}
+
+func forEachInStage(tx *bolt.Tx, st Stage, fn func(id string) bool) {
+	prefix := pairKey(string(st), "")
+	forEachPrefix(tx.Bucket(bStage), prefix, func(k, _ []byte) bool {
+		return fn(string(k[len(prefix):]))
+	})
+}
+
+// Enqueue records a new queued job for key, or returns the existing job
+// with that identity (created false): the same drop seen twice is one job.
+func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, error) {
+	if err := key.Validate(); err != nil {
+		return nil, false, err
+	}
+	if attrs.Kind == "" {
+		attrs.Kind = KindFile
+	}
+	if attrs.Kind != KindFile && attrs.Kind != KindBundle {
+		return nil, false, fmt.Errorf("job %s: unknown kind %q", key.Path(), attrs.Kind)
+	}
+	var job *Job
+	var created bool
+	err := s.write(ctx, "enqueue "+key.Path(), func(tx *bolt.Tx) error {
+		ident := identityKey(key)
+		if id := tx.Bucket(bIdentity).Get(ident); id != nil {
+			j, err := getJob(tx, string(id))
+			job = j
+			return err
+		}
+		j, err := s.newJob(tx, key, attrs)
+		if err != nil {
+			return err
+		}
+		if err := putJob(tx, nil, j); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bIdentity).Put(ident, []byte(j.ID)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bPath).Put(pathKey(key.Root, key.Rel), []byte(j.ID)); err != nil {
+			return err
+		}
+		job, created = j, true
+		return tx.Bucket(bRoots).Put([]byte(key.Root), nil)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if created {
+		s.signal()
+	}
+	return job, created, nil
+}
+
+func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
+	id := key.ID()
+	if tx.Bucket(bJobs).Get([]byte(id)) != nil {
+		return nil, fmt.Errorf("job %s: id already used by another identity (hash collision)", id)
+	}
+	seq, err := tx.Bucket(bJobs).NextSequence()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	bytesTotal := a.Bytes
+	if bytesTotal <= 0 {
+		bytesTotal = key.Size
+	}
+	j := &Job{
+		ID: id, Seq: seq, Key: key, Kind: a.Kind, Rule: a.Rule, Cover: a.Cover, Stage: StageQueued,
+		Created: now, Updated: now, Bytes: bytesTotal, SourceContext: a.SourceContext,
+		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash,
+	}
+	j.record("", StageQueued, now, "enqueued")
+	return j, nil
+}
+
+// Lookup returns the job with identity key, if any.
+func (s *Store) Lookup(ctx context.Context, key Key) (*Job, bool, error) {
+	var job *Job
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bIdentity).Get(identityKey(key))
+		if id == nil {
+			return nil
+		}
+		j, err := getJob(tx, string(id))
+		job = j
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("state: lookup %s: %w", key.Path(), err)
+	}
+	return job, job != nil, nil
+}
+
+// Get returns the job with id, or the one job whose id starts with id
+// (at least 4 hex digits). Errors wrap ErrNotFound or ErrAmbiguous.
+func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
+	var job *Job
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bJobs).Get([]byte(id)); v != nil {
+			j, err := decodeJob(id, v)
+			job = j
+			return err
+		}
+		if len(id) < 4 || len(id) >= 16 {
+			return fmt.Errorf("job %q: %w", id, ErrNotFound)
+		}
+		var ids []string
+		forEachPrefix(tx.Bucket(bJobs), []byte(id), func(k, _ []byte) bool {
+			ids = append(ids, string(k))
+			return len(ids) < 2
+		})
+		switch len(ids) {
+		case 0:
+			return fmt.Errorf("job %q: %w", id, ErrNotFound)
+		case 2:
+			return fmt.Errorf("job %q: %w", id, ErrAmbiguous)
+		}
+		j, err := getJob(tx, ids[0])
+		job = j
+		return err
+	})
+	return job, err
+}
+
+// ByPath returns the latest job for the file at rel under root.
+func (s *Store) ByPath(ctx context.Context, root, rel string) (*Job, bool, error) {
+	var job *Job
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		id := tx.Bucket(bPath).Get(pathKey(root, rel))
+		if id == nil {
+			return nil
+		}
+		j, err := getJob(tx, string(id))
+		job = j
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("state: job for %s: %w", rel, err)
+	}
+	return job, job != nil, nil
+}
+
+// ByContentHash returns the jobs whose content hash is hash (for dedupe:
+// a done one among them already has a FileId).
+func (s *Store) ByContentHash(ctx context.Context, hash string) ([]*Job, error) {
+	if hash == "" {
+		return nil, nil
+	}
+	var jobs []*Job
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		prefix := pairKey(hash, "")
+		var ids []string
+		forEachPrefix(tx.Bucket(bHash), prefix, func(k, _ []byte) bool {
+			ids = append(ids, string(k[len(prefix):]))
+			return true
+		})
+		for _, id := range ids {
+			j, err := getJob(tx, id)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+// Update applies fn to a copy of job id and stores the result in one
+// transaction, with its indexes. fn's error aborts the update and is
+// returned unchanged. The stage move must be legal (ErrTransition); the
+// identity, id, kind, sequence and creation time cannot change. When a job
+// leaves applied/uploading/committing its temporary certificate is deleted.
+func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
+	var old, out *Job
+	err := s.write(ctx, "update job "+id, func(tx *bolt.Tx) error {
+		cur, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		next := cur.Clone()
+		if err := fn(next); err != nil {
+			return err
+		}
+		if err := s.apply(tx, cur, next, ""); err != nil {
+			return err
+		}
+		old, out = cur, next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.afterChange(ctx, old, out)
+	return out, nil
+}
+
+// apply validates the move from cur to next, stamps times and history, and
+// writes next with its index entries.
+func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
+	switch {
+	case next.ID != cur.ID || next.Key != cur.Key || next.Seq != cur.Seq:
+		return fmt.Errorf("job %s: id, identity and sequence cannot change", cur.ID)
+	case !next.Created.Equal(cur.Created) || next.Kind != cur.Kind:
+		return fmt.Errorf("job %s: kind and creation time cannot change", cur.ID)
+	case !CanMove(cur.Stage, next.Stage):
+		return fmt.Errorf("job %s: %s -> %q: %w", cur.ID, cur.Stage, next.Stage, ErrTransition)
+	case len(next.Checkpoint) > 0 && !json.Valid(next.Checkpoint):
+		return fmt.Errorf("job %s: checkpoint is not valid JSON", cur.ID)
+	}
+	now := s.now()
+	next.Updated = now
+	if next.Stage != cur.Stage {
+		next.record(cur.Stage, next.Stage, now, note)
+		if next.Stage == StageApplied && next.Started.IsZero() {
+			next.Started = now
+		}
+		if next.Stage == StageDone || next.Stage == StageQuarantined {
+			next.Finished = now
+		}
+	}
+	return putJob(tx, cur, next)
+}
+
+func (s *Store) afterChange(ctx context.Context, old, next *Job) {
+	s.mu.Lock()
+	delete(s.resumable, next.ID)
+	s.mu.Unlock()
+	if old.Stage.InFlight() && !next.Stage.InFlight() {
+		if err := s.DeleteSecret(ctx, next.ID); err != nil {
+			s.log.Warn("cannot delete temporary certificate", "job", next.ID, "err", err)
+		}
+	}
+	if next.Stage == StageQueued && old.Stage != StageQueued {
+		s.signal()
+	}
+}
+
+// Retry puts a failed or quarantined job back in the queue with its
+// attempts reset. Its quarantine path is kept: the pipeline takes the file
+// from there (Job.SourcePath).
+func (s *Store) Retry(ctx context.Context, id string) (*Job, error) {
+	var old, out *Job
+	err := s.write(ctx, "retry job "+id, func(tx *bolt.Tx) error {
+		cur, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		if cur.Stage != StageFailed && cur.Stage != StageQuarantined {
+			return fmt.Errorf("job %s is %s: %w", id, cur.Stage, ErrNotRetryable)
+		}
+		next := cur.Clone()
+		next.Stage, next.Attempts, next.NextRetry, next.LastError = StageQueued, 0, time.Time{}, nil
+		if err := s.apply(tx, cur, next, "retry"); err != nil {
+			return err
+		}
+		old, out = cur, next
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.afterChange(ctx, old, out)
+	return out, nil
+}
+
+// Forget deletes job id and its index entries so the file can be uploaded
+// again on purpose. A job in flight is refused (ErrInFlight) unless force.
+func (s *Store) Forget(ctx context.Context, id string, force bool) error {
+	err := s.write(ctx, "forget job "+id, func(tx *bolt.Tx) error {
+		j, err := getJob(tx, id)
+		if err != nil {
+			return err
+		}
+		if j.Stage.InFlight() && !force {
+			return fmt.Errorf("job %s is %s: %w (use --force to forget it anyway)", id, j.Stage, ErrInFlight)
+		}
+		return deleteJob(tx, j)
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.resumable, id)
+	s.mu.Unlock()
+	if err := s.DeleteSecret(ctx, id); err != nil {
+		s.log.Warn("cannot delete temporary certificate", "job", id, "err", err)
+	}
+	return nil
+}
+
+func deleteJob(tx *bolt.Tx, j *Job) error {
+	id := []byte(j.ID)
+	dels := []struct {
+		b []byte
+		k []byte
+	}{
+		{bJobs, id},
+		{bIdentity, identityKey(j.Key)},
+		{bStage, pairKey(string(j.Stage), j.ID)},
+	}
+	if j.ContentHash != "" {
+		dels = append(dels, struct{ b, k []byte }{bHash, pairKey(j.ContentHash, j.ID)})
+	}
+	for _, d := range dels {
+		if err := tx.Bucket(d.b).Delete(d.k); err != nil {
+			return err
+		}
+	}
+	pk := pathKey(j.Key.Root, j.Key.Rel)
+	if !bytes.Equal(tx.Bucket(bPath).Get(pk), id) {
+		return nil
+	}
+	latest, err := latestForPath(tx, j.Key.Root, j.Key.Rel)
+	if err != nil || latest == "" {
+		if err == nil {
+			err = tx.Bucket(bPath).Delete(pk)
+		}
+		return err
+	}
+	return tx.Bucket(bPath).Put(pk, []byte(latest))
+}
+
+// latestForPath returns the id of the newest job (highest Seq) for a path.
+func latestForPath(tx *bolt.Tx, root, rel string) (string, error) {
+	var best string
+	var bestSeq uint64
+	var err error
+	forEachPrefix(tx.Bucket(bIdentity), append(pathKey(root, rel), 0), func(_, v []byte) bool {
+		var j *Job
+		if j, err = getJob(tx, string(v)); err != nil {
+			return false
+		}
+		if best == "" || j.Seq > bestSeq {
+			best, bestSeq = j.ID, j.Seq
+		}
+		return true
+	})
+	return best, err
+}
+
+// Stats counts jobs per stage.
+func (s *Store) Stats(ctx context.Context) (map[Stage]int, error) {
+	out := map[Stage]int{}
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		for _, st := range allStages {
+			n := 0
+			forEachInStage(tx, st, func(string) bool { n++; return true })
+			out[st] = n
+		}
+		return nil
+	})
+	return out, err
+}
+
+// sortJobs orders jobs by path, then enqueue order.
+func sortJobs(jobs []*Job) {
+	sort.Slice(jobs, func(a, b int) bool {
+		x, y := jobs[a], jobs[b]
+		if x.Key.Root != y.Key.Root {
+			return x.Key.Root < y.Key.Root
+		}
+		if x.Key.Rel != y.Key.Rel {
+			return x.Key.Rel < y.Key.Rel
+		}
+		return x.Seq < y.Seq
+	})
+}
