@@ -2,6 +2,8 @@ module github.com/vodwatchd/vodwatchd
 
 go 1.26.8
 
+toolchain go1.26.10
+
 require (
 	github.com/bmatcuk/doublestar/v4 v4.10.4
 	github.com/coreos/go-systemd/v22 v22.7.0
