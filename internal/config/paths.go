@@ -1,0 +1,109 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// within reports whether p is dir or lies below it.
+func within(p, dir string) bool {
+	if p == dir {
+		return true
+	}
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// forms returns a path as written and, when it exists, with symlinks resolved.
+func forms(p string) []string {
+	out := []string{p}
+	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+		out = append(out, r)
+	}
+	return out
+}
+
+// overlaps reports whether a is inside b under any form of either.
+func overlaps(a, b string) bool {
+	for _, x := range forms(a) {
+		for _, y := range forms(b) {
+			if within(x, y) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkPaths refuses watch roots that overlap each other, destination
+// folders that overlap watch roots, and our own files inside watch roots.
+func (d *decoder) checkPaths(cfg *Config) {
+	for i, w := range cfg.Watch {
+		field := fmt.Sprintf("watch[%d].path", i)
+		for j := 0; j < i; j++ {
+			o := cfg.Watch[j]
+			switch {
+			case w.Path == o.Path:
+				d.errAt(w.Pos, field, "duplicate watch path %s (also watch[%d])", w.Path, j)
+			case overlaps(w.Path, o.Path):
+				d.errAt(w.Pos, field, "%s is inside watch[%d].path %s: files would be uploaded twice", w.Path, j, o.Path)
+			case overlaps(o.Path, w.Path):
+				d.errAt(w.Pos, field, "%s contains watch[%d].path %s: files would be uploaded twice", w.Path, j, o.Path)
+			}
+		}
+		if overlaps(cfg.State, w.Path) {
+			d.errAt(w.Pos, field, "the state file %s is inside this watch root", cfg.State)
+		}
+		if c := cfg.VOD.Credentials; c.Kind == CredFile && overlaps(c.Path, w.Path) {
+			d.errAt(w.Pos, field, "the credentials file %s is inside this watch root", c.Path)
+		}
+	}
+	for i, w := range cfg.Watch {
+		for _, r := range w.Rules {
+			if r.After.Action == AfterMove {
+				d.checkDest(cfg, r.After.To, r.After.pos, r.Field+".after.to", "done")
+			}
+			if r.Quarantine.To != "" {
+				d.checkDest(cfg, r.Quarantine.To, r.Quarantine.pos, r.Field+".quarantine.to", "quarantine")
+			}
+		}
+		_ = i
+	}
+}
+
+func (d *decoder) checkDest(cfg *Config, dest string, pos Pos, field, what string) {
+	for k, w := range cfg.Watch {
+		switch {
+		case overlaps(dest, w.Path):
+			d.errAt(pos, field, "%s folder %s is inside watch[%d].path %s: moved files would be taken again", what, dest, k, w.Path)
+		case overlaps(w.Path, dest):
+			d.errAt(pos, field, "watch[%d].path %s is inside the %s folder %s", k, w.Path, what, dest)
+		}
+	}
+}
+
+func (d *decoder) errAt(p Pos, field, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Pos: p, Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) warnAt(p Pos, field, format string, args ...any) {
+	e := FieldError{Pos: p, Field: field, Msg: fmt.Sprintf(format, args...)}
+	d.warnings = append(d.warnings, e.Error())
+}
+
+// checkWarnings notes settings that work but are probably not meant.
+func (d *decoder) checkWarnings(cfg *Config) {
+	now := time.Now()
+	for _, w := range cfg.Watch {
+		for _, r := range w.Rules {
+			if !r.ExpireTime.IsZero() && r.ExpireTime.Before(now) {
+				d.warnAt(r.Pos, r.Field+".expire_time", "%s is in the past: VOD will refuse uploads (InvalidParameter.ExpireTime)", r.ExpireTime.Format(time.RFC3339))
+			}
+			if cfg.Compact > 0 && r.After.Action == AfterKeep {
+				d.warnAt(r.Pos, r.Field+".after", "compact_after with action keep: a kept file whose record was compacted would be uploaded again")
+			}
+		}
+	}
+}
