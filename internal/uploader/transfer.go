@@ -1,0 +1,226 @@
+package uploader
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+)
+
+// transfer stores every unfinished object, at most n requests with a body
+// in flight across all objects and parts.
+func (r *run) transfer(parent context.Context, n int) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	sem := make(chan struct{}, n)
+	acquire := func() bool {
+		select {
+		case sem <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	release := func() { <-sem }
+	var wg sync.WaitGroup
+	r.mu.Lock()
+	objs := append([]*Object(nil), r.cp.Objects...)
+	r.mu.Unlock()
+	for _, o := range objs {
+		if ctx.Err() != nil {
+			break
+		}
+		if o.Done {
+			continue
+		}
+		if o.UploadID == "" && o.Size <= r.u.cfg.MultipartThreshold {
+			if !acquire() {
+				break
+			}
+			wg.Go(func() {
+				defer release()
+				if err := r.putObject(ctx, o); err != nil {
+					cancel(err)
+				}
+			})
+			continue
+		}
+		if err := r.multipart(ctx, o, acquire, release, &wg, cancel); err != nil {
+			cancel(err)
+			break
+		}
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// openChecked opens an object's file and checks it still is what was planned.
+func openChecked(o *Object) (*os.File, error) {
+	f, err := os.Open(o.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o.Path, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && (fi.Size() != o.Size || !fi.ModTime().Equal(o.ModTime)) {
+		err = fmt.Errorf("%s: changed while uploading (size %d -> %d)", o.Path, o.Size, fi.Size())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// putObject stores a small object with one PUT.
+func (r *run) putObject(ctx context.Context, o *Object) error {
+	f, err := openChecked(o)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var etag string
+	var crc uint64
+	err = r.u.cfg.Retry.do(ctx, r.log, "PutObject", func() error {
+		etag, crc, err = r.cos.put(ctx, o.Key, f, o.Size)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Key, err)
+	}
+	r.log.Debug("object stored", "key", o.Key, "size", o.Size)
+	return r.locked(ctx, func() { o.Done, o.ETag, o.CRC64 = true, etag, crc })
+}
+
+// multipart starts (or resumes) a multipart upload of o and dispatches its
+// missing parts; a goroutine in wg completes it once they are all in.
+func (r *run) multipart(ctx context.Context, o *Object, acquire func() bool, release func(),
+	wg *sync.WaitGroup, fail context.CancelCauseFunc) error {
+	if err := r.startMultipart(ctx, o); err != nil {
+		return err
+	}
+	f, err := openChecked(o)
+	if err != nil {
+		return err
+	}
+	count := int((o.Size + o.PartSize - 1) / o.PartSize)
+	var parts sync.WaitGroup
+	for n := 1; n <= count; n++ {
+		r.mu.Lock()
+		done := o.partDone(n)
+		r.mu.Unlock()
+		if done {
+			continue
+		}
+		if !acquire() {
+			break
+		}
+		parts.Go(func() {
+			defer release()
+			if err := r.uploadPart(ctx, o, f, n); err != nil {
+				fail(err)
+			}
+		})
+	}
+	wg.Go(func() {
+		parts.Wait()
+		f.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		if err := r.completeMultipart(ctx, o, count); err != nil {
+			fail(err)
+		}
+	})
+	return nil
+}
+
+// startMultipart initiates a multipart upload unless the checkpoint has
+// one, which it confirms with ListParts (dropping parts COS lacks).
+func (r *run) startMultipart(ctx context.Context, o *Object) error {
+	if o.UploadID != "" {
+		return r.confirmParts(ctx, o)
+	}
+	ps := partSizeFor(o.Size, r.u.cfg.PartSize)
+	if err := r.locked(ctx, func() { o.PartSize = ps }); err != nil {
+		return err
+	}
+	var id string
+	err := r.u.cfg.Retry.do(ctx, r.log, "InitiateMultipartUpload", func() error {
+		var err error
+		id, err = r.cos.initiate(ctx, o.Key)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Key, err)
+	}
+	r.log.Debug("multipart upload started", "key", o.Key, "upload_id", id, "part_size", ps)
+	return r.locked(ctx, func() { o.UploadID = id })
+}
+
+// confirmParts keeps only recorded parts that COS holds with the same ETag.
+func (r *run) confirmParts(ctx context.Context, o *Object) error {
+	var have map[int]cosPart
+	err := r.u.cfg.Retry.do(ctx, r.log, "ListParts", func() error {
+		var err error
+		have, err = r.cos.listParts(ctx, o.Key, o.UploadID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Key, err)
+	}
+	return r.locked(ctx, func() {
+		kept := o.Parts[:0]
+		for _, p := range o.Parts {
+			if h, ok := have[p.Number]; ok && h.ETag == strings.Trim(p.ETag, `"`) && h.Size == p.Size {
+				kept = append(kept, p)
+			}
+		}
+		if len(kept) != len(o.Parts) {
+			r.log.Warn("recorded parts missing at COS; sending them again", "key", o.Key,
+				"recorded", len(o.Parts), "kept", len(kept))
+		}
+		o.Parts = kept
+	})
+}
+
+// uploadPart sends part n of o and records it.
+func (r *run) uploadPart(ctx context.Context, o *Object, f *os.File, n int) error {
+	off := int64(n-1) * o.PartSize
+	size := min(o.PartSize, o.Size-off)
+	var part Part
+	err := r.u.cfg.Retry.do(ctx, r.log, "UploadPart", func() error {
+		var err error
+		part, err = r.cos.uploadPart(ctx, o.Key, o.UploadID, n, f, off, size)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s part %d: %w", o.Key, n, err)
+	}
+	return r.locked(ctx, func() { o.Parts = append(o.Parts, part) })
+}
+
+// completeMultipart finishes o's upload once all count parts are recorded.
+func (r *run) completeMultipart(ctx context.Context, o *Object, count int) error {
+	r.mu.Lock()
+	parts := append([]Part(nil), o.Parts...)
+	r.mu.Unlock()
+	if len(parts) != count {
+		return fmt.Errorf("%s: %d of %d parts recorded", o.Key, len(parts), count)
+	}
+	var etag string
+	var crc uint64
+	err := r.u.cfg.Retry.do(ctx, r.log, "CompleteMultipartUpload", func() error {
+		var err error
+		etag, crc, err = r.cos.complete(ctx, o.Key, o.UploadID, parts)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.Key, err)
+	}
+	r.log.Debug("multipart upload completed", "key", o.Key, "parts", count, "size", o.Size)
+	return r.locked(ctx, func() { o.Done, o.ETag, o.CRC64 = true, etag, crc })
+}
