@@ -201,4 +201,4 @@ func (e *CommitUnknownError) Error() string {
 }
 
 func (e *CommitUnknownError) Is(target error) bool { return target == ErrCommitUnknown }
-func (e *CommitUnknownError) Unwrap() error         { return e.Err }
+func (e *CommitUnknownError) Unwrap() error        { return e.Err }
