@@ -89,7 +89,7 @@ func prepare(path string, opts Options) error {
 	case !fi.Mode().IsRegular():
 		return fmt.Errorf("state file %s is not a regular file (%s)", path, fi.Mode().Type())
 	case fi.Size() == 0:
-		return fmt.Errorf("state file %s is empty (0 bytes): %w; refusing to start afresh: move it aside if this is a new install", path, ErrCorrupt)
+		return fmt.Errorf("state file %s: %w: it is empty (0 bytes); refusing to start afresh: move it aside if this is a new install", path, ErrCorrupt)
 	}
 	if !opts.ReadOnly {
 		checkPerms(path, opts.Logger)

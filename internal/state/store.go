@@ -227,27 +227,9 @@ func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, 
 	var job *Job
 	var created bool
 	err := s.write(ctx, "enqueue "+key.Path(), func(tx *bolt.Tx) error {
-		ident := identityKey(key)
-		if id := tx.Bucket(bIdentity).Get(ident); id != nil {
-			j, err := getJob(tx, string(id))
-			job = j
-			return err
-		}
-		j, err := s.newJob(tx, key, attrs)
-		if err != nil {
-			return err
-		}
-		if err := putJob(tx, nil, j); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bIdentity).Put(ident, []byte(j.ID)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bPath).Put(pathKey(key.Root, key.Rel), []byte(j.ID)); err != nil {
-			return err
-		}
-		job, created = j, true
-		return tx.Bucket(bRoots).Put([]byte(key.Root), nil)
+		var err error
+		job, created, err = s.enqueueTx(tx, key, attrs)
+		return err
 	})
 	if err != nil {
 		return nil, false, err
@@ -256,6 +238,29 @@ func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, 
 		s.signal()
 	}
 	return job, created, nil
+}
+
+// enqueueTx is Enqueue inside tx.
+func (s *Store) enqueueTx(tx *bolt.Tx, key Key, attrs Attrs) (*Job, bool, error) {
+	ident := identityKey(key)
+	if id := tx.Bucket(bIdentity).Get(ident); id != nil {
+		j, err := getJob(tx, string(id))
+		return j, false, err
+	}
+	j, err := s.newJob(tx, key, attrs)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := putJob(tx, nil, j); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Bucket(bIdentity).Put(ident, []byte(j.ID)); err != nil {
+		return nil, false, err
+	}
+	if err := tx.Bucket(bPath).Put(pathKey(key.Root, key.Rel), []byte(j.ID)); err != nil {
+		return nil, false, err
+	}
+	return j, true, tx.Bucket(bRoots).Put([]byte(key.Root), nil)
 }
 
 func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
