@@ -80,4 +80,3 @@ func userMeta(h http.Header) map[string]string {
 	}
 	return m
 }
-
