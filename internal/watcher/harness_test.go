@@ -202,3 +202,17 @@ func isLimit(err error) (*LimitError, bool) {
 	ok := errors.As(err, &le)
 	return le, ok
 }
+
+// fastTempDir is a temporary folder on tmpfs (/dev/shm) when there is one,
+// so tests that create thousands of files don't measure the disk; else
+// t.TempDir().
+func fastTempDir(t *testing.T) string {
+	t.Helper()
+	if fs, err := DetectFS("/dev/shm"); err == nil && fs.Name == "tmpfs" {
+		if dir, err := os.MkdirTemp("/dev/shm", "vodwatchd-test-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
+}
