@@ -150,7 +150,9 @@ func (g *xmlGuard) Token() (xml.Token, error) {
 		line, _ := g.d.InputPos()
 		return nil, &ParseError{Line: line, Reason: "DOCTYPE/ENTITY declarations are not allowed in an MPD"}
 	case xml.StartElement:
-		return tok, g.start(t.Name.Local)
+		if err := g.start(t.Name.Local); err != nil {
+			return nil, err // a token with an error would be taken and the error dropped
+		}
 	case xml.EndElement:
 		if len(g.stack) > 0 {
 			g.stack = g.stack[:len(g.stack)-1]
