@@ -1,0 +1,141 @@
+package emulator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// session is one ApplyUpload: what may be uploaded where, until when.
+type session struct {
+	Key            string    `json:"key"`
+	Account        string    `json:"account"` // SecretId of the permanent key that applied
+	AppID          uint64    `json:"app_id"`
+	SubAppID       uint64    `json:"sub_app_id"`
+	Bucket         string    `json:"bucket"`
+	Region         string    `json:"region"`
+	MediaType      string    `json:"media_type"`
+	MediaName      string    `json:"media_name"`
+	CoverType      string    `json:"cover_type,omitempty"`
+	Procedure      string    `json:"procedure,omitempty"`
+	ExpireTime     string    `json:"expire_time,omitempty"`
+	ClassID        int64     `json:"class_id"`
+	SourceContext  string    `json:"source_context,omitempty"`
+	SessionContext string    `json:"session_context,omitempty"`
+	ExtInfo        string    `json:"ext_info,omitempty"`
+	MediaKey       string    `json:"media_key"` // object key, no leading "/"
+	CoverKey       string    `json:"cover_key,omitempty"`
+	Prefixes       []string  `json:"prefixes"`
+	TempSecretID   string    `json:"temp_secret_id"`
+	TempSecretKey  string    `json:"temp_secret_key"`
+	TempToken      string    `json:"temp_token"`
+	CertExpires    time.Time `json:"cert_expires"`
+	Expires        time.Time `json:"expires"`
+	Created        time.Time `json:"created"`
+	FileID         string    `json:"file_id,omitempty"` // set by the first CommitUpload
+}
+
+// MediaInfo is one committed media file.
+type MediaInfo struct {
+	FileID         string    `json:"file_id"`
+	Name           string    `json:"name"`
+	Type           string    `json:"type"` // media type (extension) as applied: mp4, m3u8...
+	AppID          uint64    `json:"app_id"`
+	SubAppID       uint64    `json:"sub_app_id"`
+	ClassID        int64     `json:"class_id"`
+	Procedure      string    `json:"procedure,omitempty"`
+	SourceContext  string    `json:"source_context,omitempty"`
+	SessionContext string    `json:"session_context,omitempty"`
+	ExpireTime     string    `json:"expire_time,omitempty"`
+	StorageRegion  string    `json:"storage_region"`
+	Bucket         string    `json:"bucket"`
+	MediaKey       string    `json:"media_key"`
+	CoverKey       string    `json:"cover_key,omitempty"`
+	MediaURL       string    `json:"-"` // filled from the current address
+	CoverURL       string    `json:"-"`
+	Size           int64     `json:"size"`
+	Streaming      bool      `json:"streaming"` // HLS/DASH: the folder of MediaKey is served
+	SessionKey     string    `json:"session_key"`
+	Created        time.Time `json:"created"`
+}
+
+type storeData struct {
+	Sessions map[string]*session   `json:"sessions"`
+	Media    map[string]*MediaInfo `json:"media"`
+}
+
+// store keeps sessions and media in one JSON file, rewritten atomically
+// after every change. mu guards data and the indexes.
+type store struct {
+	path  string
+	mu    sync.Mutex
+	data  storeData
+	temps map[string]string // temporary SecretId -> session key
+}
+
+func openStore(path string) (*store, error) {
+	s := &store{path: path, data: storeData{Sessions: map[string]*session{}, Media: map[string]*MediaInfo{}}}
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("emulator: metadata: %w", err)
+	default:
+		if err := json.Unmarshal(b, &s.data); err != nil {
+			return nil, fmt.Errorf("emulator: metadata %s is corrupt: %w", path, err)
+		}
+		if s.data.Sessions == nil {
+			s.data.Sessions = map[string]*session{}
+		}
+		if s.data.Media == nil {
+			s.data.Media = map[string]*MediaInfo{}
+		}
+	}
+	s.temps = map[string]string{}
+	for k, ss := range s.data.Sessions {
+		s.temps[ss.TempSecretID] = k
+	}
+	return s, nil
+}
+
+// saveLocked writes the file atomically; s.mu must be held.
+func (s *store) saveLocked() error {
+	b, err := json.MarshalIndent(s.data, "", " ")
+	if err != nil {
+		return fmt.Errorf("emulator: encode metadata: %w", err)
+	}
+	return writeFileAtomic(s.path, b)
+}
+
+func (s *store) flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saveLocked()
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".vod-*.tmp")
+	if err != nil {
+		return fmt.Errorf("emulator: save metadata: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("emulator: save metadata: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("emulator: save metadata: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("emulator: save metadata: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("emulator: save metadata: %w", err)
+	}
+	return nil
+}
