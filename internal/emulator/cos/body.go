@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 var crcTable = crc64.MakeTable(crc64.ECMA)
@@ -45,7 +46,8 @@ func (s *Server) receiveBody(rq *request) (received, error) {
 	b := received{path: f.Name()}
 	md5h, crch := md5.New(), crc64.New(crcTable)
 	bufp := s.bufPool.Get().(*[]byte)
-	n, err := io.CopyBuffer(io.MultiWriter(f, md5h, crch), io.LimitReader(r.Body, s.maxBody+1), *bufp)
+	body := &idleReader{r: r.Body, rc: http.NewResponseController(rq.w), idle: s.idle}
+	n, err := io.CopyBuffer(io.MultiWriter(f, md5h, crch), io.LimitReader(body, s.maxBody+1), *bufp)
 	s.bufPool.Put(bufp)
 	s.stats.bytes(n)
 	if err != nil {
@@ -110,4 +112,17 @@ func contentMD5(r *http.Request) ([]byte, error) {
 		return nil, cosErr(http.StatusBadRequest, "InvalidDigest", "The Content-MD5 you specified is not valid.")
 	}
 	return b, nil
+}
+
+// idleReader pushes the connection's read deadline forward before each read,
+// so a body that stops arriving fails after idle instead of hanging.
+type idleReader struct {
+	r    io.Reader
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (d *idleReader) Read(p []byte) (int, error) {
+	_ = d.rc.SetReadDeadline(time.Now().Add(d.idle)) // unsupported writers just keep their own timeouts
+	return d.r.Read(p)
 }

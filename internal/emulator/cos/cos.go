@@ -34,6 +34,10 @@ type Options struct {
 	Logger        *slog.Logger
 	AllowUnsigned bool  // accept unsigned PutObject/UploadPart (benchmarks only)
 	MaxBodyBytes  int64 // per object or part; default 5 GiB
+	// BodyIdleTimeout cuts a request whose body stalls this long between
+	// reads (default 2m), so a client that sends less than its
+	// Content-Length cannot hold a handler forever.
+	BodyIdleTimeout time.Duration
 }
 
 // ObjectInfo describes a stored object.
@@ -62,6 +66,7 @@ type Server struct {
 	log     *slog.Logger
 	unsign  bool
 	maxBody int64
+	idle    time.Duration
 
 	locks   keyLocks
 	stats   statsCollector
@@ -93,10 +98,31 @@ func New(dataDir string, auth Authorizer, opts Options) (*Server, error) {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	s.idle = opts.BodyIdleTimeout
+	if s.idle <= 0 {
+		s.idle = 2 * time.Minute
+	}
+	if err := clearDir(filepath.Join(dataDir, tmpDir)); err != nil {
+		return nil, fmt.Errorf("cos emulator: %w", err)
+	}
 	s.locks.m = map[string]*keyLock{}
 	s.stats.init()
 	s.bufPool.New = func() any { b := make([]byte, 256<<10); return &b }
 	return s, nil
+}
+
+// clearDir removes leftovers (bodies cut off by a crash) from dir.
+func clearDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("clean %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 var hostRE = regexp.MustCompile(`^([a-z0-9][a-z0-9-]*[a-z0-9])\.cos\.([a-z]+(?:-[a-z0-9]+)+)\.myqcloud\.com$`)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/xml"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	cossdk "github.com/tencentyun/cos-go-sdk-v5"
+
+	"github.com/vodwatchd/vodwatchd/internal/cossign"
 )
 
 const (
@@ -124,4 +128,41 @@ func cosCode(err error) string {
 		return e.Code
 	}
 	return ""
+}
+
+// rawRequest sends a request built by hand, signed with g when g is not nil.
+func (e *env) rawRequest(t *testing.T, method, path string, body []byte, hdr map[string]string, g *Grant) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.http.URL+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = testHost
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	if g != nil {
+		now := e.clock.Now()
+		cossign.SignRequest(req, g.SecretID, g.SecretKey, g.Token, now, now.Add(time.Hour))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+// parseError decodes a COS XML error body and checks its required fields.
+func parseError(t *testing.T, b []byte) errorBody {
+	t.Helper()
+	var eb errorBody
+	if err := xml.Unmarshal(b, &eb); err != nil {
+		t.Fatalf("error body %q: %v", b, err)
+	}
+	if eb.Code == "" || eb.Message == "" || eb.Resource == "" || eb.RequestID == "" {
+		t.Fatalf("error body misses a field: %+v", eb)
+	}
+	return eb
 }
