@@ -57,9 +57,9 @@ func newCounters() *counters {
 	return &counters{requests: map[string]int64{}, errors: map[string]int64{}, faults: map[string]int64{}}
 }
 
-func (c *counters) request(op string) { c.add(c.requests, op) }
+func (c *counters) request(op string)    { c.add(c.requests, op) }
 func (c *counters) apiError(code string) { c.add(c.errors, code) }
-func (c *counters) fault(kind string)   { c.add(c.faults, kind) }
+func (c *counters) fault(kind string)    { c.add(c.faults, kind) }
 
 func (c *counters) add(m map[string]int64, k string) {
 	c.mu.Lock()
