@@ -22,15 +22,15 @@ const MaxFileSize = 4 << 20
 // All paths are absolute; relative ones were resolved against the folder of
 // the configuration file.
 type Config struct {
-	File     string // the path given to Load, as used in error messages
-	Dir      string // absolute folder of the configuration file
-	VOD      VOD
-	State    string // absolute path of the bbolt state file
-	Listen   string // host:port of /metrics and /healthz; "" = off
-	Log      Log
-	Upload   Upload
-	Compact  time.Duration // compact_after: finished job records older than this may be dropped; 0 = keep forever
-	Watch    []Watch
+	File    string // the path given to Load, as used in error messages
+	Dir     string // absolute folder of the configuration file
+	VOD     VOD
+	State   string // absolute path of the bbolt state file
+	Listen  string // host:port of /metrics and /healthz; "" = off
+	Log     Log
+	Upload  Upload
+	Compact time.Duration // compact_after: finished job records older than this may be dropped; 0 = keep forever
+	Watch   []Watch
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string

@@ -300,6 +300,7 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 	base := overlay(global, dflt)
 	d.sequence(rulesNode, rulesField, func(j int, item *yaml.Node, f string) {
 		var own ruleSpec
+		matchKey := hasKey(item, "match")
 		if !d.decodeRuleSpec(item, f, &own, true) {
 			if isNull(item) {
 				d.errorf(item, f, "empty rule")
@@ -307,6 +308,9 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 			return
 		}
 		if own.match == nil {
+			if matchKey {
+				return // a bad match was reported already
+			}
 			d.errorf(item, join(f, "match"), "missing: a glob such as \"**/*.mp4\"")
 			return
 		}
@@ -361,4 +365,17 @@ func cOptHostPort(d *decoder, n *yaml.Node, field string) (string, bool) {
 		return "", true
 	}
 	return cHostPort(d, n, field)
+}
+
+// hasKey reports whether a mapping node has key (aliases and merges aside).
+func hasKey(n *yaml.Node, key string) bool {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return false
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }

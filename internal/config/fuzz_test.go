@@ -1,0 +1,45 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+func FuzzLoad(f *testing.F) {
+	if b, err := os.ReadFile("../../config.example.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(minimalWatch))
+	f.Add([]byte("vod:\n  secret_id: a\n  secret_key: b\nupload:\n  schedule: [\"22:00-06:00 Sat,Sun 1MiB/s\"]\n" + minimalWatch))
+	f.Add([]byte("defaults: &d {media_name: '{{.Parent}}-{{.Stem | upper}}'}\nwatch:\n  - path: x\n    rules: [{<<: *d, match: '**/*.{mp4,mov}'}]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("/fuzz/config.yaml", data)
+		if err != nil {
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("error is not Errors: %v", err)
+			}
+			for _, e := range es {
+				if e.Pos.Line < 1 || e.Msg == "" || !strings.HasPrefix(e.Error(), "/fuzz/config.yaml:") {
+					t.Fatalf("error without position or message: %#v", e)
+				}
+			}
+			return
+		}
+		if len(cfg.Watch) == 0 {
+			t.Fatal("loaded without watches")
+		}
+		for _, w := range cfg.Watch {
+			for _, r := range w.Rules {
+				if r.MediaName == nil || r.SourceContext == nil || r.Match == "" {
+					t.Fatalf("rule %s incomplete", r.Field)
+				}
+				if _, err := r.MediaName.Execute(sampleData()); err != nil {
+					t.Fatalf("validated media_name fails on sample data: %v", err)
+				}
+			}
+		}
+	})
+}
