@@ -380,3 +380,22 @@ func (u *Uploader) finishCommit(ctx context.Context, sc *scrubber, cp *Checkpoin
 	log.Info("upload committed", "file_id", res.FileID, "media_url", res.MediaURL, "request_id", res.RequestID)
 	return res, nil
 }
+
+// TotalBytes returns how many bytes uploading req sends when nothing is
+// resumed: the media (for a manifest, the whole bundle) and the cover. It
+// fails like Upload would for a missing file or a bad bundle.
+func TotalBytes(ctx context.Context, req Request) (int64, error) {
+	req, err := req.normalize()
+	if err != nil {
+		return 0, err
+	}
+	files, err := planFiles(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, f := range files {
+		n += f.size
+	}
+	return n, nil
+}

@@ -1,0 +1,232 @@
+package uploader
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
+)
+
+const mib = 1 << 20
+
+// lockedBuffer collects log output from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testEnv is an emulator and an uploader pointed at it. Every secret it
+// meets is checked to be absent from the debug log when the test ends.
+type testEnv struct {
+	t       *testing.T
+	emu     *emulator.Emulator
+	cfg     Config
+	u       *Uploader
+	logs    *lockedBuffer
+	secrets *secretLog
+}
+
+// secretLog records every temporary certificate issued, via a SecretStore.
+type secretLog struct {
+	mu    sync.Mutex
+	certs map[string]*Cert
+}
+
+func (s *secretLog) PutCert(_ context.Context, key string, c *Cert) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp := *c
+	s.certs[key] = &cp
+	return nil
+}
+
+func (s *secretLog) GetCert(_ context.Context, key string) (*Cert, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.certs[key]; ok {
+		cp := *c
+		return &cp, nil
+	}
+	return nil, nil
+}
+
+func (s *secretLog) DeleteCert(context.Context, string) error { return nil } // kept for the leak check
+
+func (s *secretLog) values() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, c := range s.certs {
+		out = append(out, c.SecretKey, c.Token)
+	}
+	return out
+}
+
+func newEnv(t *testing.T, emuOpts []func(*emulator.Config), cfgOpts ...func(*Config)) *testEnv {
+	t.Helper()
+	emu := emulatortest.Start(t, emuOpts...)
+	logs := &lockedBuffer{}
+	env := &testEnv{t: t, emu: emu, logs: logs, secrets: &secretLog{certs: map[string]*Cert{}}}
+	env.cfg = Config{
+		Region:      "ap-guangzhou",
+		Endpoint:    emu.Addr(),
+		Scheme:      emu.Scheme(),
+		COSEndpoint: emu.Addr(),
+		Credentials: StaticCredentials(emu.SecretID(), emu.SecretKey(), ""),
+		SecretStore: env.secrets,
+		PartSize:    mib,
+		Retry:       RetryPolicy{MaxAttempts: 4, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
+		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, o := range cfgOpts {
+		o(&env.cfg)
+	}
+	u, err := New(env.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.u = u
+	t.Cleanup(func() { env.assertNoSecrets(logs.String()) })
+	return env
+}
+
+// assertNoSecrets fails when text holds the account's secret key or any
+// issued temporary secret key or token.
+func (env *testEnv) assertNoSecrets(text string) {
+	env.t.Helper()
+	for _, s := range append(env.secrets.values(), env.emu.SecretKey()) {
+		if s != "" && strings.Contains(text, s) {
+			env.t.Errorf("a secret (%d chars, starting %.3s) appears in output:\n%s", len(s), s, text)
+		}
+	}
+}
+
+// writeFile writes size pseudo-random bytes (seeded by name) to dir/name.
+func writeFile(t testing.TB, dir, name string, size int) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	seed := uint64(len(name))
+	for _, c := range name {
+		seed = seed*31 + uint64(c)
+	}
+	r := rand.New(rand.NewPCG(seed, uint64(size)))
+	b := make([]byte, size)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fetch GETs a URL served by the emulator.
+func fetch(t testing.TB, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	return b
+}
+
+// assertServed checks that url serves exactly the bytes of the local file.
+func assertServed(t testing.TB, url, localPath string) {
+	t.Helper()
+	want, err := os.ReadFile(localPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fetch(t, url); !bytes.Equal(got, want) {
+		t.Fatalf("%s: served %d bytes differ from %s (%d bytes)", url, len(got), localPath, len(want))
+	}
+}
+
+// media returns the emulator's record of fileID.
+func (env *testEnv) media(fileID string) emulator.MediaInfo {
+	env.t.Helper()
+	for _, m := range env.emu.Media() {
+		if m.FileID == fileID {
+			return m
+		}
+	}
+	env.t.Fatalf("emulator has no media %s", fileID)
+	return emulator.MediaInfo{}
+}
+
+// memProgress keeps the last checkpoint saved, as JSON, like a state store.
+type memProgress struct {
+	mu    sync.Mutex
+	saves int
+	last  []byte
+	cert  *Cert
+	hook  func(cp *Checkpoint) // called after each save
+}
+
+func (m *memProgress) Save(_ context.Context, cp *Checkpoint) error {
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.saves++
+	m.last = b
+	if cp.Cert != nil {
+		c := *cp.Cert
+		m.cert = &c
+	}
+	hook := m.hook
+	m.mu.Unlock()
+	if hook != nil {
+		hook(cp)
+	}
+	return nil
+}
+
+// load returns the last saved checkpoint as a restarted process would see
+// it: from JSON, without the certificate.
+func (m *memProgress) load(t testing.TB) *Checkpoint {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cp := &Checkpoint{}
+	if err := json.Unmarshal(m.last, cp); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
