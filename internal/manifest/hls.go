@@ -85,19 +85,19 @@ func (h *hlsParser) handle(b []byte) error {
 	if !bytes.HasPrefix(b, []byte("#EXT")) {
 		return nil // comment
 	}
-	return h.tag(string(b[1:]))
-}
-
-func (h *hlsParser) tag(s string) error {
-	name, attrs, _ := strings.Cut(s, ":")
-	if name == "EXT-X-STREAM-INF" {
+	name, attrs, _ := bytes.Cut(b[1:], []byte(":"))
+	if string(name) == "EXT-X-STREAM-INF" {
 		h.streamInf = h.line
 		return nil
 	}
-	playlist, ok := uriTags[name]
-	if !ok {
-		return nil
+	if _, ok := uriTags[string(name)]; !ok {
+		return nil // no allocation for the common EXTINF/BYTERANGE lines
 	}
+	return h.tag(string(name), string(attrs))
+}
+
+func (h *hlsParser) tag(name, attrs string) error {
+	playlist := uriTags[name]
 	uri, found, err := hlsAttr(attrs, "URI")
 	if err != nil {
 		return &ParseError{Line: h.line, Element: name, Reason: err.Error()}
