@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,3 +141,25 @@ func fetch(t testing.TB, rawURL string, header http.Header) (*http.Response, []b
 	}
 	return resp, b
 }
+
+// clock is a settable time source shared by the emulator and a test.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func newClock() *clock { return &clock{} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+func readCloser(s string) io.ReadCloser { return io.NopCloser(strings.NewReader(s)) }

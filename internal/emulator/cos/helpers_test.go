@@ -166,3 +166,7 @@ func parseError(t *testing.T, b []byte) errorBody {
 	}
 	return eb
 }
+
+func signRequestForTest(req *http.Request, g Grant, now time.Time) {
+	cossign.SignRequest(req, g.SecretID, g.SecretKey, g.Token, now, now.Add(time.Hour))
+}
