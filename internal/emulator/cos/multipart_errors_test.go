@@ -2,8 +2,8 @@ package cos
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
