@@ -56,7 +56,7 @@ func newRig(t *testing.T, root string, withWatcher bool, mod func(*settle.Config
 
 // startFeed runs a real watcher and feeds its hints to s, the way the
 // daemon does.
-func startFeed(t *testing.T, ctx context.Context, wg *sync.WaitGroup, root string, s *settle.Settler) {
+func startFeed(t testing.TB, ctx context.Context, wg *sync.WaitGroup, root string, s *settle.Settler) {
 	t.Helper()
 	evs := make(chan watcher.Event, 1024)
 	w, err := watcher.New(watcher.Config{Root: root, Out: evs, Mode: watcher.ModeNotify,
