@@ -3,9 +3,458 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/rules"
 )
 
-// TODO(scaffold): replaced by the owner of this subcommand.
+// onlineCheck verifies with a harmless API call that the configured
+// credentials are accepted; it prints its own result lines to env.stdout
+// and returns an error when the check fails. Secrets must never be printed.
+type onlineCheck func(ctx context.Context, env *cmdEnv, cfg *config.Config) error
+
+// checkOnlineHook is what `check --online` runs. The file that builds the
+// VOD API client sets it once, in an init function; nothing changes it
+// after that. While it is nil, --online fails with a clear error.
+var checkOnlineHook onlineCheck
+
+// checkDeps is what the check command reads of the machine, so tests can
+// point it elsewhere.
+type checkDeps struct {
+	online       onlineCheck
+	inotifyLimit string // file holding fs.inotify.max_user_watches
+	now          func() time.Time
+}
+
 func cmdCheck(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("check: not built yet")
+	return runCheck(ctx, env, args, checkDeps{
+		online:       checkOnlineHook,
+		inotifyLimit: "/proc/sys/fs/inotify/max_user_watches",
+		now:          time.Now,
+	})
+}
+
+// errCheckFailed marks a check that found problems (already printed).
+var errCheckFailed = errors.New("check failed")
+
+func runCheck(ctx context.Context, env *cmdEnv, args []string, deps checkDeps) error {
+	flags := newFlagSet(env, "check")
+	cfgPath := flags.String("config", "/etc/vodwatchd/config.yaml", "configuration file")
+	online := flags.Bool("online", false, "also verify the credentials with a harmless API call")
+	flags.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: vodwatchd check --config FILE [--online] [PATH...]\n\n"+
+			"Validates the configuration and the machine (state folder, watch folders,\n"+
+			"credentials, inotify limit); for each PATH explains which watch and rule\n"+
+			"would take it and what would be sent to VOD.\n\nflags:")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		var es config.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintln(env.stderr, e.Error())
+			}
+			return fmt.Errorf("%s: %d error(s)", *cfgPath, len(es))
+		}
+		return err
+	}
+	c := &checker{ctx: ctx, env: env, cfg: cfg, deps: deps}
+	c.report()
+	if *online {
+		c.runOnline()
+	}
+	for _, p := range flags.Args() {
+		c.explain(p)
+	}
+	if c.failed > 0 {
+		return fmt.Errorf("%w: %d problem(s)", errCheckFailed, c.failed)
+	}
+	return nil
+}
+
+// checker prints one line per check and counts failures.
+type checker struct {
+	ctx    context.Context
+	env    *cmdEnv
+	cfg    *config.Config
+	deps   checkDeps
+	failed int
+}
+
+func (c *checker) line(status, format string, args ...any) {
+	if status == "FAIL" {
+		c.failed++
+	}
+	fmt.Fprintf(c.env.stdout, "%-5s %s\n", status, fmt.Sprintf(format, args...))
+}
+
+func (c *checker) report() {
+	n := 0
+	for _, w := range c.cfg.Watch {
+		n += len(w.Rules)
+	}
+	c.line("ok", "config %s: %d watch folder(s), %d rule(s)", c.cfg.File, len(c.cfg.Watch), n)
+	for _, w := range c.cfg.Warnings {
+		c.line("warn", "%s", w)
+	}
+	c.checkState()
+	c.checkRoots()
+	c.checkCredentials()
+	c.checkInotify()
+}
+
+// nearestDir returns dir or its closest existing ancestor; exact says
+// whether dir itself exists. Something in the way that is not a folder is
+// an error.
+func nearestDir(dir string) (found string, exact bool, err error) {
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		switch {
+		case err == nil && fi.IsDir():
+			return d, d == dir, nil
+		case err == nil:
+			return "", false, fmt.Errorf("%s is not a folder", d)
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", false, err
+		case filepath.Dir(d) == d:
+			return "", false, err
+		}
+	}
+}
+
+// writable creates and removes a temporary file in dir.
+func writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".vodwatchd-check-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func (c *checker) checkState() {
+	dir := filepath.Dir(c.cfg.State)
+	existing, exact, err := nearestDir(dir)
+	if err != nil {
+		c.line("FAIL", "state %s: cannot create folder %s: %v", c.cfg.State, dir, err)
+		return
+	}
+	if err := writable(existing); err != nil {
+		c.line("FAIL", "state %s: folder %s is not writable: %v", c.cfg.State, existing, err)
+		return
+	}
+	if !exact {
+		c.line("ok", "state %s: folder %s will be created (%s is writable)", c.cfg.State, dir, existing)
+		return
+	}
+	c.line("ok", "state %s: folder is writable", c.cfg.State)
+}
+
+func (c *checker) checkRoots() {
+	for i, w := range c.cfg.Watch {
+		fi, err := os.Stat(w.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && w.Create:
+			existing, _, werr := nearestDir(w.Path)
+			if werr == nil {
+				werr = writable(existing)
+			}
+			if werr != nil {
+				c.line("FAIL", "watch[%d] %s: missing, and cannot be created: %v", i, w.Path, werr)
+			} else {
+				c.line("ok", "watch[%d] %s: missing, will be created at start-up (create: true)", i, w.Path)
+			}
+		case err != nil:
+			c.line("FAIL", "watch[%d] %s: %v", i, w.Path, err)
+		case !fi.IsDir():
+			c.line("FAIL", "watch[%d] %s: not a folder", i, w.Path)
+		default:
+			c.line("ok", "watch[%d] %s: folder exists (mode %s)", i, w.Path, w.Mode)
+		}
+	}
+}
+
+func (c *checker) checkCredentials() {
+	cr := c.cfg.VOD.Credentials
+	if cr.Kind == config.CredFile {
+		if fi, err := os.Stat(cr.Path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			c.line("warn", "credentials file %s is readable by group/others (mode %04o): chmod 600 it", cr.Path, fi.Mode().Perm())
+		}
+	}
+	if cr.Kind == config.CredCVMRole {
+		c.line("ok", "credentials: cvm-role (fetched from the instance metadata service at run time; verify with --online)")
+		return
+	}
+	s, err := cr.Resolve(c.env.getenv)
+	if err != nil {
+		c.line("FAIL", "credentials (%s): %v", describeCred(cr), err)
+		return
+	}
+	c.line("ok", "credentials (%s): secret id %s, secret key present", describeCred(cr), maskID(s.SecretID))
+}
+
+func describeCred(cr config.Credentials) string {
+	switch cr.Kind {
+	case config.CredFile:
+		return "file:" + cr.Path
+	case config.CredProfile:
+		return "profile:" + cr.Profile
+	}
+	return string(cr.Kind)
+}
+
+// maskID shows only the first four characters of a secret id.
+func maskID(id string) string {
+	if len(id) <= 8 {
+		return "****"
+	}
+	return id[:4] + strings.Repeat("*", 4)
+}
+
+// maxCountedDirs bounds the inotify folder count walk.
+const maxCountedDirs = 10_000_000
+
+func (c *checker) checkInotify() {
+	dirs := 0
+	for _, w := range c.cfg.Watch {
+		if w.Mode == config.ModePoll {
+			continue
+		}
+		dirs += countDirs(c.ctx, &w)
+	}
+	if dirs == 0 {
+		c.line("ok", "inotify: no folders to watch yet")
+		return
+	}
+	b, err := os.ReadFile(c.deps.inotifyLimit)
+	if err != nil {
+		c.line("warn", "inotify: cannot read the limit (%v); %d folder(s) to watch", err, dirs)
+		return
+	}
+	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		c.line("warn", "inotify: bad limit in %s: %q", c.deps.inotifyLimit, strings.TrimSpace(string(b)))
+		return
+	}
+	want := max(dirs*2, 65536)
+	switch {
+	case dirs > limit:
+		c.line("FAIL", "inotify: %d folder(s) to watch, but fs.inotify.max_user_watches is %d: raise it with "+
+			"`sysctl fs.inotify.max_user_watches=%d` (persist in /etc/sysctl.d/90-vodwatchd.conf), or use mode: poll",
+			dirs, limit, want)
+	case dirs > limit/2:
+		c.line("warn", "inotify: %d folder(s) to watch use over half of fs.inotify.max_user_watches=%d (shared with other programs); consider %d",
+			dirs, limit, want)
+	default:
+		c.line("ok", "inotify: %d folder(s) to watch, limit %d", dirs, limit)
+	}
+}
+
+// countDirs counts the folders under a watch root that would get an
+// inotify watch (ignored folders and symlinks are not followed).
+func countDirs(ctx context.Context, w *config.Watch) int {
+	n := 0
+	_ = filepath.WalkDir(w.Path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || ctx.Err() != nil || n >= maxCountedDirs {
+			if d != nil && d.IsDir() && p != w.Path {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		if rel, _ := filepath.Rel(w.Path, p); rel != "." && w.Ignored(filepath.ToSlash(rel)) {
+			return filepath.SkipDir
+		}
+		n++
+		return nil
+	})
+	return n
+}
+
+func (c *checker) runOnline() {
+	if c.deps.online == nil {
+		c.line("FAIL", "online: this build has no online check wired in (checkOnlineHook is nil)")
+		return
+	}
+	if err := c.deps.online(c.ctx, c.env, c.cfg); err != nil {
+		c.line("FAIL", "online: %v", err)
+	}
+}
+
+// explain prints which watch and rule take path and what they would send.
+func (c *checker) explain(arg string) {
+	out := c.env.stdout
+	fmt.Fprintf(out, "\n%s\n", arg)
+	abs, err := filepath.Abs(arg)
+	if err != nil {
+		fmt.Fprintf(out, "  not taken: %v\n", err)
+		return
+	}
+	wi, rel := c.findWatch(abs)
+	if wi < 0 {
+		fmt.Fprintf(out, "  not taken: not inside any watch folder\n")
+		return
+	}
+	w := &c.cfg.Watch[wi]
+	fmt.Fprintf(out, "  watch:     watch[%d] %s (mode %s)\n", wi, w.Path, w.Mode)
+	fi, statErr := os.Lstat(abs)
+	switch {
+	case rel == ".":
+		fmt.Fprintf(out, "  not taken: this is the watch root; files under it are matched one by one\n")
+		return
+	case statErr == nil && fi.IsDir():
+		fmt.Fprintf(out, "  not taken: a folder; files under it are matched one by one\n")
+		return
+	case statErr == nil && !fi.Mode().IsRegular():
+		fmt.Fprintf(out, "  not taken: not a regular file (%s); symlinks, FIFOs and devices are skipped\n", fi.Mode().Type())
+		return
+	}
+	fmt.Fprintf(out, "  path:      %s\n", rel)
+	if w.Ignored(rel) {
+		fmt.Fprintf(out, "  not taken: ignored (ignore list: %s)\n", strings.Join(w.Ignore, " "))
+		return
+	}
+	set := rules.New(w, c.deps.now)
+	if media, ok := set.IsCover(rel, siblings(abs)); ok {
+		fmt.Fprintf(out, "  not taken: cover of %s (uploaded with it, never on its own)\n", media)
+		return
+	}
+	r, ok := set.Match(rel)
+	if !ok {
+		fmt.Fprintf(out, "  not taken: no rule matches; the file is left alone\n")
+		return
+	}
+	facts := rules.FileFacts{Root: w.Path, Rel: rel, ModTime: c.deps.now()}
+	if statErr == nil {
+		facts.Size, facts.ModTime = fi.Size(), fi.ModTime()
+	} else {
+		fmt.Fprintf(out, "  note:      the file does not exist; size 0 and mtime now assumed\n")
+	}
+	fmt.Fprintf(out, "  rule:      %s (%s, match %q)\n", r.Name, r.Pos, r.Match)
+	p, err := r.Params(facts)
+	if err != nil {
+		fmt.Fprintf(out, "  error:     %v\n", err)
+		c.failed++
+		return
+	}
+	printParams(out, p, siblings(abs))
+}
+
+// findWatch returns the watch whose root holds abs, and the slash path
+// relative to it; -1 when none does.
+func (c *checker) findWatch(abs string) (int, string) {
+	cands := []string{abs}
+	if r, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		cands = append(cands, filepath.Join(r, filepath.Base(abs)))
+	}
+	for _, p := range cands {
+		for i, w := range c.cfg.Watch {
+			roots := []string{w.Path}
+			if r, err := filepath.EvalSymlinks(w.Path); err == nil {
+				roots = append(roots, r)
+			}
+			for _, root := range roots {
+				rel, err := filepath.Rel(root, p)
+				if err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+					return i, filepath.ToSlash(rel)
+				}
+			}
+		}
+	}
+	return -1, ""
+}
+
+// siblings lists the names in the folder of abs ("" names when unreadable).
+func siblings(abs string) []string {
+	ents, err := os.ReadDir(filepath.Dir(abs))
+	if err != nil {
+		return nil
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func printParams(out io.Writer, p rules.Params, sibs []string) {
+	row := func(k, v string) { fmt.Fprintf(out, "  %-10s %s\n", k+":", v) }
+	row("media", fmt.Sprintf("type %s, name %q", p.MediaType, p.MediaName))
+	if p.MediaType == "m3u8" || p.MediaType == "mpd" {
+		row("bundle", fmt.Sprintf("HLS/DASH: waits until every referenced file is present (timeout %s)", p.BundleTimeout))
+	}
+	row("procedure", orNone(p.Procedure))
+	row("class", strconv.FormatInt(p.ClassID, 10))
+	row("storage", orDefault(p.StorageRegion, "the account's default region"))
+	row("sub app", strconv.FormatUint(p.SubAppID, 10))
+	row("expires", orDefault(p.ExpireTime, "never"))
+	row("source", fmt.Sprintf("%q", p.SourceContext))
+	if p.SessionContext != "" {
+		row("session", fmt.Sprintf("%q", p.SessionContext))
+	}
+	row("cover", describeCover(p, sibs))
+	if p.ReadyMarker != "" {
+		row("ready", "waits for "+p.ReadyMarker)
+	}
+	row("priority", strconv.Itoa(p.Priority))
+	row("parts", fmt.Sprintf("%d in flight", p.ConcurrentUploadNumber))
+	row("after", describeAfter(p.After))
+	if p.Dedupe {
+		row("dedupe", "skipped if the same content was uploaded before")
+	}
+}
+
+func describeCover(p rules.Params, sibs []string) string {
+	if len(p.CoverCandidates) == 0 {
+		return "none"
+	}
+	have := map[string]bool{}
+	for _, s := range sibs {
+		have[s] = true
+	}
+	for _, c := range p.CoverCandidates {
+		if have[filepath.Base(c)] {
+			return c + " (present)"
+		}
+	}
+	return fmt.Sprintf("none present yet; waits up to %s for one of %s", p.CoverWait, strings.Join(p.CoverCandidates, ", "))
+}
+
+func describeAfter(a config.After) string {
+	s := string(a.Action)
+	if a.Action == config.AfterMove {
+		s += " to " + a.To
+	}
+	if a.Sidecar {
+		s += ", with a .vod.json sidecar"
+	}
+	return s
+}
+
+func orNone(s string) string { return orDefault(s, "none") }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
