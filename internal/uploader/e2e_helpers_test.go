@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -132,15 +133,10 @@ func writeFile(t testing.TB, dir, name string, size int) string {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	seed := uint64(len(name))
-	for _, c := range name {
-		seed = seed*31 + uint64(c)
-	}
-	r := rand.New(rand.NewPCG(seed, uint64(size)))
+	var seed [32]byte
+	copy(seed[:], fmt.Sprintf("%d/%s", size, name))
 	b := make([]byte, size)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
+	rand.NewChaCha8(seed).Read(b)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
