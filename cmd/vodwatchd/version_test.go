@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -95,57 +92,4 @@ func TestWriteVersion(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, b.String())
 		}
 	}
-}
-
-// TestVersionLdflags builds the real binary with -X and checks that the
-// linked version and the module list come out.
-func TestVersionLdflags(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "vodwatchd")
-	build := exec.Command("go", "build", "-o", bin,
-		"-ldflags", "-X github.com/vodwatchd/vodwatchd/internal/buildinfo.version=v7.7.7-test", ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin, "version").Output()
-	if err != nil {
-		t.Fatalf("vodwatchd version: %v", err)
-	}
-	text := string(out)
-	if !strings.HasPrefix(text, "vodwatchd v7.7.7-test\n") {
-		t.Errorf("version output does not start with the linked version:\n%s", text)
-	}
-	// Every dependency `go version -m` lists must be printed with its version.
-	gv, err := exec.Command("go", "version", "-m", bin).Output()
-	if err != nil {
-		t.Fatalf("go version -m: %v", err)
-	}
-	deps := 0
-	for _, line := range strings.Split(string(gv), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 || f[0] != "dep" {
-			continue
-		}
-		deps++
-		if !containsFields(text, f[1], f[2]) {
-			t.Errorf("version output lacks %s %s:\n%s", f[1], f[2], text)
-		}
-	}
-	if (deps > 0) != strings.Contains(text, "modules:") {
-		t.Errorf("%d deps, but the modules section is wrong:\n%s", deps, text)
-	}
-}
-
-// containsFields reports whether some line of text is "path version ...".
-func containsFields(text, path, version string) bool {
-	for _, line := range strings.Split(text, "\n") {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == path && f[1] == version {
-			return true
-		}
-	}
-	return false
 }

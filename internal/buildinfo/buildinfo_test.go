@@ -1,8 +1,12 @@
 package buildinfo
 
 import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"testing"
 )
 
@@ -77,5 +81,54 @@ func TestReadInTestBinary(t *testing.T) {
 	info := Read()
 	if info.Version == "" || info.GoVersion == "" {
 		t.Fatalf("Read() = %+v: empty version", info)
+	}
+}
+
+// TestLdflagsVersion builds a small program with -X and checks that the
+// linked version and the dependency list (as `go version -m` reports it)
+// come out of Read.
+func TestLdflagsVersion(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "printversion")
+	build := exec.Command("go", "build", "-o", bin,
+		"-ldflags", "-X github.com/vodwatchd/vodwatchd/internal/buildinfo.version=v7.7.7-test",
+		"./testdata/printversion")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin).Output()
+	if err != nil {
+		t.Fatalf("printversion: %v", err)
+	}
+	var info Info
+	if err := json.Unmarshal(out, &info); err != nil {
+		t.Fatalf("printversion output: %v\n%s", err, out)
+	}
+	if info.Version != "v7.7.7-test" || info.Module != "github.com/vodwatchd/vodwatchd" {
+		t.Errorf("Version, Module = %q, %q", info.Version, info.Module)
+	}
+	gv, err := exec.Command("go", "version", "-m", bin).Output()
+	if err != nil {
+		t.Fatalf("go version -m: %v", err)
+	}
+	want := map[string]string{}
+	for _, line := range strings.Split(string(gv), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "dep" {
+			want[f[1]] = f[2]
+		}
+	}
+	if _, ok := want["github.com/prometheus/client_golang"]; !ok {
+		t.Fatalf("go version -m lists no client_golang:\n%s", gv)
+	}
+	got := map[string]string{}
+	for _, d := range info.Deps {
+		got[d.Path] = d.Version
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d deps, go version -m lists %d", len(got), len(want))
+	}
+	for p, v := range want {
+		if got[p] != v {
+			t.Errorf("dep %s = %q, want %q", p, got[p], v)
+		}
 	}
 }
