@@ -57,7 +57,7 @@ func (c *clock) Set(t time.Time) {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	srv    *Server
 	http   *httptest.Server
@@ -66,7 +66,7 @@ type env struct {
 	grant  Grant
 }
 
-func newEnv(t *testing.T, mod ...func(*Options)) *env {
+func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), grants: &grants{m: map[string]Grant{}}, clock: &clock{t: time.Now()}}
 	e.grant = Grant{SecretID: "AKIDtmp" + randomHex(4), SecretKey: "sk-" + randomHex(8), Token: "tok-" + randomHex(8),
@@ -106,7 +106,7 @@ func (e *env) client(g Grant) *cossdk.Client {
 	return c
 }
 
-func randomBytes(t *testing.T, n int) []byte {
+func randomBytes(t testing.TB, n int) []byte {
 	t.Helper()
 	b := make([]byte, n)
 	_, _ = rand.Read(b)

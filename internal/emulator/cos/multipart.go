@@ -64,6 +64,9 @@ func parsePartNumber(v string) (int, error) {
 }
 
 func (s *Server) uploadPart(rq *request) error {
+	if rq.r.Header.Get("x-cos-copy-source") != "" {
+		return errNotImplemented("UploadPart with x-cos-copy-source (copy)")
+	}
 	q := rq.r.URL.Query()
 	if !q.Has("uploadId") || !q.Has("partNumber") {
 		return errInvalidArgument("UploadPart needs both partNumber and uploadId.")

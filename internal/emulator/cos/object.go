@@ -9,6 +9,9 @@ import (
 )
 
 func (s *Server) putObject(rq *request) error {
+	if rq.r.Header.Get("x-cos-copy-source") != "" {
+		return errNotImplemented("PUT with x-cos-copy-source (copy)")
+	}
 	b, err := s.receiveBody(rq)
 	if err != nil {
 		return err
