@@ -151,7 +151,7 @@ func TestSlowWriterNeverReportedBeforeComplete(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			r := newRig(t, root, tc.watcher, nil)
+			r := newRig(t, root, tc.watcher, func(c *settle.Config) { c.Window = 500 * time.Millisecond })
 			path := filepath.Join(root, "slow.mp4")
 			appendTo(t, path, "piece")
 			if !tc.watcher {
@@ -160,7 +160,7 @@ func TestSlowWriterNeverReportedBeforeComplete(t *testing.T) {
 			const pieces = 8
 			done := time.Now()
 			for i := 1; i < pieces; i++ {
-				time.Sleep(120 * time.Millisecond) // under the 250ms window
+				time.Sleep(100 * time.Millisecond) // well under the 500ms window
 				if st, ok := r.next(0); ok {
 					t.Fatalf("reported after %d of %d pieces: %+v", i, pieces, st)
 				}
@@ -171,7 +171,7 @@ func TestSlowWriterNeverReportedBeforeComplete(t *testing.T) {
 			if st.Size != pieces*5 || st.Rel != "slow.mp4" || st.Path != path || st.Empty {
 				t.Fatalf("stable %+v, want all %d bytes", st, pieces*5)
 			}
-			if lat := time.Since(done); lat < 250*time.Millisecond {
+			if lat := time.Since(done); lat < 500*time.Millisecond {
 				t.Fatalf("stable %v after the last write, before the window", lat)
 			}
 			r.none(400 * time.Millisecond)
