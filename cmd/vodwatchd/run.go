@@ -3,9 +3,251 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
+	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/health"
+	"github.com/vodwatchd/vodwatchd/internal/metrics"
+	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
-// TODO(scaffold): replaced by the owner of this subcommand.
+// defaultConfigPath is where the packaged unit keeps the configuration.
+const defaultConfigPath = "/etc/vodwatchd/config.yaml"
+
 func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("run: not built yet")
+	fs := newFlagSet(env, "run")
+	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
+	useEmulator := fs.Bool("emulator", false, "start the embedded VOD/COS emulator and upload to it (no Tencent account needed)")
+	emuData := fs.String("emulator-data", "", "emulator data folder (default: beside the state file)")
+	logFormat := fs.String("log-format", "", "text | json | auto (overrides log.format)")
+	logLevel := fs.String("log-level", "", "debug | info | warn | error (overrides log.level)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(env, cfg.Log, *logFormat, *logLevel)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w)
+	}
+	r := &runner{env: env, log: log, cfgPath: *cfgPath}
+	if *useEmulator {
+		stop, err := r.startEmulator(ctx, cfg, *emuData)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	return r.run(ctx, cfg)
+}
+
+// runner holds what one `vodwatchd run` owns.
+type runner struct {
+	env      *cmdEnv
+	log      *slog.Logger
+	cfgPath  string
+	emulated func(*config.Config) // points a (re)loaded config at the emulator
+}
+
+func (r *runner) run(ctx context.Context, cfg *config.Config) error {
+	if err := createRoots(cfg); err != nil {
+		return err
+	}
+	store, err := state.Open(cfg.State, state.Options{Logger: r.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
+	if err != nil {
+		return fmt.Errorf("%w\nrecovery: see README 'Recovering the state file'", err)
+	}
+	defer store.Close()
+	up, err := newUploader(cfg, r.env.getenv, r.log)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return err
+	}
+	notifier, err := sdnotify.New(sdnotify.Options{Logger: r.log})
+	if err != nil {
+		return err
+	}
+	live := sdnotify.NewLiveness(nil)
+	beats := map[string]*sdnotify.Heartbeat{}
+	beat := func(name string) {
+		// Called from the daemon's loops; each name from one goroutine.
+		if h, ok := beats[name]; ok {
+			h.Beat()
+		}
+	}
+	for _, name := range heartbeatNames(cfg) {
+		beats[name] = live.Register(name, 30*time.Second)
+	}
+	d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up,
+		Events: m, Logger: r.log, Beat: beat})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 4)
+	running := 0
+	start := func(f func(context.Context) error) {
+		running++
+		go func() { errc <- f(ctx) }()
+	}
+	start(d.Run)
+	start(notifier.Watchdog(live).Run)
+	start(func(ctx context.Context) error { return serveControl(ctx, store, r.log) })
+	if cfg.Listen != "" {
+		srv, err := health.Listen(health.ServerOptions{Addr: cfg.Listen, Metrics: m.Handler(),
+			Checker: health.NewChecker(d, health.Options{ScanMaxAge: 3 * maxRescan(cfg)})})
+		if err != nil {
+			cancel()
+			return err
+		}
+		r.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
+		start(srv.Serve)
+	}
+	r.log.Info("vodwatchd running", "config", r.cfgPath, "state", cfg.State, "watches", len(cfg.Watch))
+	_ = notifier.Ready()
+	err = r.loop(ctx, d, notifier, errc, &running)
+	_ = notifier.Stopping()
+	r.log.Info("stopping: in-flight uploads keep their checkpoints")
+	cancel()
+	for range running {
+		<-errc
+	}
+	return err
+}
+
+// loop waits for a stop signal or a component's failure, reloads on SIGHUP
+// and refreshes systemd's STATUS= line.
+func (r *runner) loop(ctx context.Context, d *daemon.Daemon, n *sdnotify.Notifier, errc <-chan error, pending *int) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	status := time.NewTicker(5 * time.Second)
+	defer status.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			*pending--
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
+			// A component with nothing to do (no watchdog, no listener)
+			// returns nil at once; the daemon's own return ends the run.
+			if !d.Running() {
+				return nil
+			}
+		case <-hup:
+			_ = n.Reloading()
+			r.reload(d)
+			_ = n.Ready()
+		case <-status.C:
+			_ = n.Status(d.StatusLine(ctx).String())
+		}
+	}
+}
+
+// reload reads the configuration again; an invalid one is reported and the
+// running one kept.
+func (r *runner) reload(d *daemon.Daemon) {
+	cfg, err := config.Load(r.cfgPath)
+	if err != nil {
+		r.log.Error("reload refused: the new configuration is invalid; keeping the running one", "err", err)
+		return
+	}
+	if r.emulated != nil {
+		r.emulated(cfg)
+	}
+	if err := createRoots(cfg); err != nil {
+		r.log.Error("reload refused", "err", err)
+		return
+	}
+	d.Reload(cfg)
+}
+
+func heartbeatNames(cfg *config.Config) []string {
+	names := []string{"scheduler"}
+	for _, w := range cfg.Watch {
+		names = append(names, "intake "+w.Path)
+	}
+	return names
+}
+
+func maxRescan(cfg *config.Config) time.Duration {
+	d := 5 * time.Minute
+	for _, w := range cfg.Watch {
+		d = max(d, w.RescanInterval, w.PollInterval)
+	}
+	return d
+}
+
+// createRoots creates the watch roots that ask for it.
+func createRoots(cfg *config.Config) error {
+	for _, w := range cfg.Watch {
+		if !w.Create {
+			continue
+		}
+		if err := os.MkdirAll(w.Path, 0o755); err != nil {
+			return fmt.Errorf("watch %s: create: %w", w.Path, err)
+		}
+	}
+	return nil
+}
+
+func newUploader(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*uploader.Uploader, error) {
+	return uploader.New(uploader.Config{
+		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
+		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
+		Credentials:        uploaderCredentials(cfg.VOD.Credentials, getenv),
+		PartSize:           cfg.Upload.PartSize,
+		MultipartThreshold: cfg.Upload.MultipartThreshold,
+		PartsInFlight:      cfg.Upload.PartsInFlight,
+		Logger:             log,
+	})
+}
+
+// startEmulator runs the embedded emulator and points cfg at it.
+func (r *runner) startEmulator(ctx context.Context, cfg *config.Config, dataDir string) (func(), error) {
+	if dataDir == "" {
+		dataDir = filepath.Join(filepath.Dir(cfg.State), "emulator")
+	}
+	ectx, cancel := context.WithCancel(ctx)
+	e, err := emulator.Start(ectx, emulator.Config{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: r.log.With("component", "emulator")})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	r.emulated = func(c *config.Config) {
+		c.VOD.Endpoint, c.VOD.Scheme = e.Addr(), e.Scheme()
+		c.VOD.COSEndpoint, c.VOD.COSScheme = e.Addr(), e.Scheme()
+		c.VOD.Credentials = config.Credentials{Kind: config.CredInline, SecretID: e.SecretID(), SecretKey: config.Secret(e.SecretKey())}
+	}
+	r.emulated(cfg)
+	fmt.Fprintf(r.env.stderr, "emulator: VOD API and COS at %s://%s (data in %s)\n", e.Scheme(), e.Addr(), dataDir)
+	return func() { cancel(); e.Close() }, nil
 }

@@ -1,0 +1,312 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/rules"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/watcher"
+)
+
+// candidate is a settled file of one watch that may become a job once its
+// cover, its ready marker or its bundle's files are there.
+type candidate struct {
+	rel     string
+	stat    watcher.Stat
+	rule    *rules.Rule
+	params  rules.Params
+	since   time.Time // when it settled
+	bundle  bool
+	waiting string // what it waits for, for logs
+}
+
+// assembler pairs covers, completes bundles and turns settled files into
+// jobs, for one watch. It is used by that watch's intake goroutine only.
+type assembler struct {
+	d        *Daemon
+	w        *watchState
+	pending  map[string]*candidate   // rel -> candidate waiting for something
+	refs     map[string]manifestRefs // manifest rel -> what it references
+	noRuleAt map[string]bool         // rels already logged as matching no rule
+}
+
+// manifestRefs caches a manifest's direct references (slash paths under the
+// watch root) for one version of the file.
+type manifestRefs struct {
+	mtime time.Time
+	size  int64
+	refs  map[string]bool
+}
+
+func newAssembler(d *Daemon, w *watchState) *assembler {
+	return &assembler{d: d, w: w, pending: map[string]*candidate{}, refs: map[string]manifestRefs{}, noRuleAt: map[string]bool{}}
+}
+
+// settled takes a file that has stopped changing.
+func (a *assembler) settled(ctx context.Context, rel string, st watcher.Stat) {
+	if _, isManifest := manifest.KindOf(rel); isManifest {
+		a.noteManifest(rel, st)
+	}
+	if a.isCover(rel) {
+		a.recheck(ctx) // a media file may have been waiting for it
+		return
+	}
+	rule, ok := a.w.rules.Match(rel)
+	if !ok {
+		if !a.noRuleAt[rel] {
+			a.noRuleAt[rel] = true
+			a.d.log.Debug("no rule matches; file left alone", "root", a.w.root, "path", rel)
+		}
+		a.recheck(ctx)
+		return
+	}
+	key := a.key(rel, st)
+	if j, found, err := a.d.store.Lookup(ctx, key); err == nil && found {
+		a.d.log.Debug("already known", "path", rel, "job", j.ID, "stage", j.Stage)
+		a.recheck(ctx)
+		return
+	}
+	p, err := rule.Params(rules.FileFacts{Root: a.w.root, Rel: rel, Size: st.Size, ModTime: st.ModTime, JobID: key.ID()})
+	if err != nil {
+		a.d.log.Error("rule cannot render its parameters; file left alone", "path", rel, "err", err)
+		return
+	}
+	_, bundle := manifest.KindOf(rel)
+	a.pending[rel] = &candidate{rel: rel, stat: st, rule: rule, params: p, since: a.d.now(), bundle: bundle}
+	a.recheck(ctx)
+}
+
+// removed forgets a file that went away before it became a job.
+func (a *assembler) removed(rel string, dir bool) {
+	for r := range a.pending {
+		if r == rel || (dir && strings.HasPrefix(r, rel+"/")) {
+			delete(a.pending, r)
+		}
+	}
+	delete(a.refs, rel)
+}
+
+// recheck tries every pending candidate again.
+func (a *assembler) recheck(ctx context.Context) {
+	for rel, c := range a.pending {
+		if ctx.Err() != nil {
+			return
+		}
+		if a.try(ctx, c) {
+			delete(a.pending, rel)
+		}
+	}
+}
+
+// try enqueues c when it is complete and reports whether c is settled
+// (enqueued, skipped or failed for good).
+func (a *assembler) try(ctx context.Context, c *candidate) bool {
+	if a.referencedElsewhere(c.rel) {
+		a.d.log.Debug("part of a bundle; not a job of its own", "path", c.rel)
+		return true
+	}
+	if c.params.ReadyMarker != "" && !exists(filepath.Join(a.w.root, filepath.FromSlash(c.params.ReadyMarker))) {
+		c.waiting = "ready marker " + c.params.ReadyMarker
+		return false
+	}
+	if c.bundle {
+		return a.tryBundle(ctx, c)
+	}
+	cover, wait := a.cover(c)
+	if wait {
+		c.waiting = "cover"
+		return false
+	}
+	return a.enqueue(ctx, c, cover, c.stat.Size+sizeOf(a.w.root, cover), state.KindFile, nil)
+}
+
+// cover returns the cover to send with c, or asks to wait for one that is
+// still arriving (bounded by the rule's cover_wait).
+func (a *assembler) cover(c *candidate) (rel string, wait bool) {
+	for _, cand := range c.params.CoverCandidates {
+		p := filepath.Join(a.w.root, filepath.FromSlash(cand))
+		fi, err := os.Stat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if a.d.now().Sub(fi.ModTime()) >= a.w.cfg.Settle || a.d.now().Sub(c.since) >= c.params.CoverWait {
+			return cand, false
+		}
+		return "", true // present but still being written
+	}
+	if len(c.params.CoverCandidates) > 0 && a.d.now().Sub(c.since) < c.params.CoverWait {
+		return "", true
+	}
+	if len(c.params.CoverCandidates) > 0 && c.params.CoverWait > 0 {
+		a.d.log.Info("no cover arrived in time; uploading without one", "path", c.rel, "waited", c.params.CoverWait)
+	}
+	return "", false
+}
+
+// tryBundle enqueues a manifest whose every referenced file is present and
+// settled; an incomplete bundle waits up to its timeout, then fails with
+// the list of missing files.
+func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
+	b, err := manifest.Resolve(ctx, filepath.Join(a.w.root, filepath.FromSlash(c.rel)), manifest.Options{})
+	var miss *manifest.MissingError
+	switch {
+	case errors.As(err, &miss):
+		if a.d.now().Sub(c.since) < c.params.BundleTimeout {
+			c.waiting = "bundle files"
+			return false
+		}
+		return a.enqueue(ctx, c, "", c.stat.Size, state.KindBundle, &jobFailure{code: "BundleIncomplete", msg: err.Error(), final: true})
+	case err != nil:
+		return a.enqueue(ctx, c, "", c.stat.Size, state.KindBundle, &jobFailure{code: CodeBundleInvalid, msg: err.Error()})
+	}
+	newest := time.Time{}
+	for _, f := range b.Files {
+		if fi, err := os.Stat(f.Path); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	// A second settle window after the manifest settled lets a master
+	// playlist written at the same time claim this one as its variant.
+	if a.d.now().Sub(newest) < a.w.cfg.Settle || a.d.now().Sub(c.since) < a.w.cfg.Settle {
+		c.waiting = "bundle files settling"
+		return false
+	}
+	return a.enqueue(ctx, c, "", c.stat.Size+b.Size(), state.KindBundle, nil)
+}
+
+// enqueue records the job (idempotently) and, for a candidate that can
+// never be uploaded, its failure.
+func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
+	key := a.key(c.rel, c.stat)
+	j, created, err := a.d.store.Enqueue(ctx, key, state.Attrs{
+		Kind: kind, Rule: c.params.Rule, Cover: cover, Bytes: bytes,
+		SourceContext: c.params.SourceContext, MediaName: c.params.MediaName, Priority: c.params.Priority,
+	})
+	if err != nil {
+		a.d.noteStateError(err)
+		a.d.log.Error("cannot record a new job; it is retried", "path", c.rel, "err", err)
+		return false
+	}
+	if !created {
+		return true
+	}
+	a.d.events.enqueued(a.w.cfg.Path)
+	a.d.log.Info("job queued", "job", j.ID, "path", c.rel, "root", a.w.root, "rule", c.params.Rule, "stage", j.Stage, "bytes", bytes, "cover", cover)
+	if failure != nil {
+		d := a.d
+		d.fail(ctx, j, d.log.With("job", j.ID, "path", c.rel, "rule", c.params.Rule), *failure, c.rule)
+	}
+	return true
+}
+
+// isCover reports whether rel is the cover of a sibling media file (it is
+// then sent with that file, never on its own).
+func (a *assembler) isCover(rel string) bool {
+	base := path.Base(rel)
+	hit := false
+	for _, r := range a.w.cfg.Rules {
+		for _, suf := range r.Cover {
+			hit = hit || (strings.HasSuffix(base, suf) && base != suf)
+		}
+	}
+	if !hit {
+		return false
+	}
+	entries, err := os.ReadDir(filepath.Join(a.w.root, filepath.FromSlash(path.Dir(rel))))
+	if err != nil {
+		return false
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	_, ok := a.w.rules.IsCover(rel, names)
+	return ok
+}
+
+func (a *assembler) key(rel string, st watcher.Stat) state.Key {
+	return state.Key{Root: a.w.root, Rel: rel, Size: st.Size, MtimeNs: st.ModTime.UnixNano(), Dev: st.Dev, Ino: st.Ino}
+}
+
+// noteManifest reads the direct references of a manifest that settled, so
+// that its variants and segments are not taken as jobs of their own.
+func (a *assembler) noteManifest(rel string, st watcher.Stat) {
+	if old, ok := a.refs[rel]; ok && old.mtime.Equal(st.ModTime) && old.size == st.Size {
+		return
+	}
+	refs, err := directRefs(filepath.Join(a.w.root, filepath.FromSlash(rel)), path.Dir(rel))
+	if err != nil {
+		a.d.log.Debug("manifest not readable yet", "path", rel, "err", err)
+	}
+	a.refs[rel] = manifestRefs{mtime: st.ModTime, size: st.Size, refs: refs}
+}
+
+// maybeManifest notes a manifest's references as soon as it is seen, so
+// that its variants and segments are not taken as jobs while it settles.
+func (a *assembler) maybeManifest(rel string, st watcher.Stat) {
+	if _, ok := manifest.KindOf(rel); ok {
+		a.noteManifest(rel, st)
+	}
+}
+
+// referencedElsewhere reports whether another manifest of this watch
+// references rel (a variant playlist, a segment, a key).
+func (a *assembler) referencedElsewhere(rel string) bool {
+	for m, r := range a.refs {
+		if m != rel && r.refs[rel] {
+			return true
+		}
+	}
+	return false
+}
+
+// directRefs lists the references written in one manifest, as slash paths
+// joined to dir (the manifest's folder under the watch root).
+func directRefs(p, dir string) (map[string]bool, error) {
+	kind, _ := manifest.KindOf(p)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]bool{}
+	emit := func(r manifest.Ref) error {
+		u := r.URI
+		if i := strings.IndexAny(u, "?#"); i >= 0 {
+			u = u[:i]
+		}
+		if u != "" && !strings.Contains(u, ":") && !strings.HasPrefix(u, "/") {
+			out[path.Join(dir, u)] = true
+		}
+		return nil
+	}
+	if kind == manifest.DASH {
+		err = manifest.ParseDASH(f, manifest.ParseOptions{}, emit)
+	} else {
+		err = manifest.ParseHLS(f, manifest.ParseOptions{}, emit)
+	}
+	return out, err
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func sizeOf(root, rel string) int64 {
+	if rel == "" {
+		return 0
+	}
+	fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}

@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
+)
+
+// harness is a daemon running against the emulator, with its drop folder,
+// state file and log in a temporary folder.
+type harness struct {
+	t      testing.TB
+	dir    string
+	drop   string
+	emu    *emulator.Emulator
+	store  *state.Store
+	d      *Daemon
+	cancel context.CancelFunc
+	done   chan error
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testConfig is a configuration for one watch at drop; extra is YAML
+// inserted into the watch entry (rules etc.).
+func testConfig(t testing.TB, dir string, emu *emulator.Emulator, watchYAML string) *config.Config {
+	t.Helper()
+	if watchYAML == "" {
+		watchYAML = `    rules:
+      - name: all
+        match: "**/*"`
+	}
+	y := fmt.Sprintf(`vod:
+  region: ap-guangzhou
+  endpoint: %s
+  scheme: http
+  cos_endpoint: %s
+  cos_scheme: http
+  secret_id: %s
+  secret_key: %s
+state: %s
+upload:
+  workers: 4
+  part_size: 1MiB
+  multipart_threshold: 2MiB
+  retries: { max_attempts: 3, initial_backoff: 50ms, max_backoff: 200ms }
+watch:
+  - path: %s
+    create: true
+    mode: notify
+    settle: 300ms
+%s
+`, emu.Addr(), emu.Addr(), emu.SecretID(), emu.SecretKey(), filepath.Join(dir, "var", "state.db"), filepath.Join(dir, "drop"), watchYAML)
+	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(y))
+	if err != nil {
+		t.Fatalf("config: %v\n%s", err, y)
+	}
+	return cfg
+}
+
+func startHarness(t testing.TB, watchYAML string, emuOpts ...func(*emulator.Config)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	emu := emulatortest.Start(t, emuOpts...)
+	h := &harness{t: t, dir: dir, drop: filepath.Join(dir, "drop"), emu: emu, logs: &syncBuffer{}}
+	if err := os.MkdirAll(h.drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h.start(testConfig(t, dir, emu, watchYAML))
+	return h
+}
+
+func (h *harness) start(cfg *config.Config) {
+	t := h.t
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store, err := state.Open(cfg.State, state.Options{Logger: log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := uploader.New(uploader.Config{
+		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
+		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
+		Credentials: uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
+		PartSize:    cfg.Upload.PartSize, MultipartThreshold: cfg.Upload.MultipartThreshold,
+		Retry:  uploader.RetryPolicy{MaxAttempts: 3, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		Logger: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Config: cfg, Store: store, Uploader: up, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h.store, h.d, h.cancel, h.done = store, d, cancel, make(chan error, 1)
+	go func() { h.done <- d.Run(ctx) }()
+	t.Cleanup(h.stop)
+}
+
+// stop ends the daemon and closes the store (idempotent).
+func (h *harness) stop() {
+	if h.cancel == nil {
+		return
+	}
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Errorf("daemon: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		h.t.Errorf("daemon did not stop within 20s\n%s", h.logs)
+	}
+	h.store.Close()
+	h.cancel = nil
+	if h.t.Failed() {
+		h.t.Logf("daemon log:\n%s", tail(h.logs.String(), 80))
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// write creates a file under the drop folder with n pseudo-random bytes.
+func (h *harness) write(rel string, n int) []byte {
+	h.t.Helper()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + len(rel) + i/251)
+	}
+	p := filepath.Join(h.drop, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+	return b
+}
+
+// waitJobs waits until n jobs are done (or fails the test after timeout).
+func (h *harness) waitDone(n int, timeout time.Duration) []*state.Job {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		jobs, err := h.store.List(context.Background(), state.Filter{Stages: []state.Stage{state.StageDone}})
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if len(jobs) >= n {
+			return jobs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d of %d jobs done after %v\n%s", len(jobs), n, timeout, tail(h.logs.String(), 60))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// fetch GETs a MediaUrl from the emulator.
+func fetch(t testing.TB, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return b
+}

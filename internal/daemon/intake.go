@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/settle"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/watcher"
+)
+
+// recheckEvery is how often waiting candidates (cover, marker, bundle) are
+// looked at again.
+const recheckEvery = 250 * time.Millisecond
+
+// runWatches runs one intake per watch until ctx ends; Reload restarts them.
+func (d *Daemon) runWatches(ctx context.Context) error {
+	for {
+		wctx, cancel := context.WithCancel(ctx)
+		d.mu.Lock()
+		d.restart = cancel
+		d.mu.Unlock()
+		err := d.runIntakes(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+		// Cancelled by restartWatches: start again with the new config.
+	}
+}
+
+func (d *Daemon) restartWatches() {
+	d.mu.Lock()
+	cancel := d.restart
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+func (d *Daemon) runIntakes(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ws := d.watchList()
+	errc := make(chan error, len(ws))
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errc <- d.runIntake(ctx, w)
+		}()
+	}
+	var first error
+	for range ws {
+		if err := <-errc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
+			first = err
+			cancel()
+		}
+	}
+	wg.Wait()
+	return first
+}
+
+// runIntake watches one root: watcher hints and scans go through settling
+// to the assembler.
+func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
+	events := make(chan watcher.Event, 4096)
+	stable := make(chan settle.Stable, 1024)
+	wt, err := watcher.New(watcher.Config{
+		Root: w.root, Mode: watcher.Mode(w.cfg.Mode), PollInterval: w.cfg.PollInterval,
+		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log,
+		Ignore: func(rel string, isDir bool) bool { return rel != "" && w.cfg.Ignored(rel) },
+	})
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", w.root, err)
+	}
+	st, err := settle.New(settle.Config{Root: w.root, Window: w.cfg.Settle, Out: stable, Logger: d.log})
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", w.root, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- wt.Run(ctx) }()
+	go func() { errc <- st.Run(ctx) }()
+	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w)}
+	err = in.loop(ctx, events, stable, errc)
+	cancel()
+	for range 2 - in.exited {
+		<-errc
+	}
+	return err
+}
+
+// intake is one watch's event loop.
+type intake struct {
+	d       *Daemon
+	w       *watchState
+	settler *settle.Settler
+	asm     *assembler
+	exited  int
+}
+
+func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable <-chan settle.Stable, errc <-chan error) error {
+	tick := time.NewTicker(recheckEvery)
+	defer tick.Stop()
+	for {
+		in.d.beat("intake " + in.w.root)
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			in.exited++
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("watch %s: %w", in.w.root, err)
+			}
+			return nil
+		case ev := <-events:
+			in.event(ctx, ev)
+		case s := <-stable:
+			if in.d.acceptingWork() {
+				in.asm.settled(ctx, s.Rel, watcher.Stat(s.FileState))
+			} else {
+				in.settler.Changed(s.Rel) // look again once the state is writable
+			}
+		case <-tick.C:
+			if in.d.acceptingWork() {
+				in.asm.recheck(ctx)
+			}
+		}
+	}
+}
+
+func (in *intake) event(ctx context.Context, ev watcher.Event) {
+	in.d.log.Debug("watch event", "root", in.w.root, "kind", ev.Kind, "path", ev.Rel)
+	switch ev.Kind {
+	case watcher.Changed:
+		in.asm.maybeManifest(ev.Rel, ev.Stat)
+		in.settler.Changed(ev.Rel)
+	case watcher.Scanned:
+		if in.known(ctx, ev) {
+			return
+		}
+		in.asm.maybeManifest(ev.Rel, ev.Stat)
+		in.settler.Seen(ev.Rel, settle.FileState(ev.Stat))
+	case watcher.Removed:
+		in.settler.Removed(ev.Rel, ev.Dir)
+		in.asm.removed(ev.Rel, ev.Dir)
+	case watcher.ScanDone:
+		in.d.noteScan(in.w.root, ev.Scan)
+	case watcher.Refused:
+		in.d.log.Warn("path skipped", "root", in.w.root, "path", ev.Rel, "reason", ev.Reason)
+	case watcher.State:
+		in.d.noteRoot(in.w.root, ev)
+	}
+}
+
+// known reports whether a scanned file is exactly a file the state already
+// has a job for: the catch-up scan of a large tree costs one lookup per file
+// and never waits a settle window for it.
+func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
+	key := state.Key{Root: in.w.root, Rel: ev.Rel, Size: ev.Stat.Size, MtimeNs: ev.Stat.ModTime.UnixNano(), Dev: ev.Stat.Dev, Ino: ev.Stat.Ino}
+	_, found, err := in.d.store.Lookup(ctx, key)
+	return err == nil && found
+}

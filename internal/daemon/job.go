@@ -1,0 +1,449 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/postaction"
+	"github.com/vodwatchd/vodwatchd/internal/rules"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
+)
+
+// Uploader is what the daemon needs of internal/uploader.
+type Uploader interface {
+	Upload(ctx context.Context, req uploader.Request, cp *uploader.Checkpoint, p uploader.Progress) (uploader.Result, error)
+	Commit(ctx context.Context, cp *uploader.Checkpoint, p uploader.Progress) (uploader.Result, error)
+}
+
+// MediaFinder looks VOD up for media an earlier, unanswered CommitUpload
+// may have created.
+type MediaFinder interface {
+	FindMedia(ctx context.Context, sourceContext string, since time.Time) (uploader.Result, bool, error)
+}
+
+// Error codes the daemon itself gives a job (the service's codes pass
+// through unchanged).
+const (
+	CodeFileChanged   = "FileChanged" // the file changed after it was taken
+	CodeFileMissing   = "FileMissing" // the file vanished
+	CodeFileUnreadble = "FileUnreadable"
+	CodeBundleInvalid = "BundleInvalid" // a manifest reference was refused
+	CodeNoRule        = "NoRule"        // no rule takes the file any more
+	CodeState         = "StateError"    // the state file could not be written
+	CodeLocal         = "LocalError"
+	CodeCommitUnknown = "CommitUnknown"
+	CodePostAction    = "PostActionFailed"
+)
+
+// runJob takes one job from the stage it is in to its next resting stage:
+// done (and its post-action), failed with a retry time, or quarantined.
+// A cancelled ctx (shutdown) leaves the job where its checkpoint is.
+func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
+	log := d.log.With("job", j.ID, "path", j.Key.Rel, "root", j.Key.Root, "rule", j.Rule)
+	if j.Stage == state.StageDone {
+		d.runPost(ctx, j, log)
+		return
+	}
+	rule, params, err := d.paramsFor(j)
+	if err != nil {
+		d.fail(ctx, j, log, jobFailure{code: CodeNoRule, msg: err.Error()}, nil)
+		return
+	}
+	if err := d.checkUnchanged(j); err != nil {
+		d.fileChanged(ctx, j, log, err)
+		return
+	}
+	cp, err := d.loadCheckpoint(ctx, j)
+	if err != nil {
+		d.fail(ctx, j, log, jobFailure{code: CodeState, msg: err.Error(), retry: true}, rule)
+		return
+	}
+	start := d.now()
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage}
+	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
+	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
+	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
+		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("upload interrupted; it resumes from its checkpoint", "stage", prog.lastStage)
+			return
+		}
+		d.fail(ctx, j, log, classify(err, prog), rule)
+		return
+	}
+	d.done(ctx, j, res, time.Since(start), log, params)
+}
+
+// paramsFor finds the job's rule in the current configuration (by name,
+// else by matching again) and renders its parameters.
+func (d *Daemon) paramsFor(j *state.Job) (*rules.Rule, rules.Params, error) {
+	w := d.watchFor(j.Key.Root)
+	if w == nil {
+		return nil, rules.Params{}, fmt.Errorf("no watch for root %s in the configuration", j.Key.Root)
+	}
+	var rule *rules.Rule
+	for _, r := range w.rules.Rules() {
+		if r.Name == j.Rule {
+			rule = r
+			break
+		}
+	}
+	if rule == nil {
+		var ok bool
+		if rule, ok = w.rules.Match(j.Key.Rel); !ok {
+			return nil, rules.Params{}, fmt.Errorf("no rule matches %s any more", j.Key.Rel)
+		}
+	}
+	p, err := rule.Params(rules.FileFacts{Root: j.Key.Root, Rel: j.Key.Rel, Size: j.Key.Size,
+		ModTime: time.Unix(0, j.Key.MtimeNs), JobID: j.ID})
+	return rule, p, err
+}
+
+func (d *Daemon) request(j *state.Job, p rules.Params) uploader.Request {
+	req := uploader.Request{
+		MediaFilePath: j.SourcePath(), MediaType: p.MediaType, MediaName: p.MediaName,
+		Procedure: p.Procedure, ExpireTime: p.ExpireTime, SourceContext: p.SourceContext,
+		SessionContext: p.SessionContext, StorageRegion: p.StorageRegion, SubAppID: p.SubAppID,
+		ClassID: p.ClassID, ConcurrentUploadNumber: p.ConcurrentUploadNumber,
+	}
+	if j.Cover != "" {
+		req.CoverFilePath = filepath.Join(filepath.Dir(j.SourcePath()), path.Base(j.Cover))
+	}
+	return req
+}
+
+// checkUnchanged compares the file with the identity the job was taken
+// with.
+func (d *Daemon) checkUnchanged(j *state.Job) error {
+	fi, err := os.Stat(j.SourcePath())
+	if err != nil {
+		return err
+	}
+	st, _ := fi.Sys().(*syscall.Stat_t)
+	switch {
+	case fi.Size() != j.Key.Size:
+		return fmt.Errorf("size changed from %d to %d bytes", j.Key.Size, fi.Size())
+	case fi.ModTime().UnixNano() != j.Key.MtimeNs:
+		return fmt.Errorf("modification time changed")
+	case j.QuarantinePath == "" && st != nil && (uint64(st.Ino) != j.Key.Ino || uint64(st.Dev) != j.Key.Dev):
+		return fmt.Errorf("the file was replaced (inode changed)")
+	}
+	return nil
+}
+
+// fileChanged drops a job whose file changed or vanished before commit:
+// the new version settles again and becomes a job of its own.
+func (d *Daemon) fileChanged(ctx context.Context, j *state.Job, log *slog.Logger, cause error) {
+	code := CodeFileChanged
+	if errors.Is(cause, fs.ErrNotExist) {
+		code = CodeFileMissing
+	} else if errors.Is(cause, fs.ErrPermission) {
+		code = CodeFileUnreadble
+	}
+	log.Warn("file changed or vanished before its upload was committed; upload abandoned", "code", code, "reason", cause)
+	d.fail(ctx, j, log, jobFailure{code: code, msg: cause.Error(), final: true, keepFile: true}, nil)
+}
+
+func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Checkpoint, error) {
+	cp := &uploader.Checkpoint{}
+	if len(j.Checkpoint) > 0 {
+		if err := json.Unmarshal(j.Checkpoint, cp); err != nil {
+			return nil, fmt.Errorf("job %s: unreadable checkpoint: %w", j.ID, err)
+		}
+	}
+	if cp.SessionKey == "" {
+		return cp, nil
+	}
+	raw, ok, err := d.store.Secret(ctx, j.ID)
+	if err != nil {
+		return nil, fmt.Errorf("job %s: session certificate: %w", j.ID, err)
+	}
+	if ok {
+		var cert uploader.Cert
+		if err := json.Unmarshal(raw, &cert); err != nil {
+			return nil, fmt.Errorf("job %s: unreadable session certificate", j.ID)
+		}
+		cp.Cert = &cert
+	}
+	return cp, nil
+}
+
+// settleCommit resolves a CommitUpload whose outcome is unknown without
+// uploading a second copy: commit again with the same session key; if the
+// service no longer knows the key, look the media up by SourceContext.
+func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Checkpoint, prog *jobProgress, log *slog.Logger) (uploader.Result, error) {
+	log.Info("settling an unanswered CommitUpload", "session", cp.SessionKey)
+	res, err := d.up.Commit(ctx, cp, prog)
+	if err == nil || errors.Is(err, uploader.ErrCommitUnknown) || d.finder == nil {
+		return res, err
+	}
+	var ue *uploader.Error
+	if !errors.As(err, &ue) || ue.Retryable {
+		return res, err
+	}
+	since := j.Started.Add(-time.Hour)
+	found, ok, ferr := d.finder.FindMedia(ctx, sourceContextOf(j, d), since)
+	if ferr != nil {
+		return res, fmt.Errorf("commit refused (%v) and looking the media up failed: %w", err, ferr)
+	}
+	if ok {
+		log.Info("the unanswered commit had succeeded: media found in VOD", "file_id", found.FileID)
+		return found, nil
+	}
+	log.Warn("commit refused and no media found: uploading again", "code", ue.Code)
+	if _, uerr := d.store.Update(ctx, j.ID, func(n *state.Job) error {
+		n.Stage, n.Checkpoint, n.BytesDone = state.StageQueued, nil, 0
+		return nil
+	}); uerr != nil {
+		return res, uerr
+	}
+	return res, &uploader.Error{Op: "CommitUpload", Code: ue.Code, Message: "session refused and no media found; the file will be uploaded again", Retryable: true}
+}
+
+func sourceContextOf(j *state.Job, d *Daemon) string {
+	if j.SourceContext != "" {
+		return j.SourceContext
+	}
+	_, p, err := d.paramsFor(j)
+	if err != nil {
+		return ""
+	}
+	return p.SourceContext
+}
+
+// done records the result durably, then runs the post-action.
+func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, took time.Duration, log *slog.Logger, p rules.Params) {
+	action := string(p.After.Action)
+	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		n.Stage = state.StageDone
+		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID}
+		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
+		n.Post = state.Post{State: state.PostPending, Action: action}
+		return nil
+	})
+	if err != nil {
+		// The commit happened; the record did not. The job stays in
+		// committing and the next attempt settles it without a new upload.
+		log.Error("upload committed but recording it failed; it will be settled again", "file_id", res.FileID, "err", err)
+		d.noteStateError(err)
+		return
+	}
+	d.events.uploaded(nj, took)
+	d.noteProgress(true)
+	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
+	d.runPost(ctx, nj, log)
+}
+
+// runPost runs a done job's pending post-action and records it.
+func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
+	if j.Post.State != state.PostPending {
+		return
+	}
+	_, p, err := d.paramsFor(j)
+	if err != nil {
+		p.After = config.After{Action: config.AfterKeep}
+	}
+	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	if j.QuarantinePath != "" {
+		files.Root = quarantineRoot(j)
+	}
+	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar}
+	res := postaction.Result{FileID: j.Result.FileID, MediaURL: j.Result.MediaURL, CoverURL: j.Result.CoverURL,
+		RequestID: j.Result.RequestID, Path: j.Key.Rel, UploadedAt: j.Finished}
+	dest, perr := postaction.Done(ctx, files, spec, res)
+	_, err = d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		n.Post.Attempts++
+		if perr != nil {
+			n.Post.LastError = perr.Error()
+			return nil
+		}
+		n.Post.State, n.Post.LastError = state.PostDone, ""
+		if spec.Action == postaction.Move {
+			n.Post.MovedTo = filepath.Join(dest, filepath.FromSlash(j.Key.Rel))
+		}
+		return nil
+	})
+	if perr != nil {
+		log.Error("post-action failed; it is retried", "action", spec.Action, "code", CodePostAction, "err", perr)
+		d.sched.retryPostLater(j.ID)
+		return
+	}
+	if err != nil {
+		log.Error("post-action done but not recorded", "err", err)
+		d.noteStateError(err)
+		return
+	}
+	log.Info("post-action done", "action", spec.Action)
+}
+
+// jobExtras lists a job's files beyond its main file: cover, bundle files.
+func (d *Daemon) jobExtras(j *state.Job) []string {
+	var extra []string
+	if j.Cover != "" {
+		extra = append(extra, j.Cover)
+	}
+	if j.Kind != state.KindBundle {
+		return extra
+	}
+	var cp uploader.Checkpoint
+	if json.Unmarshal(j.Checkpoint, &cp) != nil {
+		return extra
+	}
+	dir := path.Dir(j.Key.Rel)
+	base := filepath.Dir(j.SourcePath())
+	for _, o := range cp.Objects {
+		rel, err := filepath.Rel(base, o.Path)
+		if err != nil || o.Path == j.SourcePath() || rel == ".." || filepath.IsAbs(rel) {
+			continue
+		}
+		if r := path.Join(dir, filepath.ToSlash(rel)); r != j.Key.Rel && r != j.Cover {
+			extra = append(extra, r)
+		}
+	}
+	return extra
+}
+
+// quarantineRoot returns the folder a quarantined job's rel path is under.
+func quarantineRoot(j *state.Job) string {
+	p := j.QuarantinePath
+	for range stringsCount(j.Key.Rel, '/') + 1 {
+		p = filepath.Dir(p)
+	}
+	return p
+}
+
+func stringsCount(s string, c byte) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] == c {
+			n++
+		}
+	}
+	return n
+}
+
+// jobFailure is a classified failure of one attempt.
+type jobFailure struct {
+	code, msg, requestID, op string
+	retry                    bool // worth another attempt
+	final                    bool // never retried automatically, not quarantined
+	keepFile                 bool // never move the file (it changed or vanished)
+}
+
+func classify(err error, prog *jobProgress) jobFailure {
+	var ue *uploader.Error
+	var refErr *manifest.RefError
+	var missErr *manifest.MissingError
+	switch {
+	case errors.As(err, &ue):
+		return jobFailure{code: ue.Code, msg: ue.Message, requestID: ue.RequestID, op: ue.Op, retry: ue.Retryable}
+	case errors.Is(err, uploader.ErrCommitUnknown):
+		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
+	case errors.As(err, &refErr):
+		return jobFailure{code: CodeBundleInvalid, msg: err.Error()}
+	case errors.As(err, &missErr):
+		return jobFailure{code: CodeFileMissing, msg: err.Error(), retry: true}
+	case prog != nil && prog.changed != nil:
+		return jobFailure{code: CodeFileChanged, msg: prog.changed.Error(), final: true, keepFile: true}
+	case errors.Is(err, fs.ErrNotExist):
+		return jobFailure{code: CodeFileMissing, msg: err.Error(), final: true, keepFile: true}
+	case errors.Is(err, fs.ErrPermission):
+		return jobFailure{code: CodeFileUnreadble, msg: err.Error()}
+	case state.IsStorageFull(err):
+		return jobFailure{code: CodeState, msg: err.Error(), retry: true}
+	}
+	return jobFailure{code: CodeLocal, msg: err.Error(), retry: true}
+}
+
+// fail records a failed attempt: failed with a retry time while attempts
+// remain, else quarantined (and moved when the rule names a folder).
+func (d *Daemon) fail(ctx context.Context, j *state.Job, log *slog.Logger, f jobFailure, rule *rules.Rule) {
+	ctx = context.WithoutCancel(ctx)
+	attempts := j.Attempts + 1
+	maxAttempts := d.cfg().Upload.Retries.MaxAttempts
+	if rule != nil && rule.Quarantine.AfterAttempts > 0 {
+		maxAttempts = rule.Quarantine.AfterAttempts
+	}
+	giveUp := !f.retry || (maxAttempts > 0 && attempts >= maxAttempts)
+	quarantine := giveUp && !f.final && rule != nil
+	var qpath string
+	if quarantine && rule.Quarantine.To != "" && !f.keepFile && j.QuarantinePath == "" {
+		qpath = d.quarantineFiles(ctx, j, rule, f, attempts, log)
+	}
+	stage := state.StageFailed
+	var next time.Time
+	switch {
+	case quarantine:
+		stage = state.StageQuarantined
+	case !giveUp:
+		next = d.now().Add(backoff(d.cfg().Upload.Retries, attempts))
+	}
+	nj, err := d.store.Update(ctx, j.ID, func(n *state.Job) error {
+		n.Stage, n.Attempts, n.NextRetry = stage, attempts, next
+		n.LastError = &state.JobError{Code: f.code, Message: f.msg, RequestID: f.requestID, Op: f.op, At: d.now()}
+		if qpath != "" {
+			n.QuarantinePath = qpath
+		}
+		return nil
+	})
+	if err != nil {
+		log.Error("recording a failure failed", "code", f.code, "err", err)
+		d.noteStateError(err)
+		return
+	}
+	d.events.failed(nj, f.code)
+	attrs := []any{"stage", stage, "code", f.code, "message", f.msg, "attempt", attempts}
+	if f.requestID != "" {
+		attrs = append(attrs, "request_id", f.requestID)
+	}
+	if !next.IsZero() {
+		attrs = append(attrs, "next_retry", next.Format(time.RFC3339))
+	}
+	if qpath != "" {
+		attrs = append(attrs, "quarantined_to", qpath)
+	}
+	log.Warn("upload failed", attrs...)
+}
+
+func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.Rule, f jobFailure, attempts int, log *slog.Logger) string {
+	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	failure := postaction.Failure{Path: j.Key.Rel, Code: f.code, Message: f.msg, RequestID: f.requestID,
+		Attempts: attempts, FailedAt: d.now()}
+	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure); err != nil {
+		log.Error("moving the file to quarantine failed; it stays in place", "to", rule.Quarantine.To, "err", err)
+		return ""
+	}
+	return filepath.Join(rule.Quarantine.To, filepath.FromSlash(j.Key.Rel))
+}
+
+// backoff is exponential with full jitter in [d/2, d].
+func backoff(r config.Retries, attempts int) time.Duration {
+	initial, maxB := r.InitialBackoff, r.MaxBackoff
+	if initial <= 0 {
+		initial = 5 * time.Second
+	}
+	if maxB <= 0 {
+		maxB = 30 * time.Minute
+	}
+	dur := initial
+	for i := 1; i < attempts && dur < maxB; i++ {
+		dur *= 2
+	}
+	dur = min(dur, maxB)
+	return dur/2 + time.Duration(rand.Int64N(int64(dur/2)+1))
+}

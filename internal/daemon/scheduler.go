@@ -1,0 +1,221 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/state"
+)
+
+// refillEvery bounds how often the scheduler re-reads the due jobs when the
+// store keeps signalling changes (a drop of thousands of files).
+const refillEvery = 200 * time.Millisecond
+
+// scheduler hands due jobs to a bounded set of workers: higher priority
+// first, and a share of the workers kept for small jobs so that one giant
+// file never holds back a queue of small ones.
+type scheduler struct {
+	d       *Daemon
+	mu      sync.Mutex
+	running map[string]int64 // job id -> bytes
+	postDue map[string]time.Time
+	wake    chan struct{}
+}
+
+func newScheduler(d *Daemon) *scheduler {
+	return &scheduler{d: d, running: map[string]int64{}, postDue: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+}
+
+func (s *scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// retryPostLater schedules another try of a failed post-action.
+func (s *scheduler) retryPostLater(id string) {
+	s.mu.Lock()
+	s.postDue[id] = s.d.now().Add(30 * time.Second)
+	s.mu.Unlock()
+}
+
+// run dispatches jobs until ctx ends, then waits for the workers, whose
+// uploads stop at their last checkpoint.
+func (s *scheduler) run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	s.resumePostActions(ctx, &wg)
+	var queue []*state.Job
+	var lastFill time.Time
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		s.d.beat("scheduler")
+		if s.d.acceptingWork() {
+			if len(queue) == 0 || time.Since(lastFill) >= refillEvery {
+				queue = s.refill(ctx)
+				lastFill = time.Now()
+			}
+			queue = s.dispatch(ctx, &wg, queue)
+		}
+		s.duePosts(ctx, &wg)
+		wait := s.untilNextRetry(ctx)
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-s.d.store.Changed():
+			if len(queue) > 0 {
+				// Wait out the refill interval so a burst of changes
+				// costs one read, not one per file.
+				time.Sleep(max(0, refillEvery-time.Since(lastFill)))
+			}
+			queue = nil
+		case <-s.wake:
+		case <-tick.C:
+		case <-timer.C:
+			queue = nil
+		}
+		timer.Stop()
+	}
+}
+
+func (s *scheduler) refill(ctx context.Context) []*state.Job {
+	jobs, err := s.d.store.Due(ctx, s.d.now(), 0)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.d.log.Error("reading due jobs", "err", err)
+		}
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := jobs[:0]
+	for _, j := range jobs {
+		if _, busy := s.running[j.ID]; !busy {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// dispatch starts as many queued jobs as the worker limits allow and
+// returns the rest, in order.
+func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*state.Job) []*state.Job {
+	up := s.d.cfg().Upload
+	workers := max(up.Workers, 1)
+	reserved := min(max(up.SmallWorkers, 0), workers-1)
+	small := up.SmallFileThreshold
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rest := queue[:0]
+	for _, j := range queue {
+		if len(s.running) >= workers {
+			rest = append(rest, j)
+			continue
+		}
+		if reserved > 0 && small > 0 && j.Bytes >= small && s.bigRunning(small) >= workers-reserved {
+			rest = append(rest, j) // the remaining slots are kept for small jobs
+			continue
+		}
+		s.running[j.ID] = j.Bytes
+		wg.Add(1)
+		go s.work(ctx, wg, j)
+	}
+	return rest
+}
+
+func (s *scheduler) bigRunning(threshold int64) int {
+	n := 0
+	for _, b := range s.running {
+		if b >= threshold {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job) {
+	defer wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.running, j.ID)
+		s.mu.Unlock()
+		s.poke()
+	}()
+	// The queue is a snapshot: read the job again now that this worker owns
+	// it, so a job that finished meanwhile is never run twice.
+	fresh, err := s.d.store.Get(ctx, j.ID)
+	if err != nil || !runnable(fresh, s.d.now()) {
+		return
+	}
+	s.d.runJob(ctx, fresh)
+}
+
+// runnable reports whether a job has work to do now.
+func runnable(j *state.Job, now time.Time) bool {
+	switch j.Stage {
+	case state.StageDone:
+		return j.Post.State == state.PostPending
+	case state.StageQuarantined:
+		return false
+	case state.StageFailed:
+		return !j.NextRetry.IsZero() && !j.NextRetry.After(now)
+	}
+	return true
+}
+
+// resumePostActions runs the post-actions that a crash or a failure left
+// pending on done jobs.
+func (s *scheduler) resumePostActions(ctx context.Context, wg *sync.WaitGroup) {
+	jobs, err := s.d.store.List(ctx, state.Filter{Stages: []state.Stage{state.StageDone}})
+	if err != nil {
+		s.d.log.Error("listing done jobs for pending post-actions", "err", err)
+		return
+	}
+	s.mu.Lock()
+	for _, j := range jobs {
+		if j.Post.State == state.PostPending {
+			s.postDue[j.ID] = time.Time{}
+		}
+	}
+	s.mu.Unlock()
+	s.duePosts(ctx, wg)
+}
+
+func (s *scheduler) duePosts(ctx context.Context, wg *sync.WaitGroup) {
+	now := s.d.now()
+	s.mu.Lock()
+	var ids []string
+	for id, at := range s.postDue {
+		if _, busy := s.running[id]; !busy && !at.After(now) {
+			ids = append(ids, id)
+			delete(s.postDue, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range ids {
+		j, err := s.d.store.Get(ctx, id)
+		if err != nil || j.Stage != state.StageDone {
+			continue
+		}
+		s.mu.Lock()
+		s.running[id] = 0
+		s.mu.Unlock()
+		wg.Add(1)
+		go s.work(ctx, wg, j)
+	}
+}
+
+// untilNextRetry is how long the loop may sleep before a failed job's
+// retry time comes.
+func (s *scheduler) untilNextRetry(ctx context.Context) time.Duration {
+	at, ok, err := s.d.store.NextRetryAt(ctx)
+	if err != nil || !ok {
+		return time.Minute
+	}
+	return min(max(time.Until(at), 10*time.Millisecond), time.Minute)
+}
