@@ -304,6 +304,31 @@ func (s *Store) Lookup(ctx context.Context, key Key) (*Job, bool, error) {
 	return job, job != nil, nil
 }
 
+// Seen reports whether a job with identity key exists and its id and stage,
+// without decoding the record: the cheap check for a catch-up scan over
+// many already-uploaded files.
+func (s *Store) Seen(ctx context.Context, key Key) (id string, stage Stage, ok bool, err error) {
+	err = s.read(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bIdentity).Get(identityKey(key))
+		if v == nil {
+			return nil
+		}
+		id = string(v)
+		st := tx.Bucket(bStage)
+		for _, candidate := range allStages {
+			if st.Get(pairKey(string(candidate), id)) != nil {
+				stage, ok = candidate, true
+				return nil
+			}
+		}
+		return fmt.Errorf("job %s: in no stage index: %w", id, ErrCorrupt)
+	})
+	if err != nil {
+		return "", "", false, fmt.Errorf("state: seen %s: %w", key.Path(), err)
+	}
+	return id, stage, ok, nil
+}
+
 // Get returns the job with id, or the one job whose id starts with id
 // (at least 4 hex digits). Errors wrap ErrNotFound or ErrAmbiguous.
 func (s *Store) Get(ctx context.Context, id string) (*Job, error) {

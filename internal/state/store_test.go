@@ -481,3 +481,17 @@ func TestCompactKeepsIdentity(t *testing.T) {
 		t.Fatalf("second Compact = %d, want only the recent job", n)
 	}
 }
+
+func TestSeen(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, statePath(t), Options{})
+	j := mustEnqueue(t, s, testKey(1), Attrs{})
+	driveTo(t, s, j.ID, StageCommitting)
+	id, st, ok, err := s.Seen(ctx, testKey(1))
+	if err != nil || !ok || id != j.ID || st != StageCommitting {
+		t.Fatalf("Seen = %s %s %v %v", id, st, ok, err)
+	}
+	if _, _, ok, err := s.Seen(ctx, testKey(2)); ok || err != nil {
+		t.Fatalf("Seen(unknown) = %v %v", ok, err)
+	}
+}

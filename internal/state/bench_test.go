@@ -1,0 +1,174 @@
+package state
+
+import (
+	"context"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const benchDone = 100000
+
+// doneStore builds a store of benchDone done jobs (results, history) and
+// reopens it, as the daemon finds it at start-up.
+func doneStore(b *testing.B) *Store {
+	b.Helper()
+	path := statePath(b)
+	s, err := Open(path, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bulkEnqueue(b, s, 0, benchDone, Attrs{Rule: "news", SourceContext: "vodwatchd:0123456789abcdef", MediaName: "clip"}, func(j *Job) {
+		j.Stage = StageDone
+		j.Result = Result{FileID: "5285890781000000", MediaURL: "http://1250000000.vod2.myqcloud.com/a/b/clip.mp4", RequestID: "req-0000"}
+		j.Finished, j.BytesDone = j.Created, j.Bytes
+		j.record(StageQueued, StageDone, j.Created, "")
+	})
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return openTest(b, path, Options{})
+}
+
+// peakHeap samples the heap (live objects and not yet swept garbage,
+// without stopping the world) while it runs fn.
+func peakHeap(fn func()) uint64 {
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(sample)
+			if v := sample[0].Value.Uint64(); v > peak.Load() {
+				peak.Store(v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	fn()
+	close(stop)
+	wg.Wait()
+	return peak.Load()
+}
+
+// maxRSS is the process's peak resident set (VmHWM), 0 when unknown.
+func maxRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkCatchUpLookups is the start-up catch-up scan's store side: one
+// Lookup per already-uploaded file, 100,000 of them.
+func BenchmarkCatchUpLookups(b *testing.B) {
+	s := doneStore(b)
+	ctx := context.Background()
+	runtime.GC()
+	b.ResetTimer()
+	var worst time.Duration
+	var peak uint64
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		p := peakHeap(func() {
+			for n := 0; n < benchDone; n++ {
+				j, ok, err := s.Lookup(ctx, testKey(n))
+				if err != nil || !ok || j.Stage != StageDone {
+					b.Fatalf("lookup %d: %v %v", n, ok, err)
+				}
+			}
+		})
+		worst = max(worst, time.Since(start))
+		peak = max(peak, p)
+	}
+	b.ReportMetric(worst.Seconds(), "s/catch-up")
+	b.ReportMetric(float64(worst.Nanoseconds())/benchDone, "ns/lookup")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(maxRSS(), "process-peak-RSS-MiB")
+}
+
+// BenchmarkCatchUpSeen is the same scan through Seen (no record decoding).
+func BenchmarkCatchUpSeen(b *testing.B) {
+	s := doneStore(b)
+	ctx := context.Background()
+	runtime.GC()
+	b.ResetTimer()
+	var worst time.Duration
+	var peak uint64
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		p := peakHeap(func() {
+			for n := 0; n < benchDone; n++ {
+				if _, st, ok, err := s.Seen(ctx, testKey(n)); err != nil || !ok || st != StageDone {
+					b.Fatalf("seen %d: %v %v %v", n, st, ok, err)
+				}
+			}
+		})
+		worst = max(worst, time.Since(start))
+		peak = max(peak, p)
+	}
+	b.ReportMetric(worst.Seconds(), "s/catch-up")
+	b.ReportMetric(float64(worst.Nanoseconds())/benchDone, "ns/lookup")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+}
+
+// BenchmarkListFailed is `status --failed` over 100,000 done and 10 failed.
+func BenchmarkListFailed(b *testing.B) {
+	s := doneStore(b)
+	bulkEnqueue(b, s, benchDone, 10, Attrs{}, func(j *Job) {
+		j.Stage = StageFailed
+		j.LastError = &JobError{Code: "InternalError", Message: "boom"}
+	})
+	if err := s.Check(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ResetTimer()
+	var worst time.Duration
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		jobs, err := s.List(ctx, Filter{Stages: []Stage{StageFailed, StageQuarantined}})
+		if err != nil || len(jobs) != 10 {
+			b.Fatalf("List failed = %d jobs, %v", len(jobs), err)
+		}
+		worst = max(worst, time.Since(start))
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "ms/list-failed")
+}
+
+// BenchmarkOpenLarge is the daemon's start-up cost on a 100,000-job store.
+func BenchmarkOpenLarge(b *testing.B) {
+	s := doneStore(b)
+	path := s.Path()
+	_ = s.Close()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = s.Close()
+	}
+}
