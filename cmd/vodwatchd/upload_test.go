@@ -82,7 +82,9 @@ func TestUploadCommand(t *testing.T) {
 			}},
 		{name: "service error json", vars: creds, args: append(append([]string{}, endpoint...), "--json", "--procedure", "nope", media), wantCode: 1,
 			check: func(t *testing.T, stdout, _ string) {
-				var res struct{ Error struct{ Code, Message, RequestId string } }
+				var res struct {
+					Error struct{ Code, Message, RequestId string }
+				}
 				if err := json.Unmarshal([]byte(stdout), &res); err != nil {
 					t.Fatalf("not JSON: %v\n%s", err, stdout)
 				}
