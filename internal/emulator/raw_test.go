@@ -28,7 +28,7 @@ type rawReq struct {
 
 type apiReply struct {
 	Response struct {
-		Error *struct{ Code, Message string }
+		Error     *struct{ Code, Message string }
 		RequestId string
 	}
 }

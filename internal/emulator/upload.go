@@ -191,8 +191,8 @@ func checkProcedureClass(a *account, p *vod.ApplyUploadRequestParams) (string, i
 func (e *Emulator) layOut(s *session, requested *string) *apiError {
 	dir := randomString(16, lowerHex)
 	if r := deref(requested); r != "" {
-		if !strings.HasPrefix(r, "/") || path.Clean(r) != r || r == "/" || strings.Contains(r, "..") {
-			return newAPIError("InvalidParameterValue.MediaStoragePath", "MediaStoragePath `%s` must be a clean absolute path.", clipName(r))
+		if !strings.HasPrefix(r, "/") || path.Clean(r) != r || path.Dir(r) == "/" || strings.Contains(r, "..") {
+			return newAPIError("InvalidParameterValue.MediaStoragePath", "MediaStoragePath `%s` must be a clean absolute path inside a folder, like /folder/name.mp4.", clipName(r))
 		}
 		s.MediaKey = r[1:]
 		s.Prefixes = []string{s.MediaKey}

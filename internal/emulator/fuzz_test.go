@@ -1,0 +1,80 @@
+package emulator
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
+)
+
+func fuzzEmulator() *Emulator {
+	cfg, _ := withDefaults(Config{DataDir: "unused"})
+	as, _ := newAccounts(cfg, AccountsFile{})
+	return &Emulator{cfg: cfg, now: time.Now, accounts: as, faults: newFaults(FaultConfig{})}
+}
+
+// FuzzApplyUploadParams feeds arbitrary bodies through the strict JSON
+// decoding and the ApplyUpload validation: an answer or an API error,
+// never a panic.
+func FuzzApplyUploadParams(f *testing.F) {
+	for _, s := range []string{
+		`{"MediaType":"mp4"}`,
+		`{"MediaType":"m3u8","CoverType":"jpg","SubAppId":1500000001,"ClassId":12,"Procedure":"news-transcode","ExpireTime":"2099-01-01T00:00:00Z","StorageRegion":"ap-chongqing","SourceContext":"x","SessionContext":"y","ExtInfo":"z","MediaStoragePath":"/a/b.m3u8","MediaName":"n"}`,
+		`{"MediaType":5}`, `{"mediatype":"mp4"}`, `[]`, `null`, `{"MediaType":"mp4",}`, `{"SubAppId":-1}`,
+		`{"ExpireTime":"2001-01-01T00:00:00Z","MediaType":"mp4"}`, `{"MediaStoragePath":"/../x","MediaType":"mp4"}`, `{"MediaStoragePath":"/a.m3u8","MediaType":"m3u8"}`, "",
+	} {
+		f.Add(s)
+	}
+	e := fuzzEmulator()
+	f.Fuzz(func(t *testing.T, body string) {
+		var p vod.ApplyUploadRequestParams
+		if aerr := decodeParams([]byte(body), &p); aerr != nil {
+			checkCode(t, aerr)
+			return
+		}
+		s, aerr := e.newSession(e.accounts.def, &p)
+		if aerr != nil {
+			checkCode(t, aerr)
+			return
+		}
+		// The certificate must cover the media key, and never the whole bucket.
+		if s.Key == "" || s.Prefixes[0] == "" || !strings.HasPrefix(s.MediaKey, s.Prefixes[0]) {
+			t.Fatalf("session %+v", s)
+		}
+	})
+}
+
+func checkCode(t *testing.T, aerr *apiError) {
+	t.Helper()
+	if aerr.Code == "" || aerr.Message == "" || strings.ContainsAny(aerr.Code, " \n") {
+		t.Fatalf("bad error %+v", aerr)
+	}
+}
+
+// FuzzManifestParsers: the ParseStreamingManifest parsers never panic and
+// never return empty or repeated entries.
+func FuzzManifestParsers(f *testing.F) {
+	f.Add("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\"\n#EXTINF:1,\na.ts\na.ts\n", false)
+	f.Add("\ufeff#EXTM3U\n#EXT-X-MAP:URI=\"\"\n", false)
+	f.Add(`<MPD><BaseURL>b/</BaseURL><SegmentURL media="1.m4s"/><Initialization sourceURL="i.mp4"/></MPD>`, true)
+	f.Add(`<MPD><x media="`, true)
+	f.Add(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><MPD>&a;</MPD>`, true)
+	f.Fuzz(func(t *testing.T, content string, dash bool) {
+		parse := hlsSegments
+		if dash {
+			parse = dashSegments
+		}
+		segs, err := parse(content)
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, s := range segs {
+			if s == "" || seen[s] {
+				t.Fatalf("segments %q", segs)
+			}
+			seen[s] = true
+		}
+	})
+}
