@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +185,26 @@ func TestShortBody(t *testing.T) {
 	}
 	if len(b) > 0 && !strings.Contains(string(b), "InvalidParameter") {
 		t.Fatalf("answer %q", b)
+	}
+}
+
+// TestFaultsFromAccountsFile: the YAML file's faults apply, and Config's
+// faults are laid over them.
+func TestFaultsFromAccountsFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "accounts.yaml")
+	yaml := "faults:\n  seed: 3\n  throttle: {ApplyUpload: 1}\n  error_rate: {SearchMedia: 1}\n  latency: {ApplyUpload: 1ms}\n"
+	if err := os.WriteFile(p, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := emulatortest.Start(t, func(c *emulator.Config) {
+		c.AccountsFile = p
+		c.Faults = emulator.FaultConfig{ErrorRate: map[string]float64{"SearchMedia": 0}}
+	})
+	vc := defaultClient(t, e)
+	if got := []string{applyCode(vc), applyCode(vc)}; got[0] != "RequestLimitExceeded" || got[1] != "" {
+		t.Fatalf("codes %q", got)
+	}
+	if _, err := vc.SearchMedia(vod.NewSearchMediaRequest()); err != nil {
+		t.Fatalf("Config's faults did not override the file's: %v", err)
 	}
 }
