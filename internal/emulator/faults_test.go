@@ -107,17 +107,17 @@ func TestFaultResetMidBody(t *testing.T) {
 func TestFaultLatency(t *testing.T) {
 	e := emulatortest.Start(t, func(c *emulator.Config) {
 		c.Latency = 20 * time.Millisecond
-		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"ApplyUpload": 150 * time.Millisecond}}
+		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"ApplyUpload": 400 * time.Millisecond}}
 	})
 	vc := defaultClient(t, e)
 	start := time.Now()
 	apply(t, vc, nil)
-	if d := time.Since(start); d < 170*time.Millisecond {
-		t.Fatalf("ApplyUpload took %s, want >= 170ms", d)
+	if d := time.Since(start); d < 420*time.Millisecond {
+		t.Fatalf("ApplyUpload took %s, want >= 420ms", d)
 	}
 	start = time.Now()
 	vc.SearchMedia(vod.NewSearchMediaRequest())
-	if d := time.Since(start); d < 20*time.Millisecond || d > 150*time.Millisecond {
+	if d := time.Since(start); d < 20*time.Millisecond || d > 300*time.Millisecond {
 		t.Fatalf("SearchMedia took %s, want the global 20ms only", d)
 	}
 }
