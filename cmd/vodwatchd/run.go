@@ -31,6 +31,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	cfgPath := fs.String("config", defaultConfigPath, "configuration file")
 	useEmulator := fs.Bool("emulator", false, "start the embedded VOD/COS emulator and upload to it (no Tencent account needed)")
 	emuData := fs.String("emulator-data", "", "emulator data folder (default: beside the state file)")
+	emuListen := fs.String("emulator-listen", "127.0.0.1:9181", "emulator address (a fixed port keeps MediaUrls valid across restarts)")
 	logFormat := fs.String("log-format", "", "text | json | auto (overrides log.format)")
 	logLevel := fs.String("log-level", "", "debug | info | warn | error (overrides log.level)")
 	if err := fs.Parse(args); err != nil {
@@ -52,7 +53,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	r := &runner{env: env, log: log, cfgPath: *cfgPath}
 	if *useEmulator {
-		stop, err := r.startEmulator(ctx, cfg, *emuData)
+		stop, err := r.startEmulator(ctx, cfg, *emuData, *emuListen)
 		if err != nil {
 			return err
 		}
@@ -107,6 +108,15 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	var srv *health.Server
+	if cfg.Listen != "" {
+		// Bind before anything starts, so a busy port fails the start.
+		srv, err = health.Listen(health.ServerOptions{Addr: cfg.Listen, Metrics: m.Handler(), Logger: r.log,
+			Checker: health.NewChecker(d, health.Options{ScanMaxAge: 3 * maxRescan(cfg)})})
+		if err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 4)
@@ -118,13 +128,7 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	start(d.Run)
 	start(notifier.Watchdog(live).Run)
 	start(func(ctx context.Context) error { return serveControl(ctx, store, r.log) })
-	if cfg.Listen != "" {
-		srv, err := health.Listen(health.ServerOptions{Addr: cfg.Listen, Metrics: m.Handler(),
-			Checker: health.NewChecker(d, health.Options{ScanMaxAge: 3 * maxRescan(cfg)})})
-		if err != nil {
-			cancel()
-			return err
-		}
+	if srv != nil {
 		r.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
 		start(srv.Serve)
 	}
@@ -232,12 +236,12 @@ func newUploader(cfg *config.Config, getenv func(string) string, log *slog.Logge
 }
 
 // startEmulator runs the embedded emulator and points cfg at it.
-func (r *runner) startEmulator(ctx context.Context, cfg *config.Config, dataDir string) (func(), error) {
+func (r *runner) startEmulator(ctx context.Context, cfg *config.Config, dataDir, listen string) (func(), error) {
 	if dataDir == "" {
 		dataDir = filepath.Join(filepath.Dir(cfg.State), "emulator")
 	}
 	ectx, cancel := context.WithCancel(ctx)
-	e, err := emulator.Start(ectx, emulator.Config{DataDir: dataDir, Listen: "127.0.0.1:0", Logger: r.log.With("component", "emulator")})
+	e, err := emulator.Start(ectx, emulator.Config{DataDir: dataDir, Listen: listen, Logger: r.log.With("component", "emulator")})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("emulator: %w", err)
