@@ -2,10 +2,50 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+
+	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
-// TODO(scaffold): replaced by the owner of this subcommand.
 func cmdForget(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("forget: not built yet")
+	fs := newFlagSet(env, "forget")
+	var sf stateFlags
+	sf.register(fs)
+	force := fs.Bool("force", false, "forget jobs even while they are in flight")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: vodwatchd forget [--state PATH | --config F] [--force] JOB...")
+		fmt.Fprintln(env.stderr, "Forgotten files are uploaded again when they are seen again.")
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return fmt.Errorf("%w: name the jobs to forget", errUsage)
+	}
+	jobs, _, closeJobs, err := openJobs(ctx, &sf, true)
+	if err != nil {
+		return err
+	}
+	defer closeJobs()
+	// Resolve and check every argument before changing anything.
+	var targets []*state.Job
+	for _, a := range pos {
+		j, err := resolveOne(ctx, jobs, a)
+		if err != nil {
+			return err
+		}
+		if j.Stage.InFlight() && !*force {
+			return fmt.Errorf("job %s (%s) is %s: %w; pass --force to forget it anyway", j.ID, printable(j.Key.Path()), j.Stage, state.ErrInFlight)
+		}
+		targets = append(targets, j)
+	}
+	for _, j := range targets {
+		if err := jobs.Forget(ctx, j.ID, *force); err != nil {
+			return fmt.Errorf("forget %s: %w", j.ID, err)
+		}
+		fmt.Fprintf(env.stdout, "forgot %s %s\n", j.ID, printable(j.Key.Path()))
+	}
+	return nil
 }

@@ -2,10 +2,349 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/vodwatchd/vodwatchd/internal/control"
+	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
-// TODO(scaffold): replaced by the owner of this subcommand.
+// defaultStatePath is used when neither --state nor a config names one.
+const defaultStatePath = "/var/lib/vodwatchd/state.db"
+
+// stateFlags are the flags that locate the state file.
+type stateFlags struct {
+	state  string
+	config string
+}
+
+func (sf *stateFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&sf.state, "state", "", "state file (default: the config's state:, else "+defaultStatePath+")")
+	fs.StringVar(&sf.config, "config", "", "config file to read the state path from")
+}
+
+// path resolves the state file: --state, else the config's top-level
+// `state:` key, else the default.
+// TODO(lead): switch to config.Load once internal/config lands.
+func (sf *stateFlags) path() (string, error) {
+	if sf.state != "" {
+		return sf.state, nil
+	}
+	if sf.config == "" {
+		return defaultStatePath, nil
+	}
+	b, err := os.ReadFile(sf.config)
+	if err != nil {
+		return "", fmt.Errorf("config %s: %w", sf.config, err)
+	}
+	var c struct {
+		State string `yaml:"state"`
+	}
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		return "", fmt.Errorf("config %s: %w", sf.config, err)
+	}
+	if c.State == "" {
+		return defaultStatePath, nil
+	}
+	return c.State, nil
+}
+
+// openJobs reaches the jobs through the running daemon's control socket,
+// or, when no daemon listens, by opening the state file itself (read-only
+// unless writable). close releases whichever it used.
+func openJobs(ctx context.Context, sf *stateFlags, writable bool) (jobs control.Jobs, source string, close func(), err error) {
+	path, err := sf.path()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	c, err := control.Dial(ctx, control.SocketPath(path))
+	if err == nil {
+		return c, "daemon", c.Close, nil
+	}
+	if !errors.Is(err, control.ErrNoDaemon) {
+		return nil, "", nil, err
+	}
+	s, err := state.Open(path, state.Options{ReadOnly: !writable, Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return s, "file", func() { _ = s.Close() }, nil
+}
+
+// parseArgs parses flags that may come before or after positional args.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// looksLikeID reports whether arg can be a job id or id prefix.
+func looksLikeID(arg string) bool {
+	if len(arg) < 4 || len(arg) > 16 {
+		return false
+	}
+	for _, c := range arg {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
+}
+
+// resolve turns a JOB or PATH argument into jobs; an argument matching
+// nothing is an error naming it.
+func resolve(ctx context.Context, jobs control.Jobs, arg string) ([]*state.Job, error) {
+	if looksLikeID(arg) {
+		j, err := jobs.Get(ctx, arg)
+		if err == nil {
+			return []*state.Job{j}, nil
+		}
+		if !errors.Is(err, state.ErrNotFound) {
+			return nil, err
+		}
+	}
+	found, err := jobs.FindPath(ctx, arg)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("no job or path matches %q: %w", arg, state.ErrNotFound)
+	}
+	return found, nil
+}
+
+// resolveOne is resolve for commands that act on exactly one job per arg.
+func resolveOne(ctx context.Context, jobs control.Jobs, arg string) (*state.Job, error) {
+	found, err := resolve(ctx, jobs, arg)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) > 1 {
+		return nil, fmt.Errorf("%q matches %d jobs; name them by id", arg, len(found))
+	}
+	return found[0], nil
+}
+
 func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("status: not built yet")
+	fs := newFlagSet(env, "status")
+	var sf stateFlags
+	sf.register(fs)
+	failed := fs.Bool("failed", false, "only failed and quarantined jobs")
+	active := fs.Bool("active", false, "only queued and in-flight jobs")
+	done := fs.Bool("done", false, "only done jobs")
+	asJSON := fs.Bool("json", false, "print JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(env.stderr, "usage: vodwatchd status [--state PATH | --config F] [--failed|--active|--done] [--json] [PATH|JOB...]")
+		fs.PrintDefaults()
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	var stages []state.Stage
+	if *failed {
+		stages = append(stages, state.StageFailed, state.StageQuarantined)
+	}
+	if *active {
+		stages = append(stages, state.StageQueued, state.StageApplied, state.StageUploading, state.StageCommitting)
+	}
+	if *done {
+		stages = append(stages, state.StageDone)
+	}
+	jobs, source, closeJobs, err := openJobs(ctx, &sf, false)
+	if err != nil {
+		return err
+	}
+	defer closeJobs()
+	list, err := selectJobs(ctx, jobs, stages, pos)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(env.stdout, source, list)
+	}
+	return writeTable(env.stdout, list)
+}
+
+func selectJobs(ctx context.Context, jobs control.Jobs, stages []state.Stage, args []string) ([]*state.Job, error) {
+	if len(args) == 0 {
+		return jobs.List(ctx, state.Filter{Stages: stages})
+	}
+	seen := map[string]bool{}
+	var out []*state.Job
+	for _, a := range args {
+		found, err := resolve(ctx, jobs, a)
+		if err != nil {
+			return nil, err
+		}
+		for _, j := range found {
+			if !seen[j.ID] && (len(stages) == 0 || containsStage(stages, j.Stage)) {
+				seen[j.ID] = true
+				out = append(out, j)
+			}
+		}
+	}
+	return out, nil
+}
+
+func containsStage(list []state.Stage, s state.Stage) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// statusJob is the stable JSON shape of one job in `status --json`.
+type statusJob struct {
+	ID             string       `json:"id"`
+	Path           string       `json:"path"`
+	Root           string       `json:"root"`
+	Rel            string       `json:"rel"`
+	Kind           string       `json:"kind"`
+	Rule           string       `json:"rule"`
+	Stage          string       `json:"stage"`
+	Size           int64        `json:"size"`
+	BytesDone      int64        `json:"bytes_done"`
+	Progress       float64      `json:"progress"`
+	Attempts       int          `json:"attempts"`
+	NextRetry      *time.Time   `json:"next_retry"`
+	Created        time.Time    `json:"created"`
+	Updated        time.Time    `json:"updated"`
+	Finished       *time.Time   `json:"finished"`
+	FileID         string       `json:"file_id"`
+	MediaURL       string       `json:"media_url"`
+	CoverURL       string       `json:"cover_url"`
+	RequestID      string       `json:"request_id"`
+	Error          *statusError `json:"error"`
+	QuarantinePath string       `json:"quarantine_path"`
+	MovedTo        string       `json:"moved_to"`
+}
+
+type statusError struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
+	Op        string `json:"op"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func jobSize(j *state.Job) int64 {
+	if j.Bytes > 0 {
+		return j.Bytes
+	}
+	return j.Key.Size
+}
+
+func toStatus(j *state.Job) statusJob {
+	s := statusJob{
+		ID: j.ID, Path: j.Key.Path(), Root: j.Key.Root, Rel: j.Key.Rel, Kind: string(j.Kind), Rule: j.Rule,
+		Stage: string(j.Stage), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
+		Attempts: j.Attempts, NextRetry: timePtr(j.NextRetry), Created: j.Created, Updated: j.Updated,
+		Finished: timePtr(j.Finished), FileID: j.Result.FileID, MediaURL: j.Result.MediaURL,
+		CoverURL: j.Result.CoverURL, RequestID: j.Result.RequestID, QuarantinePath: j.QuarantinePath,
+		MovedTo: j.Post.MovedTo,
+	}
+	if e := j.LastError; e != nil {
+		s.Error = &statusError{Code: e.Code, Message: e.Message, RequestID: e.RequestID, Op: e.Op}
+	}
+	return s
+}
+
+func writeJSON(w io.Writer, source string, jobs []*state.Job) error {
+	out := struct {
+		Source string      `json:"source"`
+		Jobs   []statusJob `json:"jobs"`
+	}{Source: source, Jobs: make([]statusJob, 0, len(jobs))}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, toStatus(j))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func writeTable(w io.Writer, jobs []*state.Job) error {
+	if len(jobs) == 0 {
+		_, err := fmt.Fprintln(w, "no jobs")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPATH\tSTAGE\tSIZE\tPROGRESS\tATTEMPTS\tNEXT RETRY\tRESULT")
+	for _, j := range jobs {
+		next := "-"
+		if !j.NextRetry.IsZero() && j.Stage == state.StageFailed {
+			next = j.NextRetry.Local().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, printable(j.Key.Path()), j.Stage,
+			humanBytes(jobSize(j)), fmt.Sprintf("%.0f%%", 100*j.Progress()), j.Attempts, next, jobResult(j))
+	}
+	return tw.Flush()
+}
+
+func jobResult(j *state.Job) string {
+	switch {
+	case j.Stage == state.StageDone && j.Result.FileID != "":
+		return "FileId " + j.Result.FileID
+	case j.LastError != nil && (j.Stage == state.StageFailed || j.Stage == state.StageQuarantined):
+		msg := j.LastError.Code + ": " + j.LastError.Message
+		if j.QuarantinePath != "" {
+			msg += " (moved to " + j.QuarantinePath + ")"
+		}
+		return printable(msg)
+	}
+	return "-"
+}
+
+// printable quotes text that holds control characters or invalid UTF-8,
+// so a hostile file name cannot break or forge table lines.
+func printable(s string) string {
+	if !utf8.ValidString(s) || strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
