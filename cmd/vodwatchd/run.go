@@ -51,7 +51,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
-	r := &runner{env: env, log: log, cfgPath: *cfgPath}
+	r := &runner{env: env, log: log, cfgPath: *cfgPath, wedge: env.wedge}
 	if *useEmulator {
 		stop, err := r.startEmulator(ctx, cfg, *emuData, *emuListen)
 		if err != nil {
@@ -68,6 +68,7 @@ type runner struct {
 	log      *slog.Logger
 	cfgPath  string
 	emulated func(*config.Config) // points a (re)loaded config at the emulator
+	wedge    <-chan struct{}      // tests: once closed, the daemon's loops hang in their heartbeat
 }
 
 func (r *runner) run(ctx context.Context, cfg *config.Config) error {
@@ -95,13 +96,23 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	live := sdnotify.NewLiveness(nil)
 	beats := map[string]*sdnotify.Heartbeat{}
 	beat := func(name string) {
+		if r.wedge != nil {
+			select {
+			case <-r.wedge:
+				<-ctx.Done() // a wedged loop: it never turns again
+			default:
+			}
+		}
 		// Called from the daemon's loops; each name from one goroutine.
 		if h, ok := beats[name]; ok {
 			h.Beat()
 		}
 	}
+	// A loop that has not turned for this long is wedged: the watchdog
+	// pings stop and systemd restarts the service.
+	stale := max(2*time.Second, notifier.WatchdogTimeout()/2)
 	for _, name := range heartbeatNames(cfg) {
-		beats[name] = live.Register(name, 30*time.Second)
+		beats[name] = live.Register(name, stale)
 	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up,
 		Events: m, Logger: r.log, Beat: beat})

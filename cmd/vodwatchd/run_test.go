@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
+	"github.com/vodwatchd/vodwatchd/internal/sdnotify/sdnotifytest"
+)
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// writeRunConfig writes a config for one watch pointed at emu.
+func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string) (cfgPath, drop string) {
+	t.Helper()
+	dir := t.TempDir()
+	drop = filepath.Join(dir, "drop")
+	cfg := fmt.Sprintf(`vod:
+  region: ap-guangzhou
+  endpoint: %[1]s
+  scheme: http
+  cos_endpoint: %[1]s
+  cos_scheme: http
+  secret_id: %[2]s
+  secret_key: %[3]s
+state: %[4]s/var/state.db
+%[5]s
+watch:
+  - path: %[6]s
+    create: true
+    settle: 200ms
+    rules:
+      - match: "**/*.mp4"
+        cover_wait: 0s
+`, emu.Addr(), emu.SecretID(), emu.SecretKey(), dir, extra, drop)
+	cfgPath = filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, drop
+}
+
+// TestRunNotifiesSystemd runs the daemon under a fake NOTIFY_SOCKET with a
+// watchdog: READY=1, periodic WATCHDOG=1 and STATUS=, no more pings once
+// the event loop is wedged, and STOPPING=1 at shutdown.
+func TestRunNotifiesSystemd(t *testing.T) {
+	sock := sdnotifytest.Listen(t, 500*time.Millisecond)
+	emu := emulatortest.Start(t)
+	cfgPath, _ := writeRunConfig(t, emu, "")
+	wedge := make(chan struct{})
+	logs := &lockedBuffer{}
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv, wedge: wedge}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("run did not stop\n%s", logs)
+		}
+	}()
+
+	sock.WaitFor(t, "READY=1", 10*time.Second)
+	if n := sock.Count("WATCHDOG=1", 2*time.Second); n < 3 {
+		t.Fatalf("%d WATCHDOG=1 pings in 2s with WATCHDOG_USEC=500ms, want >= 3\n%s", n, logs)
+	}
+	close(wedge)
+	// The loops stop turning; after the staleness allowance (2s) the pings
+	// must stop for good.
+	time.Sleep(3 * time.Second)
+	for range 20 { // drain what was sent before the wedge was noticed
+		if _, ok := sock.Next(10 * time.Millisecond); !ok {
+			break
+		}
+	}
+	if n := sock.Count("WATCHDOG=1", 2*time.Second); n != 0 {
+		t.Fatalf("%d WATCHDOG=1 pings after the event loop wedged, want 0\n%s", n, logs)
+	}
+	cancel()
+	sock.WaitFor(t, "STOPPING=1", 10*time.Second)
+}
+
+// TestRunRefusesBadStart covers start-up failures that must name their
+// cause and leave nothing half-done.
+func TestRunRefusesBadStart(t *testing.T) {
+	emu := emulatortest.Start(t)
+	cfgPath, _ := writeRunConfig(t, emu, "listen: 0.0.0.0:9180")
+	badState, _ := writeRunConfig(t, emu, "")
+	corrupt := filepath.Join(filepath.Dir(badState), "var", "state.db")
+	if err := os.MkdirAll(filepath.Dir(corrupt), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(corrupt, bytes.Repeat([]byte("not bbolt"), 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"run", "--bogus"}, "flag provided but not defined"},
+		{"missing config", []string{"run", "--config", "/nonexistent/vodwatchd.yaml"}, "/nonexistent/vodwatchd.yaml"},
+		{"non-loopback listener", []string{"run", "--config", cfgPath}, "0.0.0.0:9180"},
+		{"corrupt state", []string{"run", "--config", badState}, "corrupt"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: os.Getenv}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if code := runMain(ctx, env, tt.args); code == 0 {
+				t.Fatalf("exit 0, want failure\n%s", out.String())
+			}
+			if !strings.Contains(out.String(), tt.want) {
+				t.Fatalf("output does not mention %q:\n%s", tt.want, out.String())
+			}
+		})
+	}
+	if b, err := os.ReadFile(corrupt); err != nil || !bytes.HasPrefix(b, []byte("not bbolt")) {
+		t.Fatal("the corrupt state file was changed")
+	}
+}
