@@ -7,6 +7,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
@@ -35,6 +36,11 @@ type assembler struct {
 	pending  map[string]*candidate   // rel -> candidate waiting for something
 	refs     map[string]manifestRefs // manifest rel -> what it references
 	noRuleAt map[string]bool         // rels already logged as matching no rule
+
+	markerRules bool                   // some rule asks for a ready marker
+	markers     map[string]markerCache // folder rel -> markers its files name
+	actCache    map[string]time.Time   // folder rel -> newest change (one recheck pass)
+	actAt       time.Time              // when actCache was started
 }
 
 // manifestRefs caches a manifest's direct references (slash paths under the
@@ -46,7 +52,8 @@ type manifestRefs struct {
 }
 
 func newAssembler(d *Daemon, w *watchState) *assembler {
-	return &assembler{d: d, w: w, pending: map[string]*candidate{}, refs: map[string]manifestRefs{}, noRuleAt: map[string]bool{}}
+	return &assembler{d: d, w: w, pending: map[string]*candidate{}, refs: map[string]manifestRefs{}, noRuleAt: map[string]bool{},
+		markerRules: hasMarkerRules(w.rules), markers: map[string]markerCache{}, actCache: map[string]time.Time{}}
 }
 
 // settled takes a file that has stopped changing.
@@ -54,7 +61,7 @@ func (a *assembler) settled(ctx context.Context, rel string, st watcher.Stat) {
 	if _, isManifest := manifest.KindOf(rel); isManifest {
 		a.noteManifest(rel, st)
 	}
-	if a.isCover(rel) {
+	if a.isCover(rel) || a.isReadyMarker(rel) {
 		a.recheck(ctx) // a media file may have been waiting for it
 		return
 	}
@@ -115,6 +122,13 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 	if c.params.ReadyMarker != "" && !exists(filepath.Join(a.w.root, filepath.FromSlash(c.params.ReadyMarker))) {
 		c.waiting = "ready marker " + c.params.ReadyMarker
 		return false
+	}
+	if maybeBundlePart(c.rel) && !a.folderQuiet(path.Dir(c.rel)) {
+		c.waiting = "quiet folder (may be part of a bundle)"
+		return false
+	}
+	if a.referencedElsewhere(c.rel) {
+		return true // a manifest read just now claims it
 	}
 	if c.bundle {
 		return a.tryBundle(ctx, c)
@@ -293,6 +307,14 @@ func directRefs(p, dir string) (map[string]bool, error) {
 		err = manifest.ParseHLS(f, manifest.ParseOptions{}, emit)
 	}
 	return out, err
+}
+
+func statOf(fi os.FileInfo) watcher.Stat {
+	st := watcher.Stat{Size: fi.Size(), ModTime: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino
+	}
+	return st
 }
 
 func exists(p string) bool {

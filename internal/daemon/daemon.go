@@ -47,6 +47,7 @@ type Daemon struct {
 	watches map[string]*watchState // by root
 	restart context.CancelFunc     // restarts the intakes (Reload)
 	health  healthState
+	hashes  hashLocks // content-hash dedupe
 }
 
 // watchState is one configured watch with its rules.

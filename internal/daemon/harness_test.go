@@ -33,6 +33,21 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan error
 	logs   *syncBuffer
+	cfg    *config.Config
+
+	// wrap, when set, wraps the uploader the daemon is given (tests that
+	// interrupt an upload at a chosen moment).
+	wrap   func(Uploader) Uploader
+	finder MediaFinder
+}
+
+// hconf is a test configuration: YAML fragments for the watch entry.
+type hconf struct {
+	watch  string // rules etc., inserted into the watch entry
+	mode   string // default notify
+	settle string // default 300ms
+	upload string // extra keys of upload:
+	extra  string // extra watch keys (poll_interval, rescan_interval...)
 }
 
 type syncBuffer struct {
@@ -55,11 +70,26 @@ func (s *syncBuffer) String() string {
 // testConfig is a configuration for one watch at drop; extra is YAML
 // inserted into the watch entry (rules etc.).
 func testConfig(t testing.TB, dir string, emu *emulator.Emulator, watchYAML string) *config.Config {
+	return testConfigOf(t, dir, emu, hconf{watch: watchYAML})
+}
+
+func testConfigOf(t testing.TB, dir string, emu *emulator.Emulator, hc hconf) *config.Config {
 	t.Helper()
+	watchYAML := hc.watch
 	if watchYAML == "" {
 		watchYAML = `    rules:
       - name: all
         match: "**/*"`
+	}
+	watchYAML = strings.ReplaceAll(watchYAML, "$DIR", dir)
+	if hc.mode == "" {
+		hc.mode = "notify"
+	}
+	if hc.settle == "" {
+		hc.settle = "300ms"
+	}
+	if hc.upload == "" {
+		hc.upload = "workers: 4"
 	}
 	y := fmt.Sprintf(`vod:
   region: ap-guangzhou
@@ -71,17 +101,19 @@ func testConfig(t testing.TB, dir string, emu *emulator.Emulator, watchYAML stri
   secret_key: %s
 state: %s
 upload:
-  workers: 4
+  %s
   part_size: 1MiB
   multipart_threshold: 2MiB
   retries: { max_attempts: 3, initial_backoff: 50ms, max_backoff: 200ms }
 watch:
   - path: %s
     create: true
-    mode: notify
-    settle: 300ms
+    mode: %s
+    settle: %s
 %s
-`, emu.Addr(), emu.Addr(), emu.SecretID(), emu.SecretKey(), filepath.Join(dir, "var", "state.db"), filepath.Join(dir, "drop"), watchYAML)
+%s
+`, emu.Addr(), emu.Addr(), emu.SecretID(), emu.SecretKey(), filepath.Join(dir, "var", "state.db"), hc.upload,
+		filepath.Join(dir, "drop"), hc.mode, hc.settle, hc.extra, watchYAML)
 	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(y))
 	if err != nil {
 		t.Fatalf("config: %v\n%s", err, y)
@@ -91,13 +123,26 @@ watch:
 
 func startHarness(t testing.TB, watchYAML string, emuOpts ...func(*emulator.Config)) *harness {
 	t.Helper()
+	return startHarnessOf(t, hconf{watch: watchYAML}, emuOpts...)
+}
+
+// newHarness prepares a harness without starting the daemon.
+func newHarness(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	emu := emulatortest.Start(t, emuOpts...)
 	h := &harness{t: t, dir: dir, drop: filepath.Join(dir, "drop"), emu: emu, logs: &syncBuffer{}}
 	if err := os.MkdirAll(h.drop, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h.start(testConfig(t, dir, emu, watchYAML))
+	h.cfg = testConfigOf(t, dir, emu, hc)
+	return h
+}
+
+func startHarnessOf(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *harness {
+	t.Helper()
+	h := newHarness(t, hc, emuOpts...)
+	h.start(h.cfg)
 	return h
 }
 
@@ -119,7 +164,11 @@ func (h *harness) start(cfg *config.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Options{Config: cfg, Store: store, Uploader: up, Logger: log})
+	var u Uploader = up
+	if h.wrap != nil {
+		u = h.wrap(up)
+	}
+	d, err := New(Options{Config: cfg, Store: store, Uploader: u, Finder: h.finder, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +256,99 @@ func fetch(t testing.TB, url string) []byte {
 		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
 	}
 	return b
+}
+
+// eventually polls cond every 20ms until it holds or timeout passes; then
+// the test fails with what and the log's tail.
+func (h *harness) eventually(timeout time.Duration, what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, tail(h.logs.String(), 60))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// jobs lists the jobs in the given stages (all when none).
+func (h *harness) jobs(stages ...state.Stage) []*state.Job {
+	h.t.Helper()
+	jobs, err := h.store.List(context.Background(), state.Filter{Stages: stages})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return jobs
+}
+
+// jobAt returns the latest job of rel, failing the test when there is none.
+func (h *harness) jobAt(rel string) *state.Job {
+	h.t.Helper()
+	j, ok, err := h.store.ByPath(context.Background(), h.drop, rel)
+	if err != nil || !ok {
+		h.t.Fatalf("no job for %s (%v)\n%s", rel, err, tail(h.logs.String(), 40))
+	}
+	return j
+}
+
+// waitStage waits until rel's latest job is in stage.
+func (h *harness) waitStage(rel string, stage state.Stage, timeout time.Duration) *state.Job {
+	h.t.Helper()
+	var j *state.Job
+	h.eventually(timeout, rel+" in stage "+string(stage), func() bool {
+		var ok bool
+		var err error
+		j, ok, err = h.store.ByPath(context.Background(), h.drop, rel)
+		return err == nil && ok && j.Stage == stage
+	})
+	return j
+}
+
+// mediaNamed counts the emulator's media by name.
+func (h *harness) mediaNamed() map[string]int {
+	out := map[string]int{}
+	for _, m := range h.emu.Media() {
+		out[m.Name]++
+	}
+	return out
+}
+
+// writeFile writes b at rel under the drop folder.
+func (h *harness) writeFile(rel string, b []byte) {
+	h.t.Helper()
+	p := filepath.Join(h.drop, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// content returns n deterministic bytes distinct per seed.
+func content(seed string, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2166136261)
+	for i := 0; i < len(seed); i++ {
+		x = (x ^ uint32(seed[i])) * 16777619
+	}
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// noneFor asserts that cond stays false for d.
+func (h *harness) never(d time.Duration, what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			h.t.Fatalf("%s\n%s", what, tail(h.logs.String(), 40))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -71,6 +71,21 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, jobFailure{code: CodeState, msg: err.Error(), retry: true}, rule)
 		return
 	}
+	if params.Dedupe && j.Kind == state.KindFile && len(j.Checkpoint) == 0 {
+		res, linked, release, err := d.dedupe(ctx, j, log)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.fail(ctx, j, log, classify(err, nil), rule)
+			return
+		}
+		defer release()
+		if linked {
+			d.done(ctx, j, res, 0, log, params)
+			return
+		}
+	}
 	start := d.now()
 	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
@@ -262,6 +277,7 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.QuarantinePath != "" {
 		files.Root = quarantineRoot(j)
 	}
+	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
 	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar}
 	res := postaction.Result{FileID: j.Result.FileID, MediaURL: j.Result.MediaURL, CoverURL: j.Result.CoverURL,
 		RequestID: j.Result.RequestID, Path: j.Key.Rel, UploadedAt: j.Finished}
@@ -316,6 +332,18 @@ func (d *Daemon) jobExtras(j *state.Job) []string {
 		}
 	}
 	return extra
+}
+
+// markerExtra returns the job's ready marker as a file to move with it,
+// when it is still there (or was already moved to dest by an earlier try).
+func markerExtra(root, marker, dest string) []string {
+	if marker == "" {
+		return nil
+	}
+	if exists(filepath.Join(root, filepath.FromSlash(marker))) || (dest != "" && exists(filepath.Join(dest, filepath.FromSlash(marker)))) {
+		return []string{marker}
+	}
+	return nil
 }
 
 // quarantineRoot returns the folder a quarantined job's rel path is under.
@@ -422,6 +450,9 @@ func (d *Daemon) fail(ctx context.Context, j *state.Job, log *slog.Logger, f job
 
 func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.Rule, f jobFailure, attempts int, log *slog.Logger) string {
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	if _, p, err := d.paramsFor(j); err == nil {
+		files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, rule.Quarantine.To)...)
+	}
 	failure := postaction.Failure{Path: j.Key.Rel, Code: f.code, Message: f.msg, RequestID: f.requestID,
 		Attempts: attempts, FailedAt: d.now()}
 	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure); err != nil {
