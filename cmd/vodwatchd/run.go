@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vodwatchd/vodwatchd/internal/buildinfo"
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
@@ -69,6 +70,8 @@ type runner struct {
 	cfgPath  string
 	emulated func(*config.Config) // points a (re)loaded config at the emulator
 	wedge    <-chan struct{}      // tests: once closed, the daemon's loops hang in their heartbeat
+	store    *state.Store
+	metrics  *metrics.Metrics
 }
 
 func (r *runner) run(ctx context.Context, cfg *config.Config) error {
@@ -87,6 +90,12 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	if err != nil {
+		return err
+	}
+	bi := buildinfo.Read()
+	m.SetBuildInfo(bi.Version, bi.GoVersion)
+	r.store, r.metrics = store, m
+	if err := refreshGauges(ctx, store, m, time.Now()); err != nil {
 		return err
 	}
 	notifier, err := sdnotify.New(sdnotify.Options{Logger: r.log})
@@ -183,6 +192,9 @@ func (r *runner) loop(ctx context.Context, d *daemon.Daemon, n *sdnotify.Notifie
 			_ = n.Ready()
 		case <-status.C:
 			_ = n.Status(d.StatusLine(ctx).String())
+			if err := refreshGauges(ctx, r.store, r.metrics, time.Now()); err != nil && ctx.Err() == nil {
+				r.log.Warn("refreshing queue metrics", "err", err)
+			}
 		}
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -145,4 +148,116 @@ func TestRunRefusesBadStart(t *testing.T) {
 	if b, err := os.ReadFile(corrupt); err != nil || !bytes.HasPrefix(b, []byte("not bbolt")) {
 		t.Fatal("the corrupt state file was changed")
 	}
+}
+
+// TestRunMetricsAndReadiness scrapes /metrics after uploads and watches
+// /readyz turn unhealthy when the watch root disappears.
+func TestRunMetricsAndReadiness(t *testing.T) {
+	emu := emulatortest.Start(t)
+	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0")
+	logs := &lockedBuffer{}
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("run did not stop\n%s", logs)
+		}
+	}()
+	addr := waitForLog(t, logs, `msg="serving /metrics, /healthz and /readyz" addr=`, 10*time.Second)
+	base := "http://" + addr
+	sizes := []int{1000, 3 << 20}
+	for i, n := range sizes {
+		if err := os.WriteFile(filepath.Join(drop, fmt.Sprintf("clip%d.mp4", i)), bytes.Repeat([]byte{byte(i + 1)}, n), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 30*time.Second, logs, func() bool {
+		b := httpGet(t, base+"/metrics") // the stage gauges refresh every 5s
+		return metricValue(b, "vodwatchd_uploads_total") == 2 && metricValue(b, `vodwatchd_jobs{stage="done"}`) == 2
+	})
+	body := httpGet(t, base+"/metrics")
+	for name, want := range map[string]float64{
+		"vodwatchd_uploads_total":                 2,
+		"vodwatchd_uploaded_bytes_total":          float64(sizes[0] + sizes[1]),
+		"vodwatchd_upload_duration_seconds_count": 2,
+		`vodwatchd_jobs{stage="done"}`:            2,
+	} {
+		if got := metricValue(body, name); got != want {
+			t.Fatalf("%s = %v, want %v:\n%s", name, got, want, body)
+		}
+	}
+	if code, _ := httpStatus(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d before the root went away", code)
+	}
+	if err := os.Rename(drop, drop+".gone"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, logs, func() bool {
+		code, body := httpStatus(t, base+"/readyz")
+		return code == 503 && strings.Contains(body, drop)
+	})
+	if code, _ := httpStatus(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz = %d: a missing root is not a dead daemon", code)
+	}
+}
+
+// metricValue returns the sample named name (with its labels) or -1.
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
+func waitForLog(t *testing.T, logs *lockedBuffer, prefix string, timeout time.Duration) string {
+	t.Helper()
+	var out string
+	waitFor(t, timeout, logs, func() bool {
+		i := strings.Index(logs.String(), prefix)
+		if i < 0 {
+			return false
+		}
+		rest := logs.String()[i+len(prefix):]
+		out = strings.Fields(rest)[0]
+		return true
+	})
+	return out
+}
+
+func waitFor(t *testing.T, timeout time.Duration, logs *lockedBuffer, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s\n%s", timeout, logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	_, body := httpStatus(t, url)
+	return body
+}
+
+func httpStatus(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
