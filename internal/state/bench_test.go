@@ -33,6 +33,9 @@ func doneStore(b *testing.B) *Store {
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
+	if fi, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(fi.Size())/(1<<20), "state-file-MiB")
+	}
 	return openTest(b, path, Options{})
 }
 
@@ -86,6 +89,7 @@ func maxRSS() float64 {
 func BenchmarkCatchUpLookups(b *testing.B) {
 	s := doneStore(b)
 	ctx := context.Background()
+	runtime.GC() // twice: the builder's page pool goes through sync.Pool's victim cache
 	runtime.GC()
 	b.ResetTimer()
 	var worst time.Duration
@@ -113,6 +117,7 @@ func BenchmarkCatchUpLookups(b *testing.B) {
 func BenchmarkCatchUpSeen(b *testing.B) {
 	s := doneStore(b)
 	ctx := context.Background()
+	runtime.GC() // twice: the builder's page pool goes through sync.Pool's victim cache
 	runtime.GC()
 	b.ResetTimer()
 	var worst time.Duration

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -180,7 +181,13 @@ func openBolt(path string, opts Options) (*bolt.DB, error) {
 	case errors.Is(err, fs.ErrPermission):
 		return nil, fmt.Errorf("state file %s: cannot open (run as the daemon's user?): %w", path, err)
 	}
-	return nil, fmt.Errorf("state file %s: open: %w", path, err)
+	var pe *fs.PathError
+	var errno syscall.Errno
+	if errors.As(err, &pe) || errors.As(err, &errno) {
+		return nil, storageErr(path, "open", err)
+	}
+	// Anything else is bbolt refusing the file's content ("file size too small", ...).
+	return nil, corrupt(path, err)
 }
 
 func corrupt(path string, err error) error {
