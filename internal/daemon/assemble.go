@@ -199,6 +199,14 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 // never be uploaded, its failure.
 func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
 	key := a.key(c.rel, c.stat)
+	if failure != nil {
+		// A job born failed is kept from the workers until its failure is
+		// recorded.
+		if !a.d.sched.claim(key.ID()) {
+			return false
+		}
+		defer a.d.sched.release(key.ID())
+	}
 	j, created, err := a.d.store.Enqueue(ctx, key, state.Attrs{
 		Kind: kind, Rule: c.params.Rule, Cover: cover, Bytes: bytes,
 		SourceContext: c.params.SourceContext, MediaName: c.params.MediaName, Priority: c.params.Priority,

@@ -34,6 +34,25 @@ func (s *scheduler) poke() {
 	}
 }
 
+// claim keeps the workers off job id until release; false when a worker
+// already runs it.
+func (s *scheduler) claim(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, busy := s.running[id]; busy {
+		return false
+	}
+	s.running[id] = 0
+	return true
+}
+
+func (s *scheduler) release(id string) {
+	s.mu.Lock()
+	delete(s.running, id)
+	s.mu.Unlock()
+	s.poke()
+}
+
 // retryPostLater schedules another try of a failed post-action.
 func (s *scheduler) retryPostLater(id string) {
 	s.mu.Lock()
