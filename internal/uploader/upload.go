@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path"
 	"strings"
@@ -73,15 +74,43 @@ func (u *Uploader) Upload(ctx context.Context, req Request, cp *Checkpoint, p Pr
 	return res, nil
 }
 
+// maxRenewals bounds how many new sessions one Upload applies for when the
+// temporary certificate expires in the middle of the transfer.
+const maxRenewals = 3
+
 func (r *run) upload(ctx context.Context, req Request) (Result, error) {
-	if err := r.ensureSession(ctx, req); err != nil {
-		return Result{}, err
-	}
-	if err := r.transfer(ctx, inflight(req, r.u.cfg)); err != nil {
+	for renewals := 0; ; renewals++ {
+		if err := r.ensureSession(ctx, req); err != nil {
+			return Result{}, err
+		}
+		err := r.transfer(ctx, inflight(req, r.u.cfg))
+		if err == nil {
+			return r.commit(ctx)
+		}
+		if renewals < maxRenewals && r.certExpired(err) {
+			// ensureSession sees the expired certificate, forgets the old
+			// session (its uploads cannot be aborted any more) and applies
+			// for a new one.
+			r.log.Warn("session certificate expired during the upload; starting a new session",
+				"session", r.cp.SessionKey, "renewal", renewals+1)
+			continue
+		}
 		r.abandon(ctx, err)
 		return Result{}, err
 	}
-	return r.commit(ctx)
+}
+
+// certExpired reports whether err is COS refusing the session's
+// certificate because it has expired (or is about to).
+func (r *run) certExpired(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) || e.HTTPStatus != http.StatusForbidden {
+		return false
+	}
+	r.mu.Lock()
+	expiry := r.cp.CertExpiry
+	r.mu.Unlock()
+	return !expiry.IsZero() && !r.u.cfg.Now().Add(r.u.cfg.CertMargin).Before(expiry)
 }
 
 func inflight(req Request, cfg Config) int {
