@@ -123,7 +123,7 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	for _, name := range heartbeatNames(cfg) {
 		beats[name] = live.Register(name, stale)
 	}
-	d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up,
+	d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up, Finder: up,
 		Events: m, Logger: r.log, Beat: beat})
 	if err != nil {
 		return err

@@ -6,7 +6,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"hash/crc64"
 	"io"
 	"io/fs"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vodwatchd/vodwatchd/internal/crc64x"
 )
 
 type initiateResult struct {
@@ -250,15 +251,17 @@ func (s *Server) assemble(u uploadMeta, list []completePart) (objectMeta, error)
 	return m, nil
 }
 
+// concatParts joins the parts into one file. The object's CRC-64 is
+// combined from the parts' CRCs (computed when each part arrived), so the
+// bytes are copied once, file to file (copy_file_range where the kernel
+// has it), and never hashed again: Complete costs what it costs on COS.
 func (s *Server) concatParts(id string, parts []partMeta) (path string, size int64, crc uint64, err error) {
 	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "complete-")
 	if err != nil {
 		return "", 0, 0, fmt.Errorf("create assembled object: %w", err)
 	}
-	crch := crc64.New(crcTable)
-	w := io.MultiWriter(f, crch)
 	for _, p := range parts {
-		n, err := copyFile(w, filepath.Join(s.uploadDir(id), p.Data))
+		n, err := copyFile(f, filepath.Join(s.uploadDir(id), p.Data))
 		size += n
 		if err == nil && n != p.Size {
 			err = fmt.Errorf("part %d holds %d bytes, metadata says %d", p.PartNumber, n, p.Size)
@@ -268,12 +271,13 @@ func (s *Server) concatParts(id string, parts []partMeta) (path string, size int
 			_ = os.Remove(f.Name())
 			return "", 0, 0, fmt.Errorf("assemble part %d: %w", p.PartNumber, err)
 		}
+		crc = crc64x.Combine(crc, p.CRC64, p.Size)
 	}
 	if err := f.Close(); err != nil {
 		_ = os.Remove(f.Name())
 		return "", 0, 0, fmt.Errorf("close assembled object: %w", err)
 	}
-	return f.Name(), size, crch.Sum64(), nil
+	return f.Name(), size, crc, nil
 }
 
 func copyFile(w io.Writer, path string) (int64, error) {
