@@ -22,11 +22,6 @@ import (
 // and returns an error when the check fails. Secrets must never be printed.
 type onlineCheck func(ctx context.Context, env *cmdEnv, cfg *config.Config) error
 
-// checkOnlineHook is what `check --online` runs. The file that builds the
-// VOD API client sets it once, in an init function; nothing changes it
-// after that. While it is nil, --online fails with a clear error.
-var checkOnlineHook onlineCheck
-
 // checkDeps is what the check command reads of the machine, so tests can
 // point it elsewhere.
 type checkDeps struct {
@@ -37,7 +32,7 @@ type checkDeps struct {
 
 func cmdCheck(ctx context.Context, env *cmdEnv, args []string) error {
 	return runCheck(ctx, env, args, checkDeps{
-		online:       checkOnlineHook,
+		online:       checkOnline,
 		inotifyLimit: "/proc/sys/fs/inotify/max_user_watches",
 		now:          time.Now,
 	})
@@ -292,7 +287,7 @@ func countDirs(ctx context.Context, w *config.Watch) int {
 
 func (c *checker) runOnline() {
 	if c.deps.online == nil {
-		c.line("FAIL", "online: this build has no online check wired in (checkOnlineHook is nil)")
+		c.line("FAIL", "online: no online check available")
 		return
 	}
 	if err := c.deps.online(c.ctx, c.env, c.cfg); err != nil {
