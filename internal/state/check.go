@@ -11,8 +11,13 @@ import (
 // Check verifies that every index agrees with the job records: each job is
 // in the identity, stage, path-latest and hash indexes exactly as its
 // fields say, and no index entry points at a missing or different job. It
-// reads every record (O(jobs)); tests call it after each operation.
+// reads every record (O(jobs)); tests call it after each operation. A
+// damaged page met on the way is reported as ErrCorrupt.
 func (s *Store) Check(ctx context.Context) error {
+	return guard(s.path, func() error { return s.check(ctx) })
+}
+
+func (s *Store) check(ctx context.Context) error {
 	return s.read(ctx, func(tx *bolt.Tx) error {
 		jobs := map[string]*Job{}
 		latest := map[string]*Job{}

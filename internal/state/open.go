@@ -1,8 +1,10 @@
 package state
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -30,6 +32,7 @@ type Options struct {
 	ReadOnly    bool             // shared lock, no writes, nothing created or fixed
 	Logger      *slog.Logger     // default: discard
 	MaxAttempts int              // a failed job is due again only while Attempts < MaxAttempts (0: no limit)
+	Verify      bool             // also cross-check every record against the indexes at open (Store.Check)
 	Now         func() time.Time // clock (tests); default time.Now
 }
 
@@ -67,8 +70,14 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := newStore(path, db, opts)
+	if !opts.ReadOnly || opts.Verify {
+		if err := s.verify(opts.Verify); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
 	if !opts.ReadOnly {
-		if err := s.afterOpen(); err != nil {
+		if err := guard(path, s.afterOpen); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
@@ -167,8 +176,17 @@ func initBuckets(tx *bolt.Tx, now time.Time) error {
 	return nil
 }
 
+// openBolt opens path with bbolt. bbolt panics on some damaged pages (a
+// bad freelist page, say) and faults on pages past the end of a truncated
+// file: both become ErrCorrupt errors here. (A panic inside bolt.Open may
+// leak its descriptor; the caller is about to exit with the error anyway.)
 func openBolt(path string, opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	var db *bolt.DB
+	err := guard(path, func() error {
+		var err error
+		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly, PreLoadFreelist: true})
+		return err
+	})
 	if err == nil {
 		return db, nil
 	}
@@ -211,6 +229,47 @@ func validateFile(path string, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("state file %s: %w", path, err)
 	}
+	return guard(path, func() error {
+		return db.View(func(tx *bolt.Tx) error { return checkLayout(path, tx, fi.Size(), opts.ReadOnly) })
+	})
+}
+
+// verify reads every page of every bucket, so that a damaged file is an
+// ErrCorrupt error at open rather than a panic later; with full it also
+// cross-checks records and indexes (Store.Check). (bbolt's own tx.Check is not used: it reads
+// pages on a goroutine of its own, where a fault on a damaged file would
+// kill the process.)
+func (s *Store) verify(full bool) error {
+	err := guard(s.path, s.walk)
+	if err == nil && full {
+		err = s.Check(context.Background())
+	}
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		err = corrupt(s.path, err)
+	}
+	return err
+}
+
+// walk reads every byte of every key and value of every bucket.
+func (s *Store) walk() error {
+	var sum uint32
+	return s.db.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				if len(k) == 0 {
+					return fmt.Errorf("bucket %s: empty key", name)
+				}
+				sum = crc32.Update(crc32.Update(sum, crc32.IEEETable, k), crc32.IEEETable, v)
+				return nil
+			})
+		})
+	})
+}
+
+// guard runs fn on a goroutine of its own where a memory fault panics
+// instead of killing the process, and turns a panic into an ErrCorrupt
+// error for path.
+func guard(path string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		debug.SetPanicOnFault(true)
@@ -219,7 +278,7 @@ func validateFile(path string, opts Options) error {
 				errc <- corrupt(path, fmt.Errorf("reading it failed: %v", r))
 			}
 		}()
-		errc <- db.View(func(tx *bolt.Tx) error { return checkLayout(path, tx, fi.Size(), opts.ReadOnly) })
+		errc <- fn()
 	}()
 	return <-errc
 }
