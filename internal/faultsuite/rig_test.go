@@ -1,0 +1,414 @@
+package faultsuite
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
+	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/metrics"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
+)
+
+// Fixed test account of every rig's emulator (loopback only).
+const (
+	testSecretID  = "AKIDfaultsuite000000000000000000000"
+	testSecretKey = "faultsuiteEmulatorSecretKey-7Qx9Zr"
+)
+
+// rigOpts shape one rig: the YAML of the watch's rules, extra upload keys,
+// and emulator settings.
+type rigOpts struct {
+	rules    string // YAML lines of the watch entry's rules (4-space indent); default: hls + mp4 with covers
+	upload   string // extra YAML lines under upload: (2-space indent)
+	parts    int    // parts_in_flight, default 4
+	settle   string // default 300ms
+	stateDir string // folder of the state file; default <dir>/var
+	emu      func(*emulator.Config)
+	wrapRT   func(http.RoundTripper) http.RoundTripper // wraps the uploader's transport
+}
+
+const defaultRules = `    rules:
+      - name: hls
+        match: "**/*.m3u8"
+      - name: media
+        match: "**/*.mp4"
+        cover: [".jpg"]
+        cover_wait: 1s
+`
+
+// rig is one emulator plus one daemon watching one drop folder, all in a
+// temporary folder; the emulator can be restarted on the same address.
+type rig struct {
+	t        testing.TB
+	dir      string
+	drop     string
+	opts     rigOpts
+	logs     *syncBuffer
+	log      *slog.Logger
+	cfg      *config.Config
+	metrics  *metrics.Metrics
+	emuMu    sync.Mutex
+	emu      *emulator.Emulator
+	emuCfg   emulator.Config
+	emuStop  context.CancelFunc
+	earlier  []emulator.Stats // stats of emulator instances before a restart
+	store    *state.Store
+	d        *daemon.Daemon
+	cancel   context.CancelFunc
+	done     chan error
+	stopOnce sync.Once
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newRig starts the emulator and prepares the configuration; start runs
+// the daemon.
+func newRig(t testing.TB, o rigOpts) *rig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &rig{t: t, dir: dir, drop: filepath.Join(dir, "drop"), opts: o, logs: &syncBuffer{}}
+	r.log = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := os.MkdirAll(r.drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.emuCfg = emulator.Config{DataDir: filepath.Join(dir, "emulator"), Listen: "127.0.0.1:0",
+		SecretID: testSecretID, SecretKey: testSecretKey, Logger: r.log.With("component", "emulator")}
+	if o.emu != nil {
+		o.emu(&r.emuCfg)
+	}
+	r.startEmulator()
+	t.Cleanup(r.closeEmulator)
+	r.cfg = r.config()
+	return r
+}
+
+func (r *rig) startEmulator() {
+	r.t.Helper()
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		var e *emulator.Emulator
+		e, err = emulator.Start(ctx, r.emuCfg)
+		if err == nil {
+			r.emuMu.Lock()
+			r.emu, r.emuStop = e, cancel
+			r.emuMu.Unlock()
+			r.emuCfg.Listen = e.Addr() // a restart binds the same address
+			return
+		}
+		cancel()
+		if time.Now().After(deadline) {
+			r.t.Fatalf("emulator: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // the old listener's port may still be closing
+	}
+}
+
+func (r *rig) closeEmulator() {
+	r.emuMu.Lock()
+	e, stop := r.emu, r.emuStop
+	r.emuMu.Unlock()
+	if e == nil {
+		return
+	}
+	stop()
+	if err := e.Close(); err != nil {
+		r.t.Errorf("emulator close: %v", err)
+	}
+}
+
+// restartEmulator closes the emulator and starts it again on the same data
+// folder and address.
+func (r *rig) restartEmulator(down time.Duration) {
+	r.t.Helper()
+	old := r.emulator()
+	r.closeEmulator()
+	r.earlier = append(r.earlier, old.Stats())
+	time.Sleep(down)
+	r.startEmulator()
+}
+
+func (r *rig) emulator() *emulator.Emulator {
+	r.emuMu.Lock()
+	defer r.emuMu.Unlock()
+	return r.emu
+}
+
+// requests sums the requests of every emulator instance, by operation.
+func (r *rig) requests() map[string]int64 {
+	out := map[string]int64{}
+	for _, s := range append(append([]emulator.Stats{}, r.earlier...), r.emulator().Stats()) {
+		for k, v := range s.Requests {
+			out[k] += v
+		}
+	}
+	return out
+}
+
+// faults sums the injected faults of every emulator instance.
+func (r *rig) faults() int64 {
+	var n int64
+	for _, s := range append(append([]emulator.Stats{}, r.earlier...), r.emulator().Stats()) {
+		for _, v := range s.Faults {
+			n += v
+		}
+	}
+	return n
+}
+
+func (r *rig) statePath() string {
+	d := r.opts.stateDir
+	if d == "" {
+		d = filepath.Join(r.dir, "var")
+	}
+	return filepath.Join(d, "state.db")
+}
+
+func (r *rig) config() *config.Config {
+	r.t.Helper()
+	o := r.opts
+	rules := o.rules
+	if rules == "" {
+		rules = defaultRules
+	}
+	settle := o.settle
+	if settle == "" {
+		settle = "300ms"
+	}
+	parts := o.parts
+	if parts == 0 {
+		parts = 4
+	}
+	addr := r.emulator().Addr()
+	y := fmt.Sprintf(`vod:
+  region: ap-guangzhou
+  endpoint: %s
+  scheme: http
+  cos_endpoint: %s
+  cos_scheme: http
+  secret_id: %s
+  secret_key: %s
+state: %s
+log: { level: debug }
+upload:
+  workers: 4
+  parts_in_flight: %d
+  part_size: 1MiB
+  multipart_threshold: 2MiB
+  retries: { max_attempts: 8, initial_backoff: 200ms, max_backoff: 1s }
+%s
+watch:
+  - path: %s
+    create: true
+    mode: notify
+    settle: %s
+%s`, addr, addr, testSecretID, testSecretKey, r.statePath(), parts, o.upload, r.drop, settle, rules)
+	cfg, err := config.Parse(filepath.Join(r.dir, "config.yaml"), []byte(y))
+	if err != nil {
+		r.t.Fatalf("config: %v\n%s", err, y)
+	}
+	return cfg
+}
+
+// start opens the state and runs the daemon until the test ends (or stop).
+func (r *rig) start() {
+	t := r.t
+	t.Helper()
+	cfg := r.cfg
+	store, err := state.Open(cfg.State, state.Options{Logger: r.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rt http.RoundTripper = uploader.DefaultTransport()
+	if r.opts.wrapRT != nil {
+		rt = r.opts.wrapRT(rt)
+	}
+	up, err := uploader.New(uploader.Config{
+		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
+		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
+		Credentials:        uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
+		PartSize:           cfg.Upload.PartSize,
+		MultipartThreshold: cfg.Upload.MultipartThreshold,
+		PartsInFlight:      cfg.Upload.PartsInFlight,
+		// Tighter than the defaults (500ms..20s) so the suite stays short.
+		Retry:     uploader.RetryPolicy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second},
+		Transport: rt,
+		Logger:    r.log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up, Events: m, Logger: r.log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.store, r.d, r.metrics, r.cancel, r.done = store, d, m, cancel, make(chan error, 1)
+	r.stopOnce = sync.Once{}
+	go func() { r.done <- d.Run(ctx) }()
+	t.Cleanup(r.stop)
+}
+
+// stop ends the daemon and closes the state (idempotent).
+func (r *rig) stop() {
+	r.stopOnce.Do(func() {
+		if r.cancel == nil {
+			return
+		}
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				r.t.Errorf("daemon: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			r.t.Errorf("daemon did not stop within 20s\n%s", tail(r.logs.String(), 60))
+		}
+		if err := r.store.Close(); err != nil {
+			r.t.Errorf("state close: %v", err)
+		}
+		if r.t.Failed() {
+			r.t.Logf("daemon log (tail):\n%s", tail(r.logs.String(), 80))
+		}
+	})
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// write creates rel under the drop folder with b.
+func (r *rig) write(rel string, b []byte) {
+	r.t.Helper()
+	p := filepath.Join(r.drop, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// jobs lists the jobs in the given stages (all when none).
+func (r *rig) jobs(stages ...state.Stage) []*state.Job {
+	r.t.Helper()
+	jobs, err := r.store.List(context.Background(), state.Filter{Stages: stages})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return jobs
+}
+
+// eventually polls cond every 25ms until it holds, failing the test with
+// what and the log's tail after timeout.
+func (r *rig) eventually(timeout time.Duration, what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, tail(r.logs.String(), 60))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// never fails the test if cond holds at any time during d.
+func (r *rig) never(d time.Duration, what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			r.t.Fatalf("%s\n%s", what, tail(r.logs.String(), 60))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// jobAt returns the latest job of rel (ok false when there is none).
+func (r *rig) jobAt(rel string) (*state.Job, bool) {
+	r.t.Helper()
+	j, ok, err := r.store.ByPath(context.Background(), r.drop, rel)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return j, ok
+}
+
+// get fetches url from the emulator (bounded).
+func get(url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return b, nil
+}
+
+// content returns n deterministic pseudo-random bytes distinct per seed.
+func content(seed string, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2166136261)
+	for i := 0; i < len(seed); i++ {
+		x = (x ^ uint32(seed[i])) * 16777619
+	}
+	x |= 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
