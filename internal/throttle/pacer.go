@@ -117,6 +117,9 @@ func (p *Pacer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	for attempt := 0; ; attempt++ {
 		if err := p.wait(req, action); err != nil {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper closes the body, even on errors
+			}
 			return nil, err
 		}
 		resp, err := p.next.RoundTrip(req)

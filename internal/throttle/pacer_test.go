@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -185,4 +186,36 @@ func FuzzInspect(f *testing.F) {
 			t.Fatalf("code %q read from a body over MaxBody", code)
 		}
 	})
+}
+
+// closeRecorder notes that it was closed.
+type closeRecorder struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
+
+// TestPacerCancelledWait: a request whose context ends while it waits for
+// its pace fails at once with the context's error and its body closed.
+func TestPacerCancelledWait(t *testing.T) {
+	srv, calls := apiServer(t, 0, `{"Response":{}}`)
+	p := NewPacer(http.DefaultTransport, PacerOptions{Rate: 1})
+	roundTrip(t, p, apiRequest(t, srv.URL, "ApplyUpload")) // takes the one token
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	body := &closeRecorder{Reader: strings.NewReader(`{"a":1}`)}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL, body)
+	req.Header.Set("X-TC-Action", "ApplyUpload")
+	start := time.Now()
+	_, err := p.RoundTrip(req)
+	if err == nil || !strings.Contains(err.Error(), "pacing ApplyUpload") {
+		t.Errorf("error %v, want a pacing error", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Errorf("returned after %v, want at the 50 ms deadline", d)
+	}
+	if !body.closed.Load() || calls.Load() != 1 {
+		t.Errorf("body closed %v, calls %d; want closed and not sent", body.closed.Load(), calls.Load())
+	}
 }

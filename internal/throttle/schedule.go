@@ -164,13 +164,14 @@ func (s *Schedule) Run(ctx context.Context) error {
 // apply sets the limits for the clock's now, logging a change.
 func (s *Schedule) apply() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	limit := s.g.apply(s.cfg, s.opts.Clock.Now())
-	if s.init && limit == s.cur {
-		return
-	}
+	changed := !s.init || limit != s.cur
 	old := s.cur
 	s.cur, s.init = limit, true
+	s.mu.Unlock()
+	if !changed {
+		return
+	}
 	s.opts.Logger.Info("bandwidth limit", "limit", FormatRate(limit), "was", FormatRate(old))
 	if s.opts.OnChange != nil {
 		s.opts.OnChange(limit)
