@@ -40,7 +40,7 @@ func FuzzOpen(f *testing.F) {
 		if err := os.WriteFile(p, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s, err := Open(p, Options{Timeout: time.Second})
+		s, err := Open(p, Options{Timeout: time.Second, Verify: true})
 		if err != nil {
 			if after, _ := os.ReadFile(p); !bytes.Equal(after, data) {
 				t.Fatalf("Open refused the file (%v) but changed it", err)
