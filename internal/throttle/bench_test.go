@@ -57,30 +57,40 @@ func BenchmarkDefaults30ms(b *testing.B) {
 		}
 		nfiles = n
 	}
-	emu := startEmulator(b, func(c *emulator.Config) { c.Latency = 30 * time.Millisecond })
 	dir := b.TempDir()
 	big := writeFile(b, dir, "big.mp4", int(size))
 	drop, dropBytes := dropFiles(b, filepath.Join(dir, "drop"), nfiles)
-	env := &benchEnv{b: b, emu: emu}
+	// A fresh emulator for each run: its metadata file grows with every
+	// upload and is rewritten on each ApplyUpload and CommitUpload, so a
+	// run after another would pay for the first one's records.
+	env := &benchEnv{b: b}
+	throttled := int64(0)
+	fresh := func() *benchEnv {
+		if env.emu != nil {
+			throttled += env.emu.Stats().Errors["RequestLimitExceeded"]
+		}
+		env.emu = startEmulator(b, func(c *emulator.Config) { c.Latency = 30 * time.Millisecond })
+		return env
+	}
 
 	var out strings.Builder
 	fmt.Fprintf(&out, "\n30 ms per request, %s, GOMAXPROCS %d\n", time.Now().Format("2006-01-02"), runtime.GOMAXPROCS(0))
 	fmt.Fprintf(&out, "%-34s %10s %10s %8s\n", "case", "ours", "sdk", "speed-up")
-	ours := env.seconds(func() { env.ours([]string{big}, 1) })
-	sdk := env.seconds(func() { env.sdkMulti(big) })
+	ours := fresh().seconds(func() { env.ours([]string{big}, 1) })
+	sdk := fresh().seconds(func() { env.sdkMulti(big) })
 	fmt.Fprintf(&out, "%-34s %7.1f MiB/s %6.1f MiB/s %7.2fx\n", "1 file of "+sizeText(size),
 		float64(size)/(1<<20)/ours, float64(size)/(1<<20)/sdk, sdk/ours)
 	b.ReportMetric(float64(size)/(1<<20)/ours, "ours-MiB/s")
 	b.ReportMetric(sdk/ours, "bigfile-speedup")
 
-	ours = env.seconds(func() { env.ours(drop, 4) })
-	sdk = env.seconds(func() { env.sdkSequential(drop) })
+	ours = fresh().seconds(func() { env.ours(drop, 4) })
+	sdk = fresh().seconds(func() { env.sdkSequential(drop) })
 	fmt.Fprintf(&out, "%-34s %8.1f s %8.1f s %7.2fx   (%.1f vs %.1f files/s)\n",
 		fmt.Sprintf("drop of %d files (%s)", nfiles, sizeText(dropBytes)), ours, sdk, sdk/ours,
 		float64(nfiles)/ours, float64(nfiles)/sdk)
 	b.ReportMetric(sdk/ours, "drop-speedup")
-	st := emu.Stats()
-	fmt.Fprintf(&out, "emulator: RequestLimitExceeded answered %d times\n", st.Errors["RequestLimitExceeded"])
+	fresh()
+	fmt.Fprintf(&out, "emulator: RequestLimitExceeded answered %d times\n", throttled)
 	fmt.Println(out.String())
 }
 
