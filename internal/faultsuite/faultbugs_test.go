@@ -1,0 +1,110 @@
+//go:build faultbugs
+
+package faultsuite
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/state"
+)
+
+// Failing tests for bugs found by this suite, kept out of the normal run
+// (go test -tags faultbugs ./internal/faultsuite -run TestBug -v).
+
+// TestBugInvalidUTF8Name: a file whose name is not valid UTF-8 must be
+// uploaded (or refused with a clear reason), never recorded under a
+// mangled name and then failed as "missing".
+func TestBugInvalidUTF8Name(t *testing.T) {
+	r := newRig(t, rigOpts{rules: allRule})
+	rel := "bad\xff\xfename.mp4"
+	want := content(rel, 3002)
+	r.write(rel, want)
+	r.start()
+	var j *state.Job
+	r.eventually(20*time.Second, "a job for the file to settle", func() bool {
+		for _, x := range r.jobs() {
+			if x.Stage == state.StageDone || x.LastError != nil {
+				j = x
+				return true
+			}
+		}
+		return false
+	})
+	if j.Key.Rel != rel {
+		t.Errorf("job recorded path %q, the file is %q", j.Key.Rel, rel)
+	}
+	if j.Stage != state.StageDone {
+		t.Fatalf("job %s: stage %s, error %+v", j.ID, j.Stage, j.LastError)
+	}
+	checkBytes(t, rel, mediaURLOf(r.emulator().Media(), j.Result.FileID), want)
+}
+
+// TestBugSymlinkSwappedIn: a file that settled and was taken is replaced
+// by a symlink to a file outside the watch root while its ApplyUpload is
+// under way. The outside file must never be read, let alone sent to COS.
+func TestBugSymlinkSwappedIn(t *testing.T) {
+	r := newRig(t, rigOpts{rules: allRule, emu: func(c *emulator.Config) {
+		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"ApplyUpload": time.Second}}
+	}})
+	outside := filepath.Join(r.dir, "outside")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	secret := content("outside-secret", 40<<10)
+	target := filepath.Join(outside, "secret.mp4")
+	if err := os.WriteFile(target, secret, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.write("victim.mp4", content("victim", 40<<10))
+	r.start()
+	r.eventually(20*time.Second, "ApplyUpload for victim.mp4", func() bool {
+		return r.emulator().Stats().Requests["ApplyUpload"] > 0
+	})
+	victim := filepath.Join(r.drop, "victim.mp4")
+	if err := os.Remove(victim); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, target, victim)
+	r.eventually(20*time.Second, "the job to end", func() bool {
+		j, ok := r.jobAt("victim.mp4")
+		return ok && (j.Stage == state.StageDone || j.LastError != nil)
+	})
+	time.Sleep(200 * time.Millisecond)
+	if cosHolds(t, r, secret[:4096]) {
+		t.Error("the bytes of a file outside the watch root were sent to COS (the upload followed a symlink swapped in after the file was taken)")
+	}
+	for _, m := range r.emulator().Media() {
+		if m.Size == int64(len(secret)) && strings.Contains(m.Name, "victim") {
+			if b, err := get(m.MediaURL); err == nil && string(b) == string(secret) {
+				t.Error("the outside file was committed as media")
+			}
+		}
+	}
+}
+
+// TestBugVanishedFileCode: a file deleted while its parts are sent is
+// reported as FileMissing (the daemon's own code for a vanished file), not
+// FileChanged.
+func TestBugVanishedFileCode(t *testing.T) {
+	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
+	r.write("gone.mp4", content("gone", 3<<20+5))
+	r.start()
+	waitUploading(r, "gone.mp4")
+	if err := os.Remove(filepath.Join(r.drop, "gone.mp4")); err != nil {
+		t.Fatal(err)
+	}
+	var j *state.Job
+	r.eventually(30*time.Second, "gone.mp4 failed", func() bool {
+		var ok bool
+		j, ok = r.jobAt("gone.mp4")
+		return ok && j.LastError != nil
+	})
+	if j.LastError.Code != "FileMissing" {
+		t.Errorf("code %s (%s), want FileMissing", j.LastError.Code, j.LastError.Message)
+	}
+}
