@@ -2,8 +2,8 @@ package faultsuite
 
 import (
 	"bytes"
-	"io/fs"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
