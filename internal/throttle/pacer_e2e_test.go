@@ -2,8 +2,8 @@ package throttle
 
 import (
 	"context"
-	"net/http"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
