@@ -61,6 +61,9 @@ func (a *assembler) settled(ctx context.Context, rel string, st watcher.Stat) {
 	if _, isManifest := manifest.KindOf(rel); isManifest {
 		a.noteManifest(rel, st)
 	}
+	if a.isSidecar(ctx, rel) {
+		return
+	}
 	if a.isCover(rel) || a.isReadyMarker(rel) {
 		a.recheck(ctx) // a media file may have been waiting for it
 		return
@@ -227,6 +230,20 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 	}
 	return true
 }
+
+// isSidecar reports whether rel is a result sidecar (<name>.vod.json) that
+// a post-action wrote next to an uploaded file: never media.
+func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
+	media, ok := strings.CutSuffix(rel, sidecarSuffix)
+	if !ok {
+		return false
+	}
+	_, known, err := a.d.store.ByPath(ctx, a.w.root, media)
+	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media)))
+}
+
+// sidecarSuffix is the name postaction gives a done job's result file.
+const sidecarSuffix = ".vod.json"
 
 // isCover reports whether rel is the cover of a sibling media file (it is
 // then sent with that file, never on its own).

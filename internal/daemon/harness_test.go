@@ -229,15 +229,16 @@ func (h *harness) waitDone(n int, timeout time.Duration) []*state.Job {
 	h.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		jobs, err := h.store.List(context.Background(), state.Filter{Stages: []state.Stage{state.StageDone}})
+		// Stats counts index entries; List would decode every record.
+		counts, err := h.store.Stats(context.Background())
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if len(jobs) >= n {
-			return jobs
+		if counts[state.StageDone] >= n {
+			return h.jobs(state.StageDone)
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("%d of %d jobs done after %v\n%s", len(jobs), n, timeout, tail(h.logs.String(), 60))
+			h.t.Fatalf("%d of %d jobs done after %v (%v)\n%s", counts[state.StageDone], n, timeout, counts, tail(h.logs.String(), 60))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -352,3 +353,6 @@ func (h *harness) never(d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// poke wakes the scheduler (the CLI's retry reaches it through the store).
+func (h *harness) poke() { h.d.sched.poke() }
