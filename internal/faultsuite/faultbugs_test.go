@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
@@ -106,5 +107,25 @@ func TestBugVanishedFileCode(t *testing.T) {
 	})
 	if j.LastError.Code != "FileMissing" {
 		t.Errorf("code %s (%s), want FileMissing", j.LastError.Code, j.LastError.Message)
+	}
+}
+
+// TestBugReadyzSaysWhy: with the state disk full, /readyz must say why
+// (disk full), not only that the store "is not open" (health.Snapshot has
+// no field for the daemon's state error).
+func TestBugReadyzSaysWhy(t *testing.T) {
+	stateDir := filepath.Join(t.TempDir(), "state")
+	mountTmpfs(t, stateDir, "2m")
+	r := newRig(t, rigOpts{rules: allRule, stateDir: stateDir})
+	r.start()
+	fill(t, filepath.Join(stateDir, "filler"))
+	r.write("full.mp4", content("full", 4000))
+	r.eventually(20*time.Second, "the daemon to notice the full disk", func() bool {
+		return !r.d.HealthSnapshot().StateOpen
+	})
+	for _, c := range health.NewChecker(r.d, health.Options{}).Ready().Checks {
+		if c.Name == "state" && !strings.Contains(c.Reason, "disk full") {
+			t.Errorf("/readyz state check says %q; want the reason (disk full)", c.Reason)
+		}
 	}
 }
