@@ -39,6 +39,16 @@ type harness struct {
 	// interrupt an upload at a chosen moment).
 	wrap   func(Uploader) Uploader
 	finder MediaFinder
+	reopen []*state.Store // stores opened between stop and start
+}
+
+// closeReopened closes the stores a test opened while the daemon was
+// stopped.
+func (h *harness) closeReopened() {
+	for _, s := range h.reopen {
+		s.Close()
+	}
+	h.reopen = nil
 }
 
 // hconf is a test configuration: YAML fragments for the watch entry.
@@ -148,6 +158,7 @@ func startHarnessOf(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *
 
 func (h *harness) start(cfg *config.Config) {
 	t := h.t
+	h.closeReopened()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	store, err := state.Open(cfg.State, state.Options{Logger: log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
 	if err != nil {
@@ -158,8 +169,9 @@ func (h *harness) start(cfg *config.Config) {
 		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
 		Credentials: uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
 		PartSize:    cfg.Upload.PartSize, MultipartThreshold: cfg.Upload.MultipartThreshold,
-		Retry:  uploader.RetryPolicy{MaxAttempts: 3, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
-		Logger: log,
+		PartsInFlight: cfg.Upload.PartsInFlight,
+		Retry:         uploader.RetryPolicy{MaxAttempts: 3, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+		Logger:        log,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -245,6 +245,9 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		if !state.CanMove(n.Stage, state.StageDone) {
+			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
+		}
 		n.Stage = state.StageDone
 		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID}
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes

@@ -53,6 +53,15 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 	if err := p.saveCert(ctx, cp); err != nil {
 		return err
 	}
+	if p.lastStage == state.StageCommitting && stage != state.StageCommitting {
+		// A CommitUpload was sent for this session: whatever the uploader
+		// does next, the job never leaves committing except through the
+		// daemon's settling (done, or queued after a search found nothing),
+		// so a crash now can never lead to a second copy.
+		c := *cp
+		c.Committing, stage = true, state.StageCommitting
+		cp = &c
+	}
 	b, err := json.Marshal(cp)
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
