@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,8 +14,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/control"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
@@ -35,9 +33,8 @@ func (sf *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.config, "config", "", "config file to read the state path from")
 }
 
-// path resolves the state file: --state, else the config's top-level
-// `state:` key, else the default.
-// TODO(lead): switch to config.Load once internal/config lands.
+// path resolves the state file: --state, else the config's `state:` (a
+// relative one is relative to the config file's folder), else the default.
 func (sf *stateFlags) path() (string, error) {
 	if sf.state != "" {
 		return sf.state, nil
@@ -45,20 +42,11 @@ func (sf *stateFlags) path() (string, error) {
 	if sf.config == "" {
 		return defaultStatePath, nil
 	}
-	b, err := os.ReadFile(sf.config)
+	cfg, err := config.Load(sf.config)
 	if err != nil {
-		return "", fmt.Errorf("config %s: %w", sf.config, err)
+		return "", err
 	}
-	var c struct {
-		State string `yaml:"state"`
-	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
-		return "", fmt.Errorf("config %s: %w", sf.config, err)
-	}
-	if c.State == "" {
-		return defaultStatePath, nil
-	}
-	return c.State, nil
+	return cfg.State, nil
 }
 
 // openJobs reaches the jobs through the running daemon's control socket,
@@ -316,6 +304,9 @@ func writeTable(w io.Writer, jobs []*state.Job) error {
 func jobResult(j *state.Job) string {
 	switch {
 	case j.Stage == state.StageDone && j.Result.FileID != "":
+		if j.Result.MediaURL != "" {
+			return printable("FileId " + j.Result.FileID + " " + j.Result.MediaURL)
+		}
 		return "FileId " + j.Result.FileID
 	case j.LastError != nil && (j.Stage == state.StageFailed || j.Stage == state.StageQuarantined):
 		msg := j.LastError.Code + ": " + j.LastError.Message

@@ -279,7 +279,7 @@ func TestStatusRetryForget(t *testing.T) {
 func TestStatusStatePathFromConfig(t *testing.T) {
 	f := newStFixture(t)
 	cfg := filepath.Join(t.TempDir(), "vodwatchd.yaml")
-	text := "vod:\n  region: ap-guangzhou\nstate: " + f.path + "\nwatch:\n  - path: /srv/drop\n"
+	text := "vod:\n  region: ap-guangzhou\nstate: " + f.path + "\nwatch:\n  - path: /srv/drop\n    rules:\n      - match: \"**/*.mp4\"\n"
 	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

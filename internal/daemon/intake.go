@@ -167,6 +167,6 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 // and never waits a settle window for it.
 func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
 	key := state.Key{Root: in.w.root, Rel: ev.Rel, Size: ev.Stat.Size, MtimeNs: ev.Stat.ModTime.UnixNano(), Dev: ev.Stat.Dev, Ino: ev.Stat.Ino}
-	_, found, err := in.d.store.Lookup(ctx, key)
+	_, _, found, err := in.d.store.Seen(ctx, key)
 	return err == nil && found
 }
