@@ -36,6 +36,8 @@ type Object struct {
 	Path     string    `json:"path"` // local file
 	Size     int64     `json:"size"`
 	ModTime  time.Time `json:"mtime"`
+	Dev      uint64    `json:"dev,omitempty"`
+	Ino      uint64    `json:"ino,omitempty"`
 	PartSize int64     `json:"part_size,omitempty"` // multipart only
 	UploadID string    `json:"upload_id,omitempty"` // multipart only
 	Parts    []Part    `json:"parts,omitempty"`     // finished parts, any order

@@ -21,6 +21,10 @@ import (
 // repeats CommitUpload for the same session key.
 var ErrCommitUnknown = errors.New("CommitUpload outcome unknown")
 
+// ErrFileChanged means a local file is no longer the one the upload was
+// planned for (rewritten, replaced, or swapped for a symlink).
+var ErrFileChanged = errors.New("file changed after it was taken")
+
 // Error is a failed call to VOD or COS, carrying what the service said.
 type Error struct {
 	Op         string // "ApplyUpload", "PutObject", "UploadPart", "CommitUpload", ...

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -23,6 +24,18 @@ type Request struct {
 	SubAppID               uint64
 	ClassID                int64
 	ConcurrentUploadNumber int // parts/files in flight; default Config.PartsInFlight
+
+	// Expect, when set, is the media file's identity as the caller took
+	// it: a file that differs (replaced, rewritten) is refused with
+	// ErrFileChanged before anything is sent.
+	Expect *FileIdentity
+}
+
+// FileIdentity is what identifies one version of a file.
+type FileIdentity struct {
+	Size     int64
+	ModTime  time.Time
+	Dev, Ino uint64 // 0: not compared
 }
 
 // Result is what CommitUpload returned.

@@ -2,10 +2,12 @@ package uploader
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // transfer stores every unfinished object, at most n requests with a body
@@ -58,21 +60,34 @@ func (r *run) transfer(parent context.Context, n int) error {
 	return nil
 }
 
-// openChecked opens an object's file and checks it still is what was planned.
+// openChecked opens an object's file without following a symlink and
+// checks, on the open file, that it still is what was planned: a file
+// replaced or swapped for a link since is never read.
 func openChecked(o *Object) (*os.File, error) {
-	f, err := os.Open(o.Path)
+	f, err := os.OpenFile(o.Path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, fmt.Errorf("%s: became a symlink while uploading: %w", o.Path, ErrFileChanged)
+		}
 		return nil, fmt.Errorf("%s: %w", o.Path, err)
 	}
 	fi, err := f.Stat()
-	if err == nil && (fi.Size() != o.Size || !fi.ModTime().Equal(o.ModTime)) {
-		err = fmt.Errorf("%s: changed while uploading (size %d -> %d)", o.Path, o.Size, fi.Size())
+	if err == nil && !sameFile(o, fi) {
+		err = fmt.Errorf("%s: changed while uploading (size %d -> %d): %w", o.Path, o.Size, fi.Size(), ErrFileChanged)
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
+}
+
+func sameFile(o *Object, fi os.FileInfo) bool {
+	if fi.Size() != o.Size || !fi.ModTime().Equal(o.ModTime) || !fi.Mode().IsRegular() {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return !ok || o.Ino == 0 || (st.Ino == o.Ino && uint64(st.Dev) == o.Dev)
 }
 
 // putObject stores a small object with one PUT.

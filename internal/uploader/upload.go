@@ -10,6 +10,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
@@ -17,11 +18,12 @@ import (
 
 // localFile is a file the upload will store, with its role.
 type localFile struct {
-	role    string // "media", "cover" or "bundle"
-	rel     string // bundle files: path relative to the top manifest
-	path    string
-	size    int64
-	modTime time.Time
+	role     string // "media", "cover" or "bundle"
+	rel      string // bundle files: path relative to the top manifest
+	path     string
+	size     int64
+	modTime  time.Time
+	dev, ino uint64
 }
 
 // run is one call of Upload: the checkpoint and everything guarding it.
@@ -127,6 +129,9 @@ func planFiles(ctx context.Context, req Request) ([]localFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkExpected(media, req.Expect); err != nil {
+		return nil, err
+	}
 	files := []localFile{media}
 	if req.CoverFilePath != "" {
 		cover, err := statFile("CoverFilePath", req.CoverFilePath, "cover")
@@ -153,15 +158,39 @@ func planFiles(ctx context.Context, req Request) ([]localFile, error) {
 	return files, nil
 }
 
+// statFile describes a file to upload. It never follows a symlink: a file
+// swapped for a link after it was chosen must not lead the upload outside
+// its folder (bundle files arrive here already resolved by the manifest
+// reader, inside their bundle).
 func statFile(field, p, role string) (localFile, error) {
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return localFile{}, fmt.Errorf("%s: %w", field, err)
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return localFile{}, fmt.Errorf("%s: %s is a symlink; it is not followed", field, p)
 	}
 	if !fi.Mode().IsRegular() {
 		return localFile{}, fmt.Errorf("%s: %s is not a regular file", field, p)
 	}
-	return localFile{role: role, path: p, size: fi.Size(), modTime: fi.ModTime()}, nil
+	lf := localFile{role: role, path: p, size: fi.Size(), modTime: fi.ModTime()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		lf.dev, lf.ino = uint64(st.Dev), st.Ino
+	}
+	return lf, nil
+}
+
+// checkExpected compares the media file with the identity the caller took
+// it with (Request.Expect), so a file replaced since is never sent.
+func checkExpected(media localFile, want *FileIdentity) error {
+	if want == nil {
+		return nil
+	}
+	if media.size != want.Size || !media.modTime.Equal(want.ModTime) ||
+		(want.Ino != 0 && (media.ino != want.Ino || media.dev != want.Dev)) {
+		return fmt.Errorf("MediaFilePath: %s: %w", media.path, ErrFileChanged)
+	}
+	return nil
 }
 
 // save hands the checkpoint to Progress; the caller holds r.mu.
@@ -306,7 +335,7 @@ func (r *run) mergeObjects(ctx context.Context) error {
 		if o != nil {
 			stale = append(stale, o)
 		}
-		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.size, ModTime: f.modTime})
+		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.size, ModTime: f.modTime, Dev: f.dev, Ino: f.ino})
 	}
 	for _, o := range old {
 		stale = append(stale, o)
