@@ -16,6 +16,9 @@ type Snapshot struct {
 	Heartbeat time.Time
 	// StateOpen is true while the state store is open and usable.
 	StateOpen bool
+	// StateError says why the state is not usable (for example "disk
+	// full"); shown as the state check's reason.
+	StateError string
 	// Watches are the configured watch roots.
 	Watches []Watch
 	// QueueDepth counts jobs that could make progress now (waiting or in
@@ -136,7 +139,11 @@ func (c *Checker) heartbeat(now time.Time, s Snapshot) Check {
 
 func stateCheck(s Snapshot) Check {
 	if !s.StateOpen {
-		return Check{Name: "state", Reason: "state store is not open"}
+		reason := "state store is not open"
+		if s.StateError != "" {
+			reason = "state store is not writable: " + s.StateError
+		}
+		return Check{Name: "state", Reason: reason}
 	}
 	return Check{Name: "state", OK: true}
 }

@@ -84,6 +84,7 @@ func TestReadiness(t *testing.T) {
 		{"stale heartbeat", func(s *health.Snapshot) { s.Heartbeat = t0.Add(-time.Minute) }, "heartbeat", "", "event loop silent for 1m0s"},
 		{"loop never started", func(s *health.Snapshot) { s.Heartbeat = time.Time{} }, "heartbeat", "", "has not started"},
 		{"state closed", func(s *health.Snapshot) { s.StateOpen = false }, "state", "", "not open"},
+		{"state not writable", func(s *health.Snapshot) { s.StateOpen = false; s.StateError = "disk full (nothing was recorded)" }, "state", "", "not writable: disk full"},
 		{"watch root gone", func(s *health.Snapshot) {
 			s.Watches[1].Live = false
 			s.Watches[1].Reason = "stat /srv/news: no such file or directory"
