@@ -21,6 +21,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/metrics"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/throttle"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
@@ -65,13 +66,16 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 
 // runner holds what one `vodwatchd run` owns.
 type runner struct {
-	env      *cmdEnv
-	log      *slog.Logger
-	cfgPath  string
-	emulated func(*config.Config) // points a (re)loaded config at the emulator
-	wedge    <-chan struct{}      // tests: once closed, the daemon's loops hang in their heartbeat
-	store    *state.Store
-	metrics  *metrics.Metrics
+	env       *cmdEnv
+	log       *slog.Logger
+	cfgPath   string
+	emulated  func(*config.Config) // points a (re)loaded config at the emulator
+	wedge     <-chan struct{}      // tests: once closed, the daemon's loops hang in their heartbeat
+	store     *state.Store
+	metrics   *metrics.Metrics
+	schedule  *throttle.Schedule
+	group     *throttle.Group
+	uploaders *watchUploaders
 }
 
 func (r *runner) run(ctx context.Context, cfg *config.Config) error {
@@ -83,7 +87,9 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 		return fmt.Errorf("%w\nrecovery: see README 'Recovering the state file'", err)
 	}
 	defer store.Close()
-	up, err := newUploader(cfg, r.env.getenv, r.log)
+	group := throttle.NewGroup()
+	pacer := throttle.NewPacer(uploader.DefaultTransport(), throttle.PacerOptions{Rate: cfg.Upload.APIRate, Logger: r.log})
+	up, err := newWatchUploaders(cfg, group, pacer, r.env.getenv, r.log)
 	if err != nil {
 		return err
 	}
@@ -92,6 +98,8 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	r.schedule = throttle.NewSchedule(group, cfg, throttle.ScheduleOptions{Logger: r.log, OnChange: m.SetBandwidthLimit})
+	r.group, r.uploaders = group, up
 	bi := buildinfo.Read()
 	m.SetBuildInfo(bi.Version, bi.GoVersion)
 	r.store, r.metrics = store, m
@@ -146,6 +154,7 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 		go func() { errc <- f(ctx) }()
 	}
 	start(d.Run)
+	start(r.schedule.Run)
 	start(notifier.Watchdog(live).Run)
 	start(func(ctx context.Context) error { return serveControl(ctx, store, r.log) })
 	if srv != nil {
@@ -192,6 +201,7 @@ func (r *runner) loop(ctx context.Context, d *daemon.Daemon, n *sdnotify.Notifie
 			_ = n.Ready()
 		case <-status.C:
 			_ = n.Status(d.StatusLine(ctx).String())
+			r.metrics.SetUploadRate(r.group.Global().Rate())
 			if err := refreshGauges(ctx, r.store, r.metrics, time.Now()); err != nil && ctx.Err() == nil {
 				r.log.Warn("refreshing queue metrics", "err", err)
 			}
@@ -214,6 +224,11 @@ func (r *runner) reload(d *daemon.Daemon) {
 		r.log.Error("reload refused", "err", err)
 		return
 	}
+	if err := r.uploaders.configure(cfg); err != nil {
+		r.log.Error("reload refused", "err", err)
+		return
+	}
+	r.schedule.Reload(cfg)
 	d.Reload(cfg)
 }
 

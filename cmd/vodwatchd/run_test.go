@@ -154,7 +154,7 @@ func TestRunRefusesBadStart(t *testing.T) {
 // /readyz turn unhealthy when the watch root disappears.
 func TestRunMetricsAndReadiness(t *testing.T) {
 	emu := emulatortest.Start(t)
-	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0")
+	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0\nupload:\n  bandwidth: 2MiB/s")
 	logs := &lockedBuffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -182,14 +182,19 @@ func TestRunMetricsAndReadiness(t *testing.T) {
 	})
 	body := httpGet(t, base+"/metrics")
 	for name, want := range map[string]float64{
-		"vodwatchd_uploads_total":                 2,
-		"vodwatchd_uploaded_bytes_total":          float64(sizes[0] + sizes[1]),
-		"vodwatchd_upload_duration_seconds_count": 2,
-		`vodwatchd_jobs{stage="done"}`:            2,
+		"vodwatchd_uploads_total":                    2,
+		"vodwatchd_uploaded_bytes_total":             float64(sizes[0] + sizes[1]),
+		"vodwatchd_upload_duration_seconds_count":    2,
+		`vodwatchd_jobs{stage="done"}`:               2,
+		"vodwatchd_bandwidth_limit_bytes_per_second": 2 << 20,
 	} {
 		if got := metricValue(body, name); got != want {
 			t.Fatalf("%s = %v, want %v:\n%s", name, got, want, body)
 		}
+	}
+	// 3 MiB under a 2 MiB/s limit cannot take less than about a second.
+	if d := metricValue(body, "vodwatchd_upload_duration_seconds_sum"); d < 0.9 {
+		t.Fatalf("uploads took %.2fs in all: the bandwidth limit was not applied", d)
 	}
 	if code, _ := httpStatus(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d before the root went away", code)
