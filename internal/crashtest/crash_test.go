@@ -64,9 +64,9 @@ func TestMain(m *testing.M) {
 // dropItem is one thing dropped: a media file (with an optional cover) or
 // a bundle folder. want maps rel paths (under the drop root) to bytes.
 type dropItem struct {
-	name   string            // media name in VOD ({{.Rel}} of the job's main file)
-	main   string            // rel of the main file
-	cover  string            // rel of the cover, if any
+	name   string // media name in VOD ({{.Rel}} of the job's main file)
+	main   string // rel of the main file
+	cover  string // rel of the cover, if any
 	bundle bool
 	files  map[string][]byte // every file of the item, rel under the drop root
 }

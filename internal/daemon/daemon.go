@@ -41,7 +41,7 @@ type Daemon struct {
 	events  events
 	sched   *scheduler
 	conf    atomic.Pointer[config.Config]
-	running atomic.Bool
+	ended   atomic.Bool // Run has returned
 
 	mu      sync.Mutex
 	watches map[string]*watchState // by root
@@ -128,8 +128,7 @@ func (d *Daemon) watchList() []*watchState {
 // Run watches, settles, uploads and post-processes until ctx ends. Reload
 // swaps the configuration while it runs.
 func (d *Daemon) Run(ctx context.Context) error {
-	d.running.Store(true)
-	defer d.running.Store(false)
+	defer d.ended.Store(true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -156,8 +155,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
-// Running reports whether Run is under way.
-func (d *Daemon) Running() bool { return d.running.Load() }
+// Running reports whether the daemon has not finished: true from New until
+// Run returns. (A caller that checks it right after starting Run in a
+// goroutine must not see false before Run got going.)
+func (d *Daemon) Running() bool { return !d.ended.Load() }
 
 // Reload installs a new, already validated configuration: the watches are
 // restarted with it (their start-up scans find anything in between).
