@@ -3,21 +3,56 @@ package main
 import (
 	"context"
 	"errors"
-	"log/slog"
+	"strconv"
 
 	"github.com/vodwatchd/vodwatchd/internal/control"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
 // serveControl serves the local control socket beside the state file, so
 // that status, retry and forget work while the daemon holds the state. A
 // socket that cannot be served is logged, not fatal: the uploads go on.
-func serveControl(ctx context.Context, store *state.Store, log *slog.Logger) error {
-	path := control.SocketPath(store.Path())
-	err := control.Serve(ctx, path, store)
+func (r *runner) serveControl(ctx context.Context, d *daemon.Daemon) error {
+	path := control.SocketPath(r.store.Path())
+	err := control.Serve(ctx, path, r.store, func(ctx context.Context) (control.DaemonInfo, error) {
+		return r.info(ctx, d)
+	})
 	if err != nil && !errors.Is(err, context.Canceled) && ctx.Err() == nil {
-		log.Error("control socket unavailable: status, retry and forget need the daemon stopped", "socket", path, "err", err)
+		r.log.Error("control socket unavailable: status, retry and forget need the daemon stopped", "socket", path, "err", err)
 		<-ctx.Done()
 	}
 	return nil
+}
+
+// info is what `status` shows of the running daemon.
+func (r *runner) info(ctx context.Context, d *daemon.Daemon) (control.DaemonInfo, error) {
+	byPriority, err := queueByPriority(ctx, r.store)
+	if err != nil {
+		return control.DaemonInfo{}, err
+	}
+	line := d.StatusLine(ctx)
+	in := control.DaemonInfo{BandwidthLimit: r.schedule.Limit(), UploadRate: r.group.Global().Rate(),
+		Active: line.Active, QueueByPriority: map[string]int{}}
+	for p, n := range byPriority {
+		in.QueueByPriority[strconv.Itoa(p)] = n
+	}
+	if line.Note != "" {
+		in.StateError = line.Note
+	}
+	return in, nil
+}
+
+// queueByPriority counts the jobs waiting or in flight, by priority.
+func queueByPriority(ctx context.Context, store *state.Store) (map[int]int, error) {
+	pending, err := store.List(ctx, state.Filter{Stages: []state.Stage{
+		state.StageQueued, state.StageApplied, state.StageUploading, state.StageCommitting}})
+	if err != nil {
+		return nil, err
+	}
+	out := map[int]int{}
+	for _, j := range pending {
+		out[j.Priority]++
+	}
+	return out, nil
 }

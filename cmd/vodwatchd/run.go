@@ -156,7 +156,7 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	start(d.Run)
 	start(r.schedule.Run)
 	start(notifier.Watchdog(live).Run)
-	start(func(ctx context.Context) error { return serveControl(ctx, store, r.log) })
+	start(func(ctx context.Context) error { return r.serveControl(ctx, d) })
 	if srv != nil {
 		r.log.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr())
 		start(srv.Serve)

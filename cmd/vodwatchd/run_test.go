@@ -199,6 +199,17 @@ func TestRunMetricsAndReadiness(t *testing.T) {
 	if code, _ := httpStatus(t, base+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d before the root went away", code)
 	}
+	// status, answered by the running daemon through its control socket.
+	var out bytes.Buffer
+	senv := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: os.Getenv}
+	if code := runMain(ctx, senv, []string{"status", "--config", cfgPath}); code != 0 {
+		t.Fatalf("status: exit %d\n%s", code, out.String())
+	}
+	for _, want := range []string{"daemon: bandwidth limit 2 MiB/s", "queue by priority empty", "clip1.mp4", "done", "FileId ", "http://" + emu.Addr() + "/media/"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("status output lacks %q:\n%s", want, out.String())
+		}
+	}
 	if err := os.Rename(drop, drop+".gone"); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,6 +18,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/control"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/throttle"
 )
 
 // defaultStatePath is used when neither --state nor a config names one.
@@ -172,10 +174,58 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	info := daemonInfo(ctx, jobs)
 	if *asJSON {
-		return writeJSON(env.stdout, source, list)
+		return writeJSON(env.stdout, source, info, list)
+	}
+	if info != nil {
+		writeInfo(env.stdout, info)
 	}
 	return writeTable(env.stdout, list)
+}
+
+// daemonInfo asks a running daemon about itself (nil without one).
+func daemonInfo(ctx context.Context, jobs control.Jobs) *control.DaemonInfo {
+	c, ok := jobs.(*control.Client)
+	if !ok {
+		return nil
+	}
+	in, err := c.Info(ctx)
+	if err != nil {
+		return nil
+	}
+	return &in
+}
+
+// writeInfo prints the daemon's throughput and queue above the jobs.
+func writeInfo(w io.Writer, in *control.DaemonInfo) {
+	prios := make([]int, 0, len(in.QueueByPriority))
+	for p := range in.QueueByPriority {
+		if n, err := strconv.Atoi(p); err == nil {
+			prios = append(prios, n)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(prios)))
+	queue := make([]string, 0, len(prios))
+	for _, p := range prios {
+		queue = append(queue, fmt.Sprintf("%d:%d", p, in.QueueByPriority[strconv.Itoa(p)]))
+	}
+	q := "empty"
+	if len(queue) > 0 {
+		q = strings.Join(queue, " ")
+	}
+	fmt.Fprintf(w, "daemon: bandwidth limit %s, rate %s, %d active, queue by priority %s\n",
+		throttle.FormatRate(in.BandwidthLimit), formatBytesRate(in.UploadRate), in.Active, q)
+	if in.StateError != "" {
+		fmt.Fprintf(w, "daemon: STATE NOT WRITABLE (%s): no new jobs are taken until it is\n", in.StateError)
+	}
+}
+
+func formatBytesRate(bps float64) string {
+	if bps < 1 {
+		return "0 B/s"
+	}
+	return throttle.FormatRate(int64(bps))
 }
 
 func selectJobs(ctx context.Context, jobs control.Jobs, stages []state.Stage, args []string) ([]*state.Job, error) {
@@ -270,11 +320,12 @@ func toStatus(j *state.Job) statusJob {
 	return s
 }
 
-func writeJSON(w io.Writer, source string, jobs []*state.Job) error {
+func writeJSON(w io.Writer, source string, info *control.DaemonInfo, jobs []*state.Job) error {
 	out := struct {
-		Source string      `json:"source"`
-		Jobs   []statusJob `json:"jobs"`
-	}{Source: source, Jobs: make([]statusJob, 0, len(jobs))}
+		Source string              `json:"source"`
+		Daemon *control.DaemonInfo `json:"daemon,omitempty"`
+		Jobs   []statusJob         `json:"jobs"`
+	}{Source: source, Daemon: info, Jobs: make([]statusJob, 0, len(jobs))}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, toStatus(j))
 	}

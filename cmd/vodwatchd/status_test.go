@@ -98,7 +98,7 @@ func stDaemon(t *testing.T, path string) *state.Store {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, control.SocketPath(path), s) }()
+	go func() { done <- control.Serve(ctx, control.SocketPath(path), s, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -25,7 +25,7 @@ func daemon(t *testing.T) (*state.Store, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	sock := SocketPath(path)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sock, s) }()
+	go func() { done <- Serve(ctx, sock, s, nil) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -157,7 +157,7 @@ func TestServeSocketSafety(t *testing.T) {
 	defer cancel()
 	s, sock := daemon(t)
 	// A second server on a live socket is refused.
-	if err := Serve(ctx, sock, s); err == nil || !strings.Contains(err.Error(), "in use") {
+	if err := Serve(ctx, sock, s, nil); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("second Serve on a live socket: %v", err)
 	}
 	dir := t.TempDir()
@@ -165,21 +165,21 @@ func TestServeSocketSafety(t *testing.T) {
 	if err := os.WriteFile(notSock, []byte("keep me"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := Serve(ctx, notSock, s); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if err := Serve(ctx, notSock, s, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Fatalf("Serve over a regular file: %v", err)
 	}
 	if b, _ := os.ReadFile(notSock); string(b) != "keep me" {
 		t.Fatal("Serve replaced a regular file")
 	}
 	long := filepath.Join(dir, strings.Repeat("x", 120)+".sock")
-	if err := Serve(ctx, long, s); err == nil || !strings.Contains(err.Error(), "longer") {
+	if err := Serve(ctx, long, s, nil); err == nil || !strings.Contains(err.Error(), "longer") {
 		t.Fatalf("Serve on a too long path: %v", err)
 	}
 	// A stale socket is replaced and served.
 	stale := staleSocket(t, filepath.Join(dir, "stale.sock"))
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- Serve(sctx, stale, s) }()
+	go func() { done <- Serve(sctx, stale, s, nil) }()
 	var c *Client
 	waitFor(t, func() bool {
 		var err error

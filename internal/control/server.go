@@ -23,12 +23,14 @@ const maxSocketPath = 107
 // (mode 0600) until ctx ends, then removes the socket. A stale socket left
 // by a dead daemon is replaced; a live one, or a file that is not a
 // socket, is an error.
-func Serve(ctx context.Context, socketPath string, jobs Jobs) error {
+//
+// info, when not nil, answers `status`'s questions about the daemon itself.
+func Serve(ctx context.Context, socketPath string, jobs Jobs, info InfoFunc) error {
 	ln, err := listen(ctx, socketPath)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: newHandler(jobs), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: newHandler(jobs, info), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -95,7 +97,7 @@ func removeStale(ctx context.Context, path string) error {
 
 type handler struct{ jobs Jobs }
 
-func newHandler(jobs Jobs) http.Handler {
+func newHandler(jobs Jobs, info InfoFunc) http.Handler {
 	h := &handler{jobs: jobs}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, _ *http.Request) { reply(w, map[string]bool{"ok": true}) })
@@ -104,6 +106,7 @@ func newHandler(jobs Jobs) http.Handler {
 	mux.HandleFunc("GET /v1/find", h.find)
 	mux.HandleFunc("POST /v1/retry", h.retry)
 	mux.HandleFunc("POST /v1/forget", h.forget)
+	mux.HandleFunc("GET /v1/info", infoHandler(info))
 	return mux
 }
 
