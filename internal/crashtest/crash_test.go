@@ -359,7 +359,7 @@ func TestCrashKill9(t *testing.T) {
 	start := time.Now()
 	for i := 0; i < kills; i++ {
 		d := w.start()
-		if i > 0 && i%3 == 0 {
+		if i > 0 && (long || i%3 == 0) { // the long run keeps work flowing for every kill
 			kinds := []string{"small", "multi", "cover", "hls", "dash"}
 			w.addBatch(kinds[w.rng.IntN(len(kinds))], "small")
 		}
