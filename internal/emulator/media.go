@@ -228,7 +228,7 @@ func (e *Emulator) deleteMedia(c *caller, body []byte) (any, *apiError) {
 		return nil, newAPIError("ResourceNotFound.FileNotExist", "The file %s does not exist.", clipName(id))
 	}
 	delete(e.store.data.Media, id)
-	if err := e.store.saveLocked(); err != nil {
+	if err := e.store.logLocked(journalRecord{DeleteMedia: id}); err != nil {
 		return nil, newAPIError("InternalError", "The deletion could not be stored.")
 	}
 	return struct{}{}, nil

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,13 +69,25 @@ type storeData struct {
 	Media    map[string]*MediaInfo `json:"media"`
 }
 
-// store keeps sessions and media in one JSON file, rewritten atomically
-// after every change. mu guards data and the indexes.
+// store keeps sessions and media in a JSON snapshot plus an append-only
+// journal of the changes since (one JSON line each), so that a change
+// costs one small write however many records there are. Opening replays
+// the journal and folds it into a new snapshot; so does Close. mu guards
+// data, the indexes and the journal.
 type store struct {
-	path  string
-	mu    sync.Mutex
-	data  storeData
-	temps map[string]string // temporary SecretId -> session key
+	path    string
+	mu      sync.Mutex
+	data    storeData
+	temps   map[string]string // temporary SecretId -> session key
+	journal *os.File
+}
+
+// journalRecord is one change: a session or media stored (again), or a
+// media deleted.
+type journalRecord struct {
+	Session     *session   `json:"session,omitempty"`
+	Media       *MediaInfo `json:"media,omitempty"`
+	DeleteMedia string     `json:"delete_media,omitempty"`
 }
 
 func openStore(path string) (*store, error) {
@@ -95,26 +108,106 @@ func openStore(path string) (*store, error) {
 			s.data.Media = map[string]*MediaInfo{}
 		}
 	}
+	if err := s.replay(); err != nil {
+		return nil, err
+	}
 	s.temps = map[string]string{}
 	for k, ss := range s.data.Sessions {
 		s.temps[ss.TempSecretID] = k
 	}
+	if err := s.compactLocked(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
-// saveLocked writes the file atomically; s.mu must be held.
-func (s *store) saveLocked() error {
+func (s *store) journalPath() string { return s.path + ".journal" }
+
+// replay applies the journal to the snapshot just read. A torn last line
+// (a crash in the middle of a write) is ignored.
+func (s *store) replay() error {
+	f, err := os.Open(s.journalPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("emulator: metadata journal: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for line := 1; sc.Scan(); line++ {
+		var r journalRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			if !sc.Scan() {
+				break // torn last line
+			}
+			return fmt.Errorf("emulator: metadata journal %s:%d is corrupt: %w", s.journalPath(), line, err)
+		}
+		s.apply(r)
+	}
+	return sc.Err()
+}
+
+func (s *store) apply(r journalRecord) {
+	if r.Session != nil {
+		s.data.Sessions[r.Session.Key] = r.Session
+	}
+	if r.Media != nil {
+		s.data.Media[r.Media.FileID] = r.Media
+	}
+	if r.DeleteMedia != "" {
+		delete(s.data.Media, r.DeleteMedia)
+	}
+}
+
+// logLocked appends one change to the journal; s.mu must be held.
+func (s *store) logLocked(r journalRecord) error {
+	if s.journal == nil {
+		return errors.New("emulator: closed")
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("emulator: encode metadata: %w", err)
+	}
+	if _, err := s.journal.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("emulator: save metadata: %w", err)
+	}
+	return nil
+}
+
+// compactLocked writes a snapshot of everything and starts an empty
+// journal; s.mu must be held (or s not yet shared).
+func (s *store) compactLocked() error {
 	b, err := json.MarshalIndent(s.data, "", " ")
 	if err != nil {
 		return fmt.Errorf("emulator: encode metadata: %w", err)
 	}
-	return writeFileAtomic(s.path, b)
+	if err := writeFileAtomic(s.path, b); err != nil {
+		return err
+	}
+	if s.journal != nil {
+		s.journal.Close()
+	}
+	s.journal, err = os.OpenFile(s.journalPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("emulator: metadata journal: %w", err)
+	}
+	return nil
 }
 
+// flush folds the journal into the snapshot and closes it (Close).
 func (s *store) flush() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.saveLocked()
+	err := s.compactLocked()
+	if s.journal != nil {
+		if cerr := s.journal.Close(); err == nil {
+			err = cerr
+		}
+		s.journal = nil
+	}
+	return err
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -56,7 +56,7 @@ func (e *Emulator) applyUpload(c *caller, body []byte) (any, *apiError) {
 	e.store.mu.Lock()
 	e.store.data.Sessions[s.Key] = s
 	e.store.temps[s.TempSecretID] = s.Key
-	err := e.store.saveLocked()
+	err := e.store.logLocked(journalRecord{Session: s})
 	e.store.mu.Unlock()
 	if err != nil {
 		return nil, newAPIError("InternalError", "The session could not be stored.")
@@ -319,7 +319,7 @@ func (e *Emulator) recordCommit(key string, size int64) (any, *apiError) {
 	}
 	s.FileID = m.FileID
 	e.store.data.Media[m.FileID] = m
-	err := e.store.saveLocked()
+	err := e.store.logLocked(journalRecord{Session: s, Media: m})
 	e.store.mu.Unlock()
 	if err != nil {
 		return nil, newAPIError("InternalError", "The media could not be stored.")
