@@ -106,6 +106,7 @@ func (d *Daemon) HealthSnapshot() health.Snapshot {
 	s := health.Snapshot{
 		Heartbeat:    d.health.heartbeat,
 		StateOpen:    err == nil && d.health.stateErr == "",
+		StateError:   d.health.stateErr,
 		QueueDepth:   counts[state.StageQueued] + counts[state.StageApplied] + counts[state.StageUploading] + counts[state.StageCommitting],
 		LastProgress: d.health.lastProgress,
 	}

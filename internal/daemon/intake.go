@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -106,6 +107,22 @@ type intake struct {
 	settler *settle.Settler
 	asm     *assembler
 	exited  int
+	warned  map[string]bool // paths already reported as skipped (each scan sees them again)
+}
+
+// maxWarned bounds the memory of paths already warned about.
+const maxWarned = 10000
+
+// warnOnce logs a skipped path the first time it is seen.
+func (in *intake) warnOnce(rel, reason string) {
+	if in.warned[rel] {
+		return
+	}
+	if in.warned == nil || len(in.warned) >= maxWarned {
+		in.warned = map[string]bool{}
+	}
+	in.warned[rel] = true
+	in.d.log.Warn("path skipped", "root", in.w.root, "path", rel, "reason", reason)
 }
 
 func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable <-chan settle.Stable, errc <-chan error) error {
@@ -140,6 +157,12 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 
 func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	in.d.log.Debug("watch event", "root", in.w.root, "kind", ev.Kind, "path", ev.Rel)
+	if (ev.Kind == watcher.Changed || ev.Kind == watcher.Scanned) && !utf8.ValidString(ev.Rel) {
+		// VOD names and the state's records are UTF-8: such a file could
+		// never be recorded faithfully, so it is left alone, loudly.
+		in.warnOnce(ev.Rel, "the path is not valid UTF-8; rename the file to upload it")
+		return
+	}
 	switch ev.Kind {
 	case watcher.Changed:
 		in.asm.maybeManifest(ev.Rel, ev.Stat)
@@ -156,7 +179,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	case watcher.ScanDone:
 		in.d.noteScan(in.w.root, ev.Scan)
 	case watcher.Refused:
-		in.d.log.Warn("path skipped", "root", in.w.root, "path", ev.Rel, "reason", ev.Reason)
+		in.warnOnce(ev.Rel, ev.Reason)
 	case watcher.State:
 		in.d.noteRoot(in.w.root, ev)
 	}

@@ -139,15 +139,24 @@ func (d *Daemon) request(j *state.Job, p rules.Params) uploader.Request {
 	if j.Cover != "" {
 		req.CoverFilePath = filepath.Join(filepath.Dir(j.SourcePath()), path.Base(j.Cover))
 	}
+	if j.QuarantinePath == "" {
+		// The uploader refuses a file that is no longer the one this job
+		// took (replaced, rewritten, swapped for a symlink).
+		req.Expect = &uploader.FileIdentity{Size: j.Key.Size, ModTime: time.Unix(0, j.Key.MtimeNs),
+			Dev: j.Key.Dev, Ino: j.Key.Ino}
+	}
 	return req
 }
 
 // checkUnchanged compares the file with the identity the job was taken
 // with.
 func (d *Daemon) checkUnchanged(j *state.Job) error {
-	fi, err := os.Stat(j.SourcePath())
+	fi, err := os.Lstat(j.SourcePath())
 	if err != nil {
 		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is no longer a regular file (%v)", j.SourcePath(), fi.Mode().Type())
 	}
 	st, _ := fi.Sys().(*syscall.Stat_t)
 	switch {
@@ -389,10 +398,14 @@ func classify(err error, prog *jobProgress) jobFailure {
 		return jobFailure{code: CodeBundleInvalid, msg: err.Error()}
 	case errors.As(err, &missErr):
 		return jobFailure{code: CodeFileMissing, msg: err.Error(), retry: true}
+	case errors.Is(err, fs.ErrNotExist):
+		// Checked first: a file deleted during its upload also fails the
+		// pre-commit identity check, but "missing" is what happened.
+		return jobFailure{code: CodeFileMissing, msg: err.Error(), final: true, keepFile: true}
 	case prog != nil && prog.changed != nil:
 		return jobFailure{code: CodeFileChanged, msg: prog.changed.Error(), final: true, keepFile: true}
-	case errors.Is(err, fs.ErrNotExist):
-		return jobFailure{code: CodeFileMissing, msg: err.Error(), final: true, keepFile: true}
+	case errors.Is(err, uploader.ErrFileChanged):
+		return jobFailure{code: CodeFileChanged, msg: err.Error(), final: true, keepFile: true}
 	case errors.Is(err, fs.ErrPermission):
 		return jobFailure{code: CodeFileUnreadble, msg: err.Error()}
 	case state.IsStorageFull(err):

@@ -1,5 +1,3 @@
-//go:build faultbugs
-
 package faultsuite
 
 import (
@@ -14,41 +12,33 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
-// Failing tests for bugs found by this suite, kept out of the normal run
-// (go test -tags faultbugs ./internal/faultsuite -run TestBug -v).
+// Regression tests for the bugs this suite found.
 
-// TestBugInvalidUTF8Name: a file whose name is not valid UTF-8 must be
-// uploaded (or refused with a clear reason), never recorded under a
-// mangled name and then failed as "missing".
-func TestBugInvalidUTF8Name(t *testing.T) {
+// TestInvalidUTF8NameSkipped: a file whose name is not valid UTF-8 cannot
+// be recorded faithfully (nor named in VOD): it is left alone with a clear
+// warning, never recorded under a mangled name and failed as "missing".
+func TestInvalidUTF8NameSkipped(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule})
 	rel := "bad\xff\xfename.mp4"
-	want := content(rel, 3002)
-	r.write(rel, want)
+	r.write(rel, content(rel, 3002))
+	r.write("good.mp4", content("good", 3002))
 	r.start()
-	var j *state.Job
-	r.eventually(20*time.Second, "a job for the file to settle", func() bool {
-		for _, x := range r.jobs() {
-			if x.Stage == state.StageDone || x.LastError != nil {
-				j = x
-				return true
-			}
-		}
-		return false
+	r.eventually(20*time.Second, "good.mp4 done", func() bool { return len(r.jobs(state.StageDone)) == 1 })
+	r.eventually(5*time.Second, "a warning naming the skipped file", func() bool {
+		return strings.Contains(r.logs.String(), "not valid UTF-8")
 	})
-	if j.Key.Rel != rel {
-		t.Errorf("job recorded path %q, the file is %q", j.Key.Rel, rel)
+	if n := len(r.jobs()); n != 1 {
+		t.Fatalf("%d jobs, want only good.mp4's", n)
 	}
-	if j.Stage != state.StageDone {
-		t.Fatalf("job %s: stage %s, error %+v", j.ID, j.Stage, j.LastError)
+	if _, err := os.Stat(filepath.Join(r.drop, rel)); err != nil {
+		t.Fatalf("the skipped file was touched: %v", err)
 	}
-	checkBytes(t, rel, mediaURLOf(r.emulator().Media(), j.Result.FileID), want)
 }
 
-// TestBugSymlinkSwappedIn: a file that settled and was taken is replaced
+// TestSymlinkSwappedIn: a file that settled and was taken is replaced
 // by a symlink to a file outside the watch root while its ApplyUpload is
 // under way. The outside file must never be read, let alone sent to COS.
-func TestBugSymlinkSwappedIn(t *testing.T) {
+func TestSymlinkSwappedIn(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, emu: func(c *emulator.Config) {
 		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"ApplyUpload": time.Second}}
 	}})
@@ -88,10 +78,10 @@ func TestBugSymlinkSwappedIn(t *testing.T) {
 	}
 }
 
-// TestBugVanishedFileCode: a file deleted while its parts are sent is
+// TestVanishedFileCode: a file deleted while its parts are sent is
 // reported as FileMissing (the daemon's own code for a vanished file), not
 // FileChanged.
-func TestBugVanishedFileCode(t *testing.T) {
+func TestVanishedFileCode(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
 	r.write("gone.mp4", content("gone", 3<<20+5))
 	r.start()
@@ -110,10 +100,10 @@ func TestBugVanishedFileCode(t *testing.T) {
 	}
 }
 
-// TestBugReadyzSaysWhy: with the state disk full, /readyz must say why
+// TestReadyzSaysWhy: with the state disk full, /readyz must say why
 // (disk full), not only that the store "is not open" (health.Snapshot has
 // no field for the daemon's state error).
-func TestBugReadyzSaysWhy(t *testing.T) {
+func TestReadyzSaysWhy(t *testing.T) {
 	stateDir := filepath.Join(t.TempDir(), "state")
 	mountTmpfs(t, stateDir, "2m")
 	r := newRig(t, rigOpts{rules: allRule, stateDir: stateDir})
