@@ -63,9 +63,21 @@ func TestCertificateExpiresMidUpload(t *testing.T) {
 		c.PartsInFlight = 2
 	})
 	p := writeFile(t, t.TempDir(), "long.mp4", 12*mib)
+	first, slept, appliedAt := "", false, time.Time{}
 	prog := ProgressFunc(func(_ context.Context, cp *Checkpoint) error {
-		if cp.SessionKey != "" {
-			env.emu.SetFaults(emulator.FaultConfig{}) // later sessions get the normal lifetime
+		if cp.SessionKey == "" {
+			return nil
+		}
+		env.emu.SetFaults(emulator.FaultConfig{}) // later sessions get the normal lifetime
+		if first == "" {
+			first, appliedAt = cp.SessionKey, time.Now()
+		}
+		// Once a part of the first session is stored, wait out its
+		// certificate (its ExpiredTime is in whole seconds, so count from
+		// the apply): the parts still to send meet an expired one.
+		if cp.SessionKey == first && !slept && countParts(cp) > 0 {
+			slept = true
+			time.Sleep(time.Until(appliedAt.Add(700 * time.Millisecond)))
 		}
 		return nil
 	})
