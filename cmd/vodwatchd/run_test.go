@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,23 +18,6 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify/sdnotifytest"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // writeRunConfig writes a config for one watch pointed at emu.
 func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string) (cfgPath, drop string) {
@@ -74,7 +57,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	emu := emulatortest.Start(t)
 	cfgPath, _ := writeRunConfig(t, emu, "")
 	wedge := make(chan struct{})
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv, wedge: wedge}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -155,7 +138,7 @@ func TestRunRefusesBadStart(t *testing.T) {
 func TestRunMetricsAndReadiness(t *testing.T) {
 	emu := emulatortest.Start(t)
 	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0\nupload:\n  bandwidth: 2MiB/s")
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -235,7 +218,7 @@ func metricValue(body, name string) float64 {
 	return -1
 }
 
-func waitForLog(t *testing.T, logs *lockedBuffer, prefix string, timeout time.Duration) string {
+func waitForLog(t *testing.T, logs *testutil.Buffer, prefix string, timeout time.Duration) string {
 	t.Helper()
 	var out string
 	waitFor(t, timeout, logs, func() bool {
@@ -250,7 +233,7 @@ func waitForLog(t *testing.T, logs *lockedBuffer, prefix string, timeout time.Du
 	return out
 }
 
-func waitFor(t *testing.T, timeout time.Duration, logs *lockedBuffer, ok func() bool) {
+func waitFor(t *testing.T, timeout time.Duration, logs *testutil.Buffer, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !ok() {

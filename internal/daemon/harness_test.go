@@ -1,16 +1,15 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +31,7 @@ type harness struct {
 	d      *Daemon
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	cfg    *config.Config
 
 	// wrap, when set, wraps the uploader the daemon is given (tests that
@@ -58,23 +57,6 @@ type hconf struct {
 	settle string // default 300ms
 	upload string // extra keys of upload:
 	extra  string // extra watch keys (poll_interval, rescan_interval...)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testConfig is a configuration for one watch at drop; extra is YAML
@@ -141,7 +123,7 @@ func newHarness(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *harn
 	t.Helper()
 	dir := t.TempDir()
 	emu := emulatortest.Start(t, emuOpts...)
-	h := &harness{t: t, dir: dir, drop: filepath.Join(dir, "drop"), emu: emu, logs: &syncBuffer{}}
+	h := &harness{t: t, dir: dir, drop: filepath.Join(dir, "drop"), emu: emu, logs: &testutil.Buffer{}}
 	if err := os.MkdirAll(h.drop, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -1,9 +1,9 @@
 package faultsuite
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -58,7 +58,7 @@ type rig struct {
 	dir      string
 	drop     string
 	opts     rigOpts
-	logs     *syncBuffer
+	logs     *testutil.Buffer
 	log      *slog.Logger
 	cfg      *config.Config
 	metrics  *metrics.Metrics
@@ -74,29 +74,12 @@ type rig struct {
 	stopOnce sync.Once
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newRig starts the emulator and prepares the configuration; start runs
 // the daemon.
 func newRig(t testing.TB, o rigOpts) *rig {
 	t.Helper()
 	dir := t.TempDir()
-	r := &rig{t: t, dir: dir, drop: filepath.Join(dir, "drop"), opts: o, logs: &syncBuffer{}}
+	r := &rig{t: t, dir: dir, drop: filepath.Join(dir, "drop"), opts: o, logs: &testutil.Buffer{}}
 	r.log = slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if err := os.MkdirAll(r.drop, 0o755); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -22,24 +23,6 @@ import (
 
 const mib = 1 << 20
 
-// lockedBuffer collects log output from many goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testEnv is an emulator and an uploader pointed at it. Every secret it
 // meets is checked to be absent from the debug log when the test ends.
 type testEnv struct {
@@ -47,7 +30,7 @@ type testEnv struct {
 	emu     *emulator.Emulator
 	cfg     Config
 	u       *Uploader
-	logs    *lockedBuffer
+	logs    *testutil.Buffer
 	secrets *secretLog
 }
 
@@ -90,7 +73,7 @@ func (s *secretLog) values() []string {
 func newEnv(t *testing.T, emuOpts []func(*emulator.Config), cfgOpts ...func(*Config)) *testEnv {
 	t.Helper()
 	emu := emulatortest.Start(t, emuOpts...)
-	logs := &lockedBuffer{}
+	logs := &testutil.Buffer{}
 	env := &testEnv{t: t, emu: emu, logs: logs, secrets: &secretLog{certs: map[string]*Cert{}}}
 	env.cfg = Config{
 		Region:      "ap-guangzhou",
