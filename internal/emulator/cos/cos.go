@@ -69,6 +69,7 @@ type Server struct {
 	idle    time.Duration
 
 	locks   keyLocks
+	pins    pins
 	stats   statsCollector
 	bufPool sync.Pool
 }

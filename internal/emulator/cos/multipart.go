@@ -224,8 +224,11 @@ func checkPartList(list []completePart, have map[int]partMeta) ([]partMeta, erro
 	return out, nil
 }
 
-// assemble concatenates the listed parts into the final object. The caller
-// holds the upload's lock.
+// assemble makes the listed parts the final object. The part files are
+// moved, not copied, into the object's storage and the object's CRC-64 is
+// combined from the parts' CRCs (computed when each part arrived), so
+// Complete costs O(parts), not O(bytes), as on COS. The caller holds the
+// upload's lock.
 func (s *Server) assemble(u uploadMeta, list []completePart) (objectMeta, error) {
 	if _, err := os.Stat(filepath.Join(s.uploadDir(u.UploadID), "upload.json")); err != nil {
 		return objectMeta{}, errNoSuchUpload()
@@ -238,55 +241,37 @@ func (s *Server) assemble(u uploadMeta, list []completePart) (objectMeta, error)
 	if err != nil {
 		return objectMeta{}, err
 	}
-	tmp, size, crc, err := s.concatParts(u.UploadID, parts)
+	srcs, size, crc, err := s.partSources(u.UploadID, parts)
 	if err != nil {
 		return objectMeta{}, err
 	}
 	m := objectMeta{Key: u.Key, Size: size, ETag: multipartETag(parts), CRC64: crc,
 		ContentType: u.ContentType, ModTime: s.now().UTC(), Meta: u.Meta}
-	if err := s.installObject(u.Bucket, m, tmp); err != nil {
-		_ = os.Remove(tmp)
+	if err := s.installObject(u.Bucket, m, srcs); err != nil {
 		return objectMeta{}, err
 	}
 	return m, nil
 }
 
-// concatParts joins the parts into one file. The object's CRC-64 is
-// combined from the parts' CRCs (computed when each part arrived), so the
-// bytes are copied once, file to file (copy_file_range where the kernel
-// has it), and never hashed again: Complete costs what it costs on COS.
-func (s *Server) concatParts(id string, parts []partMeta) (path string, size int64, crc uint64, err error) {
-	f, err := os.CreateTemp(filepath.Join(s.dir, tmpDir), "complete-")
-	if err != nil {
-		return "", 0, 0, fmt.Errorf("create assembled object: %w", err)
-	}
+// partSources checks that each part's data file holds the bytes its
+// metadata says and returns the files in order with the object's size and
+// combined CRC-64.
+func (s *Server) partSources(id string, parts []partMeta) (srcs []dataSource, size int64, crc uint64, err error) {
+	srcs = make([]dataSource, 0, len(parts))
 	for _, p := range parts {
-		n, err := copyFile(f, filepath.Join(s.uploadDir(id), p.Data))
-		size += n
-		if err == nil && n != p.Size {
-			err = fmt.Errorf("part %d holds %d bytes, metadata says %d", p.PartNumber, n, p.Size)
+		path := filepath.Join(s.uploadDir(id), p.Data)
+		fi, err := os.Stat(path)
+		if err == nil && fi.Size() != p.Size {
+			err = fmt.Errorf("part %d holds %d bytes, metadata says %d", p.PartNumber, fi.Size(), p.Size)
 		}
 		if err != nil {
-			f.Close()
-			_ = os.Remove(f.Name())
-			return "", 0, 0, fmt.Errorf("assemble part %d: %w", p.PartNumber, err)
+			return nil, 0, 0, fmt.Errorf("assemble part %d: %w", p.PartNumber, err)
 		}
+		srcs = append(srcs, dataSource{Path: path, Size: p.Size})
+		size += p.Size
 		crc = crc64x.Combine(crc, p.CRC64, p.Size)
 	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(f.Name())
-		return "", 0, 0, fmt.Errorf("close assembled object: %w", err)
-	}
-	return f.Name(), size, crc, nil
-}
-
-func copyFile(w io.Writer, path string) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	return io.Copy(w, f)
+	return srcs, size, crc, nil
 }
 
 // multipartETag is the S3-style ETag: MD5 of the parts' binary MD5s, "-N".

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -18,7 +19,8 @@ func (s *Server) putObject(rq *request) error {
 	}
 	m := objectMeta{Key: rq.key, Size: b.size, ETag: b.etag(), CRC64: b.crc64,
 		ContentType: contentType(rq.r), ModTime: s.now().UTC(), Meta: userMeta(rq.r.Header)}
-	if err := s.installObject(rq.bucket, m, b.path); err != nil {
+	if err := s.installObject(rq.bucket, m, []dataSource{{Path: b.path, Size: b.size}}); err != nil {
+		_ = os.Remove(b.path)
 		return err
 	}
 	h := rq.w.Header()

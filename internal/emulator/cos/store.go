@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,8 +17,9 @@ import (
 
 // On-disk layout under the data dir:
 //
-//	objects/<bucket>/<sha256(key)>.json          object metadata (names its data file)
-//	objects/<bucket>/<sha256(key)>.<rand>.data   object bytes
+//	objects/<bucket>/<sha256(key)>.json          object metadata (names its data files)
+//	objects/<bucket>/<sha256(key)>.<rand>.data   object bytes (PutObject)
+//	objects/<bucket>/<sha256(key)>.<rand>.<n>.data  part n of a completed multipart object
 //	uploads/<uploadId>/upload.json               multipart upload metadata
 //	uploads/<uploadId>/part-<n>.json             part metadata (names its data file)
 //	uploads/<uploadId>/part-<n>.<rand>.data      part bytes
@@ -35,7 +37,8 @@ const (
 // objectMeta is an object's JSON sidecar.
 type objectMeta struct {
 	Key         string            `json:"key"`
-	Data        string            `json:"data"` // data file name, same folder
+	Data        string            `json:"data"`            // data file name, same folder (one-file objects)
+	Parts       []dataPart        `json:"parts,omitempty"` // data files in order (multipart objects; Data is then "")
 	Size        int64             `json:"size"`
 	ETag        string            `json:"etag"`
 	CRC64       uint64            `json:"crc64"`
@@ -46,6 +49,17 @@ type objectMeta struct {
 
 func (m objectMeta) info() ObjectInfo {
 	return ObjectInfo{Size: m.Size, ETag: m.ETag, CRC64: m.CRC64, ContentType: m.ContentType, ModTime: m.ModTime}
+}
+
+// files lists the object's data files in order.
+func (m objectMeta) files() []dataPart {
+	if len(m.Parts) > 0 {
+		return m.Parts
+	}
+	if m.Data == "" {
+		return nil
+	}
+	return []dataPart{{Data: m.Data, Size: m.Size}}
 }
 
 // uploadMeta is a multipart upload's JSON sidecar.
@@ -158,27 +172,69 @@ func (s *Server) readParts(id string) (map[int]partMeta, error) {
 	return parts, nil
 }
 
-// installObject moves the received file tmp into place as bucket/key and
-// removes the data of the object it replaces.
-func (s *Server) installObject(bucket string, m objectMeta, tmp string) error {
-	if err := os.MkdirAll(s.bucketDir(bucket), 0o755); err != nil {
+// dataSource is a file that becomes one of an object's data files.
+type dataSource struct {
+	Path string
+	Size int64
+}
+
+// installObject moves srcs (renames, no copy) into place as the data of
+// bucket/key, then swaps in the metadata and removes the data of the object
+// it replaces. On error every source is back where it was.
+func (s *Server) installObject(bucket string, m objectMeta, srcs []dataSource) error {
+	dir := s.bucketDir(bucket)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create bucket dir: %w", err)
 	}
-	m.Data = keyHash(m.Key) + "." + randomHex(8) + ".data"
+	base := keyHash(m.Key) + "." + randomHex(8)
+	m.Data, m.Parts = "", nil
+	if len(srcs) == 1 {
+		m.Data = base + ".data"
+	} else {
+		for i, src := range srcs {
+			m.Parts = append(m.Parts, dataPart{Data: fmt.Sprintf("%s.%05d.data", base, i+1), Size: src.Size})
+		}
+	}
+	files := m.files()
 	unlock := s.locks.lock("o/" + bucket + "/" + m.Key)
 	defer unlock()
 	old, oldErr := s.readObjectMeta(bucket, m.Key)
-	if err := os.Rename(tmp, filepath.Join(s.bucketDir(bucket), m.Data)); err != nil {
-		return fmt.Errorf("install object data: %w", err)
+	for i, src := range srcs {
+		if err := os.Rename(src.Path, filepath.Join(dir, files[i].Data)); err != nil {
+			moveBack(dir, files[:i], srcs)
+			return fmt.Errorf("install object data: %w", err)
+		}
 	}
 	if err := s.writeJSONAtomic(s.objectMetaPath(bucket, m.Key), m); err != nil {
-		_ = os.Remove(filepath.Join(s.bucketDir(bucket), m.Data))
+		moveBack(dir, files, srcs)
 		return err
 	}
-	if oldErr == nil && old.Data != "" {
-		_ = os.Remove(filepath.Join(s.bucketDir(bucket), old.Data))
+	if oldErr == nil {
+		s.removeData(bucket, old)
 	}
 	return nil
+}
+
+// moveBack undoes the renames of installObject (best effort).
+func moveBack(dir string, moved []dataPart, srcs []dataSource) {
+	for i, p := range moved {
+		_ = os.Rename(filepath.Join(dir, p.Data), srcs[i].Path)
+	}
+}
+
+// removeData deletes an object version's data files, now or, when readers
+// still have it open, when the last one closes. The caller holds the
+// object's lock and has already replaced or removed its metadata.
+func (s *Server) removeData(bucket string, m objectMeta) {
+	files := m.files()
+	if len(files) == 0 {
+		return
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(s.bucketDir(bucket), f.Data)
+	}
+	s.pins.remove(paths[0], paths)
 }
 
 // Stat returns an object's info, or an error wrapping os.ErrNotExist.
@@ -190,27 +246,42 @@ func (s *Server) Stat(bucket, key string) (ObjectInfo, error) {
 	return m.info(), nil
 }
 
-// Open opens an object for reading; the caller closes the file.
-func (s *Server) Open(bucket, key string) (*os.File, ObjectInfo, error) {
-	f, m, err := s.openObject(bucket, key)
+// Open opens an object for reading (a multipart object reads across its
+// parts' files); the caller closes the reader. A reader keeps reading the
+// version it opened even if the object is overwritten or deleted meanwhile.
+func (s *Server) Open(bucket, key string) (io.ReadSeekCloser, ObjectInfo, error) {
+	r, m, err := s.openObject(bucket, key)
 	if err != nil {
 		return nil, ObjectInfo{}, fmt.Errorf("open %s/%s: %w", bucket, key, err)
 	}
-	return f, m.info(), nil
+	return r, m.info(), nil
 }
 
-func (s *Server) openObject(bucket, key string) (*os.File, objectMeta, error) {
+func (s *Server) openObject(bucket, key string) (*multiReader, objectMeta, error) {
 	unlock := s.locks.lock("o/" + bucket + "/" + key)
 	defer unlock()
 	m, err := s.readObjectMeta(bucket, key)
 	if err != nil {
 		return nil, objectMeta{}, err
 	}
-	f, err := os.Open(filepath.Join(s.bucketDir(bucket), m.Data))
+	dir := s.bucketDir(bucket)
+	files := m.files()
+	if len(files) == 0 {
+		return newMultiReader(dir, nil, nil, nil), m, nil
+	}
+	var sum int64
+	for _, f := range files {
+		sum += f.Size
+	}
+	if sum != m.Size {
+		return nil, objectMeta{}, fmt.Errorf("object metadata: data files hold %d bytes, size is %d", sum, m.Size)
+	}
+	first, err := os.Open(filepath.Join(dir, files[0].Data))
 	if err != nil {
 		return nil, objectMeta{}, err
 	}
-	return f, m, nil
+	release := s.pins.hold(filepath.Join(dir, files[0].Data))
+	return newMultiReader(dir, files, first, release), m, nil
 }
 
 func (s *Server) deleteObjectFiles(bucket, key string) error {
@@ -226,7 +297,7 @@ func (s *Server) deleteObjectFiles(bucket, key string) error {
 	if err := os.Remove(s.objectMetaPath(bucket, key)); err != nil {
 		return fmt.Errorf("delete object metadata: %w", err)
 	}
-	_ = os.Remove(filepath.Join(s.bucketDir(bucket), m.Data))
+	s.removeData(bucket, m)
 	return nil
 }
 
