@@ -44,7 +44,12 @@ type Store struct {
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
 }
 
+// batchDelay is how long a write waits for others to share its
+// transaction: short, so a lone job's progress is not slowed noticeably.
+const batchDelay = 2 * time.Millisecond
+
 func newStore(path string, db *bolt.DB, opts Options) *Store {
+	db.MaxBatchDelay = batchDelay
 	return &Store{
 		path:       path,
 		db:         db,
@@ -111,6 +116,11 @@ func (s *Store) signal() {
 
 // write runs fn in a read-write transaction. Errors returned by fn come
 // back unchanged; failures of the transaction itself become *StorageError.
+//
+// Concurrent writes (many workers recording progress) are grouped into one
+// transaction and one fsync by bbolt's Batch; fn may therefore run more
+// than once and must only change the transaction (every caller builds its
+// record afresh from what it reads in tx).
 func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -119,7 +129,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error
 		return storageErr(s.path, op, ErrReadOnly)
 	}
 	var logic error
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		logic = fn(tx)
 		return logic
 	})
