@@ -190,16 +190,14 @@ func runnable(j *state.Job, now time.Time) bool {
 // resumePostActions runs the post-actions that a crash or a failure left
 // pending on done jobs.
 func (s *scheduler) resumePostActions(ctx context.Context, wg *sync.WaitGroup) {
-	jobs, err := s.d.store.List(ctx, state.Filter{Stages: []state.Stage{state.StageDone}})
+	jobs, err := s.d.store.PostPending(ctx)
 	if err != nil {
-		s.d.log.Error("listing done jobs for pending post-actions", "err", err)
+		s.d.log.Error("listing pending post-actions", "err", err)
 		return
 	}
 	s.mu.Lock()
 	for _, j := range jobs {
-		if j.Post.State == state.PostPending {
-			s.postDue[j.ID] = time.Time{}
-		}
+		s.postDue[j.ID] = time.Time{}
 	}
 	s.mu.Unlock()
 	s.duePosts(ctx, wg)

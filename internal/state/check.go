@@ -82,6 +82,9 @@ func checkIndexes(tx *bolt.Tx, jobs, latest map[string]*Job) error {
 	}); err != nil {
 		return err
 	}
+	if err := checkPostIndex(tx, jobs); err != nil {
+		return err
+	}
 	if err := checkPairIndex(tx, bHash, -1, func(hash, id string) bool {
 		j := jobs[id]
 		return j != nil && j.ContentHash == hash
@@ -115,6 +118,29 @@ func checkPairIndex(tx *bolt.Tx, name []byte, want int, ok func(val, id string) 
 	})
 	if err == nil && want >= 0 && n != want {
 		err = fmt.Errorf("check: %s has %d entries for %d jobs", name, n, want)
+	}
+	return err
+}
+
+// checkPostIndex: ix_post lists exactly the done jobs with a pending
+// post-action.
+func checkPostIndex(tx *bolt.Tx, jobs map[string]*Job) error {
+	want := 0
+	for _, j := range jobs {
+		if postPending(j) {
+			want++
+		}
+	}
+	n := 0
+	err := tx.Bucket(bPost).ForEach(func(k, _ []byte) error {
+		n++
+		if j := jobs[string(k)]; j == nil || !postPending(j) {
+			return fmt.Errorf("check: post index entry %s is not a done job with a pending post-action", k)
+		}
+		return nil
+	})
+	if err == nil && n != want {
+		err = fmt.Errorf("check: post index has %d entries for %d pending post-actions", n, want)
 	}
 	return err
 }

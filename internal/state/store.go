@@ -24,8 +24,9 @@ var (
 	bStage    = []byte("ix_stage")    // stage NUL id -> ""
 	bHash     = []byte("ix_hash")     // content hash NUL id -> ""
 	bRoots    = []byte("roots")       // watch root -> "" (every root a job ever had)
+	bPost     = []byte("ix_post")     // id -> "" for done jobs whose post-action is pending (schema 2)
 
-	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots}
+	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots, bPost}
 
 	kSchema  = []byte("schema")
 	kCreated = []byte("created")
@@ -199,9 +200,66 @@ func putJob(tx *bolt.Tx, old, j *Job) error {
 		}
 	}
 	if j.ContentHash != "" && (old == nil || old.ContentHash != j.ContentHash) {
-		return hs.Put(pairKey(j.ContentHash, j.ID), nil)
+		if err := hs.Put(pairKey(j.ContentHash, j.ID), nil); err != nil {
+			return err
+		}
+	}
+	return putPostIndex(tx, old, j)
+}
+
+// postPending reports whether j is done with its post-action still to run.
+func postPending(j *Job) bool { return j.Stage == StageDone && j.Post.State == PostPending }
+
+// putPostIndex keeps ix_post in step with j.
+func putPostIndex(tx *bolt.Tx, old, j *Job) error {
+	had, want := old != nil && postPending(old), postPending(j)
+	switch {
+	case had && !want:
+		return tx.Bucket(bPost).Delete([]byte(j.ID))
+	case want && !had:
+		return tx.Bucket(bPost).Put([]byte(j.ID), nil)
 	}
 	return nil
+}
+
+// addPostIndex migrates schema 1 to 2: it builds ix_post from the done jobs.
+func addPostIndex(tx *bolt.Tx) error {
+	b, err := tx.CreateBucketIfNotExists(bPost)
+	if err != nil {
+		return err
+	}
+	var ferr error
+	forEachInStage(tx, StageDone, func(id string) bool {
+		var j *Job
+		if j, ferr = getJob(tx, id); ferr != nil {
+			return false
+		}
+		if postPending(j) {
+			ferr = b.Put([]byte(id), nil)
+		}
+		return ferr == nil
+	})
+	return ferr
+}
+
+// PostPending returns the done jobs whose post-action has not run yet
+// (a crash or a failure left it), without reading every done job.
+func (s *Store) PostPending(ctx context.Context) ([]*Job, error) {
+	var jobs []*Job
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bPost).ForEach(func(k, _ []byte) error {
+			j, err := getJob(tx, string(k))
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("state: pending post-actions: %w", err)
+	}
+	return jobs, nil
 }
 
 // forEachPrefix calls fn for each key of b starting with prefix until fn
@@ -544,6 +602,7 @@ func deleteJob(tx *bolt.Tx, j *Job) error {
 		k []byte
 	}{
 		{bJobs, id},
+		{bPost, id},
 		{bIdentity, identityKey(j.Key)},
 		{bStage, pairKey(string(j.Stage), j.ID)},
 	}
