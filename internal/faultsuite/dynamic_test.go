@@ -47,6 +47,7 @@ func mediaBySC(r *rig) map[string]int {
 // goes on with other files.
 func TestVanishingDuringUpload(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
+	recordRow(t, r, "hostile: file vanishes mid-upload", 2, 1, "FileMissing, others go on")
 	r.write("gone.mp4", content("gone", 3<<20+5))
 	r.start()
 	first := waitUploading(r, "gone.mp4")
@@ -77,6 +78,7 @@ func TestVanishingDuringUpload(t *testing.T) {
 // new job with its new bytes.
 func TestGrowingAfterTaken(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
+	recordRow(t, r, "hostile: file grows after it was taken", 1, 1, "new bytes, once")
 	old := content("grow", 3<<20+5)
 	r.write("grow.mp4", old)
 	r.start()

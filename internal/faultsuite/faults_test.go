@@ -185,6 +185,9 @@ func TestFaultSuite(t *testing.T) {
 			rw := row{scenario: name, result: "not run"}
 			t.Run(name, func(t *testing.T) { runScenario(t, sc, long, &rw) })
 			rows = append(rows, rw)
+			if rw.result != "not run" {
+				suite.add(rw)
+			}
 		}
 	}
 	t.Log("fault suite:\n" + faultTable(rows))

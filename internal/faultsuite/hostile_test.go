@@ -188,7 +188,26 @@ func checkHostileTree(t *testing.T, r *rig, h *hostileTree, jobs []*state.Job) {
 		bySC[m.SourceContext]++
 	}
 	logs := r.logs.String()
+	up := row{scenario: "hostile: odd names, deep, empty, hard links", files: len(h.uploads)}
+	refused := row{scenario: "hostile: symlinks, loops, FIFOs, devices", files: len(h.refused), note: "skipped with a log line"}
+	bad := row{scenario: "hostile: bundle refs (.., absolute, URL)", files: len(h.bundles), note: "failed BundleInvalid"}
+	defer func() {
+		for _, rw := range []row{up, refused, bad} {
+			suite.add(rw)
+		}
+	}()
 	t.Run("uploaded once", func(t *testing.T) {
+		defer func() { up.result = outcome(t) }()
+		for rel := range h.uploads {
+			j := byRel[rel]
+			if j == nil || j.Stage != state.StageDone {
+				up.lost++
+				continue
+			}
+			n := bySC[j.SourceContext]
+			up.committed += min(n, 1)
+			up.duplicates += max(n-1, 0)
+		}
 		for rel, want := range h.uploads {
 			j := byRel[rel]
 			if j == nil || j.Stage != state.StageDone {
@@ -202,8 +221,10 @@ func checkHostileTree(t *testing.T, r *rig, h *hostileTree, jobs []*state.Job) {
 		}
 	})
 	t.Run("refused and logged", func(t *testing.T) {
+		defer func() { refused.result = outcome(t) }()
 		for rel, reason := range h.refused {
 			if j := byRel[rel]; j != nil {
+				refused.committed++
 				t.Errorf("%q became job %s (%s)", rel, j.ID, j.Stage)
 			}
 			if !logHas(logs, `msg="path skipped"`, "path="+rel+" ", reason) {
@@ -212,8 +233,12 @@ func checkHostileTree(t *testing.T, r *rig, h *hostileTree, jobs []*state.Job) {
 		}
 	})
 	t.Run("bad bundle references", func(t *testing.T) {
+		defer func() { bad.result = outcome(t) }()
 		for rel, ref := range h.bundles {
 			j := byRel[rel]
+			if j != nil {
+				bad.committed += min(bySC[j.SourceContext], 1)
+			}
 			if j == nil || j.LastError == nil {
 				t.Errorf("%s: no failed job: %+v", rel, j)
 				continue

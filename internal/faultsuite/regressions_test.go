@@ -19,6 +19,7 @@ import (
 // warning, never recorded under a mangled name and failed as "missing".
 func TestInvalidUTF8NameSkipped(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule})
+	recordRow(t, r, "hostile: invalid UTF-8 name", 2, 1, "skipped with a warning")
 	rel := "bad\xff\xfename.mp4"
 	r.write(rel, content(rel, 3002))
 	r.write("good.mp4", content("good", 3002))
@@ -42,6 +43,7 @@ func TestSymlinkSwappedIn(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, emu: func(c *emulator.Config) {
 		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"ApplyUpload": time.Second}}
 	}})
+	recordRow(t, r, "hostile: symlink swapped in mid-upload", 1, 0, "never read, never committed")
 	outside := filepath.Join(r.dir, "outside")
 	if err := os.MkdirAll(outside, 0o755); err != nil {
 		t.Fatal(err)
