@@ -319,6 +319,29 @@ func (w *world) waitMoment(target string, n int, d *daemon) string {
 	return "timeout(" + target + ")"
 }
 
+// leftovers names the files still in the drop folder and the log lines
+// that mention them, for a run that did not finish.
+func (w *world) leftovers() string {
+	b, _ := os.ReadFile(w.logf.Name())
+	var out strings.Builder
+	_ = filepath.WalkDir(w.drop, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		rel, _ := filepath.Rel(w.drop, p)
+		fmt.Fprintf(&out, "left in the drop folder: %s\n", rel)
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, rel) && n < 30 {
+				fmt.Fprintf(&out, "  %s\n", line)
+				n++
+			}
+		}
+		return nil
+	})
+	return out.String()
+}
+
 func (w *world) logTail() string {
 	b, _ := os.ReadFile(w.logf.Name())
 	lines := strings.Split(string(b), "\n")
@@ -409,7 +432,7 @@ func (w *world) waitAllDone(d *daemon, timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
 	for w.doneFiles() < want || len(w.emu.Media()) < len(w.items) {
 		if time.Now().After(deadline) {
-			w.t.Fatalf("after %v: %d of %d files done, %d of %d media\n%s", timeout, w.doneFiles(), want, len(w.emu.Media()), len(w.items), w.logTail())
+			w.t.Fatalf("after %v: %d of %d files done, %d of %d media\n%s\n%s", timeout, w.doneFiles(), want, len(w.emu.Media()), len(w.items), w.leftovers(), w.logTail())
 		}
 		select {
 		case err := <-d.exit:

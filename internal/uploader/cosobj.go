@@ -78,6 +78,22 @@ func (cc *cosClient) put(ctx context.Context, key string, f io.ReaderAt, size in
 	return resp.Header.Get("ETag"), h.Sum64(), nil
 }
 
+// head returns an object's size and CRC-64, found=false when it is absent.
+func (cc *cosClient) head(ctx context.Context, key string) (size int64, crc uint64, found bool, err error) {
+	resp, err := cc.c.Object.Head(ctx, key, nil)
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusNotFound {
+			return 0, 0, false, nil
+		}
+		return 0, 0, false, cc.sc.classify("HeadObject", err)
+	}
+	crc, perr := strconv.ParseUint(resp.Header.Get("x-cos-hash-crc64ecma"), 10, 64)
+	if perr != nil {
+		return resp.ContentLength, 0, true, &Error{Op: "HeadObject", Code: "InvalidResponse", Message: "no x-cos-hash-crc64ecma"}
+	}
+	return resp.ContentLength, crc, true, nil
+}
+
 // initiate starts a multipart upload.
 func (cc *cosClient) initiate(ctx context.Context, key string) (string, error) {
 	opt := &cos.InitiateMultipartUploadOptions{ObjectPutHeaderOptions: &cos.ObjectPutHeaderOptions{

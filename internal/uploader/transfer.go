@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/vodwatchd/vodwatchd/internal/crc64x"
 )
 
 // transfer stores every unfinished object, at most n requests with a body
@@ -117,6 +120,12 @@ func (r *run) multipart(ctx context.Context, o *Object, acquire func() bool, rel
 	if err := r.startMultipart(ctx, o); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	done := o.Done
+	r.mu.Unlock()
+	if done { // completed by an earlier run whose answer was lost
+		return nil
+	}
 	f, err := openChecked(o)
 	if err != nil {
 		return err
@@ -157,7 +166,21 @@ func (r *run) multipart(ctx context.Context, o *Object, acquire func() bool, rel
 // one, which it confirms with ListParts (dropping parts COS lacks).
 func (r *run) startMultipart(ctx context.Context, o *Object) error {
 	if o.UploadID != "" {
-		return r.confirmParts(ctx, o)
+		err := r.confirmParts(ctx, o)
+		if !isNoSuchUpload(err) {
+			return err
+		}
+		// COS no longer knows the recorded upload: it was completed by a
+		// run that died before recording it, or aborted. A complete
+		// object with the CRC of the recorded parts is that upload;
+		// otherwise start the object over.
+		if done, herr := r.adoptCompleted(ctx, o); herr != nil || done {
+			return herr
+		}
+		r.log.Warn("recorded multipart upload is gone at COS; starting the object over", "key", o.Key, "upload_id", o.UploadID)
+		if err := r.locked(ctx, func() { o.UploadID, o.Parts = "", nil }); err != nil {
+			return err
+		}
 	}
 	ps := partSizeFor(o.Size, r.u.cfg.PartSize)
 	if err := r.locked(ctx, func() { o.PartSize = ps }); err != nil {
@@ -233,9 +256,50 @@ func (r *run) completeMultipart(ctx context.Context, o *Object, count int) error
 		etag, crc, err = r.cos.complete(ctx, o.Key, o.UploadID, parts)
 		return err
 	})
+	if isNoSuchUpload(err) {
+		// A retried Complete whose first try succeeded: the object is
+		// there with the parts' CRC.
+		if done, herr := r.adoptCompleted(ctx, o); herr == nil && done {
+			return nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Key, err)
 	}
 	r.log.Debug("multipart upload completed", "key", o.Key, "parts", count, "size", o.Size)
 	return r.locked(ctx, func() { o.Done, o.ETag, o.CRC64 = true, etag, crc })
+}
+
+// isNoSuchUpload reports whether COS answered that a multipart upload id
+// is unknown.
+func isNoSuchUpload(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == "NoSuchUpload"
+}
+
+// adoptCompleted marks o done when COS holds the object with o's size and
+// the CRC-64 combined from every recorded part: the multipart upload was
+// completed by an earlier run whose answer never got recorded.
+func (r *run) adoptCompleted(ctx context.Context, o *Object) (bool, error) {
+	r.mu.Lock()
+	parts := append([]Part(nil), o.Parts...)
+	r.mu.Unlock()
+	count := 0
+	if o.PartSize > 0 {
+		count = int((o.Size + o.PartSize - 1) / o.PartSize)
+	}
+	if count == 0 || len(parts) != count {
+		return false, nil
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
+	var want uint64
+	for _, p := range parts {
+		want = crc64x.Combine(want, p.CRC64, p.Size)
+	}
+	size, crc, found, err := r.cos.head(ctx, o.Key)
+	if err != nil || !found || size != o.Size || crc != want {
+		return false, err
+	}
+	r.log.Info("multipart upload was completed by an earlier run; adopting the object", "key", o.Key)
+	return true, r.locked(ctx, func() { o.Done, o.CRC64 = true, crc })
 }
