@@ -2,18 +2,15 @@ package faultsuite
 
 import (
 	"context"
-	"errors"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // slowParts makes each part take a while, so a test can act while a
@@ -170,7 +167,7 @@ func TestDirectoryReplacedByFile(t *testing.T) {
 // is not moved, and nothing of it is committed.
 func TestUnreadableFile(t *testing.T) {
 	if os.Geteuid() == 0 {
-		runAsNobody(t, "TestUnreadableFile")
+		testutil.RunAsNobody(t, "TestUnreadableFile", 60*time.Second)
 		return
 	}
 	r := newRig(t, rigOpts{rules: allRule})
@@ -198,60 +195,4 @@ func TestUnreadableFile(t *testing.T) {
 	if n := mediaBySC(r)[j.SourceContext]; n != 0 {
 		t.Errorf("the unreadable file was committed %d times", n)
 	}
-}
-
-// runAsNobody runs one test of this binary again as uid/gid 65534 and
-// fails with its output when it fails.
-func runAsNobody(t *testing.T, name string) {
-	t.Helper()
-	if os.Getenv("VODWATCHD_TEST_NOBODY") != "" {
-		t.Fatal("still root after switching to nobody")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "faultsuite-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "faultsuite.test")
-	if err := copyExe(exe, bin); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-test.run=^"+name+"$", "-test.count=1", "-test.v")
-	cmd.Env = append(os.Environ(), "VODWATCHD_TEST_NOBODY=1", "TMPDIR=/tmp")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Skipf("cannot run as nobody here: %v", err)
-	}
-	if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
-		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
-	}
-}
-
-func copyExe(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -1,20 +1,17 @@
 package watcher
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 func TestHostileFiles(t *testing.T) {
@@ -165,7 +162,7 @@ func TestDirectoryReplacedByFile(t *testing.T) {
 // again as nobody.
 func TestUnreadableFolder(t *testing.T) {
 	if os.Geteuid() == 0 {
-		runAsNobody(t, "TestUnreadableFolder")
+		testutil.RunAsNobody(t, "TestUnreadableFolder", 30*time.Second)
 		return
 	}
 	root := t.TempDir()
@@ -183,59 +180,4 @@ func TestUnreadableFolder(t *testing.T) {
 	}
 	h.waitRefused("locked", "unreadable folder")
 	h.waitFile("zz/after.mp4")
-}
-
-// runAsNobody runs one test of this binary as uid/gid 65534.
-func runAsNobody(t *testing.T, name string) {
-	t.Helper()
-	if os.Getenv("VODWATCHD_TEST_NOBODY") != "" {
-		t.Fatal("still root after switching to nobody")
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := os.MkdirTemp("", "vodwatchd-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "watcher.test")
-	if err := copyFile(exe, bin); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-test.run=^"+name+"$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "VODWATCHD_TEST_NOBODY=1", "TMPDIR=/tmp")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Skipf("cannot run as nobody here: %v", err)
-	}
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("%s as nobody: %v\n%s", name, err, out)
-	}
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
