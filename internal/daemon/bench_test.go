@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,6 +45,7 @@ func benchDrop(b *testing.B, lat time.Duration, n int) {
 	h := newHarness(b, hconf{upload: "workers: 16", settle: "1s"}, func(c *emulator.Config) {
 		c.Latency, c.APIRateLimit = lat, -1
 	})
+	h.logLevel = slog.LevelInfo
 	stage := filepath.Join(h.dir, "stage", "batch")
 	if err := os.MkdirAll(stage, 0o755); err != nil {
 		b.Fatal(err)

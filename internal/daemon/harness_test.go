@@ -39,6 +39,9 @@ type harness struct {
 	wrap   func(Uploader) Uploader
 	finder MediaFinder
 	reopen []*state.Store // stores opened between stop and start
+	// logLevel is the daemon's log level (default debug; benchmarks log
+	// at info, as a production daemon does).
+	logLevel slog.Level
 }
 
 // closeReopened closes the stores a test opened while the daemon was
@@ -123,7 +126,7 @@ func newHarness(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *harn
 	t.Helper()
 	dir := t.TempDir()
 	emu := emulatortest.Start(t, emuOpts...)
-	h := &harness{t: t, dir: dir, drop: filepath.Join(dir, "drop"), emu: emu, logs: &testutil.Buffer{}}
+	h := &harness{t: t, dir: dir, drop: filepath.Join(dir, "drop"), emu: emu, logs: &testutil.Buffer{}, logLevel: slog.LevelDebug}
 	if err := os.MkdirAll(h.drop, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +144,7 @@ func startHarnessOf(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *
 func (h *harness) start(cfg *config.Config) {
 	t := h.t
 	h.closeReopened()
-	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: h.logLevel}))
 	store, err := state.Open(cfg.State, state.Options{Logger: log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
 	if err != nil {
 		t.Fatal(err)
