@@ -76,6 +76,7 @@ type runner struct {
 	schedule  *throttle.Schedule
 	group     *throttle.Group
 	uploaders *watchUploaders
+	compactor *compactor
 }
 
 func (r *runner) run(ctx context.Context, cfg *config.Config) error {
@@ -155,6 +156,9 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	}
 	start(d.Run)
 	start(r.schedule.Run)
+	r.compactor = &compactor{store: store, log: r.log}
+	r.compactor.after.Store(int64(cfg.Compact))
+	start(r.compactor.run)
 	start(notifier.Watchdog(live).Run)
 	start(func(ctx context.Context) error { return r.serveControl(ctx, d) })
 	if srv != nil {
@@ -229,6 +233,7 @@ func (r *runner) reload(d *daemon.Daemon) {
 		return
 	}
 	r.schedule.Reload(cfg)
+	r.compactor.after.Store(int64(cfg.Compact))
 	d.Reload(cfg)
 }
 

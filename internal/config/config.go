@@ -29,7 +29,7 @@ type Config struct {
 	Listen  string // host:port of /metrics and /healthz; "" = off
 	Log     Log
 	Upload  Upload
-	Compact time.Duration // compact_after: finished job records older than this may be dropped; 0 = keep forever
+	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
 	Watch   []Watch
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.

@@ -101,9 +101,6 @@ func (d *decoder) checkWarnings(cfg *Config) {
 			if !r.ExpireTime.IsZero() && r.ExpireTime.Before(now) {
 				d.warnAt(r.Pos, r.Field+".expire_time", "%s is in the past: VOD will refuse uploads (InvalidParameter.ExpireTime)", r.ExpireTime.Format(time.RFC3339))
 			}
-			if cfg.Compact > 0 && r.After.Action == AfterKeep {
-				d.warnAt(r.Pos, r.Field+".after", "compact_after with action keep: a kept file whose record was compacted would be uploaded again")
-			}
 		}
 	}
 }

@@ -316,7 +316,9 @@ func (s *Store) Compact(ctx context.Context, olderThan time.Duration) (int, erro
 			return total, err
 		}
 		after = ids[len(ids)-1]
+		n := 0
 		err = s.write(ctx, "compact done jobs", func(tx *bolt.Tx) error {
+			n = 0 // a batched write may run again
 			for _, id := range ids {
 				j, err := getJob(tx, id)
 				if err != nil {
@@ -328,13 +330,14 @@ func (s *Store) Compact(ctx context.Context, olderThan time.Duration) (int, erro
 				if err := putJob(tx, j, compacted(j)); err != nil {
 					return err
 				}
-				total++
+				n++
 			}
 			return nil
 		})
 		if err != nil {
 			return total, err
 		}
+		total += n
 	}
 }
 
