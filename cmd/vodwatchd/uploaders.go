@@ -94,7 +94,7 @@ func (w *watchUploaders) Commit(ctx context.Context, cp *uploader.Checkpoint, p 
 	return w.any().Commit(ctx, cp, p)
 }
 
-// FindMedia implements daemon.MediaFinder.
-func (w *watchUploaders) FindMedia(ctx context.Context, sourceContext string, since time.Time) (uploader.Result, bool, error) {
-	return w.any().FindMedia(ctx, sourceContext, since)
+// FindMediaIn implements daemon.MediaFinder.
+func (w *watchUploaders) FindMediaIn(ctx context.Context, subAppID uint64, sourceContext string, since time.Time) (uploader.Result, bool, error) {
+	return w.any().FindMediaIn(ctx, subAppID, sourceContext, since)
 }

@@ -201,17 +201,15 @@ func (c *commitCrash) Upload(ctx context.Context, req uploader.Request, cp *uplo
 	}))
 }
 
-// emuFinder is a MediaFinder over the emulator's media list (until the
-// uploader's SearchMedia-based finder is wired in).
-type emuFinder struct{ e *emulator.Emulator }
-
-func (f emuFinder) FindMedia(_ context.Context, sourceContext string, since time.Time) (uploader.Result, bool, error) {
-	for _, m := range f.e.Media() {
-		if m.SourceContext == sourceContext && !m.Created.Before(since) {
-			return uploader.Result{FileID: m.FileID, MediaURL: m.MediaURL, CoverURL: m.CoverURL}, true, nil
-		}
+// searchFinder is the production MediaFinder: the uploader's SearchMedia
+// by SourceContext, against the test's emulator.
+func searchFinder(t testing.TB, h *harness) MediaFinder {
+	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: h.emu.Addr(), Scheme: "http",
+		COSEndpoint: h.emu.Addr(), Credentials: uploader.StaticCredentials(h.emu.SecretID(), h.emu.SecretKey(), "")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return uploader.Result{}, false, nil
+	return up
 }
 
 // TestCommittingSettledAfterCrash: a job left in committing after its
@@ -242,7 +240,7 @@ func TestCommittingSettledAfterCrash(t *testing.T) {
 			}
 			h.closeReopened()
 
-			h.wrap, h.finder = nil, emuFinder{h.emu}
+			h.wrap, h.finder = nil, searchFinder(t, h)
 			h.start(h.cfg)
 			j = h.waitStage("commit.mp4", state.StageDone, 20*time.Second)
 			media := h.emu.Media()

@@ -31,7 +31,7 @@ type Uploader interface {
 // MediaFinder looks VOD up for media an earlier, unanswered CommitUpload
 // may have created.
 type MediaFinder interface {
-	FindMedia(ctx context.Context, sourceContext string, since time.Time) (uploader.Result, bool, error)
+	FindMediaIn(ctx context.Context, subAppID uint64, sourceContext string, since time.Time) (uploader.Result, bool, error)
 }
 
 // Error codes the daemon itself gives a job (the service's codes pass
@@ -221,7 +221,7 @@ func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Ch
 		return res, err
 	}
 	since := j.Started.Add(-time.Hour)
-	found, ok, ferr := d.finder.FindMedia(ctx, sourceContextOf(j, d), since)
+	found, ok, ferr := d.finder.FindMediaIn(ctx, cp.SubAppID, sourceContextOf(j, d), since)
 	if ferr != nil {
 		return res, fmt.Errorf("commit refused (%v) and looking the media up failed: %w", err, ferr)
 	}
