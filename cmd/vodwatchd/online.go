@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
 // checkOnline makes one harmless, read-only API call (SearchMedia for media
 // created from now on) with the configured credentials and endpoint, so a
 // wrong key, region or endpoint shows before the daemon runs.
 func checkOnline(ctx context.Context, env *cmdEnv, cfg *config.Config) error {
-	up, err := newUploader(cfg, env.getenv, slog.New(slog.DiscardHandler))
+	up, err := uploader.New(uploaderConfig(cfg, env.getenv, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}

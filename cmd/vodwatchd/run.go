@@ -266,8 +266,9 @@ func createRoots(cfg *config.Config) error {
 	return nil
 }
 
-func newUploader(cfg *config.Config, getenv func(string) string, log *slog.Logger) (*uploader.Uploader, error) {
-	return uploader.New(uploader.Config{
+// uploaderConfig is the uploader configuration cfg asks for.
+func uploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Logger) uploader.Config {
+	return uploader.Config{
 		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
 		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
 		Credentials:        uploaderCredentials(cfg.VOD.Credentials, getenv),
@@ -275,7 +276,7 @@ func newUploader(cfg *config.Config, getenv func(string) string, log *slog.Logge
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,
 		Logger:             log,
-	})
+	}
 }
 
 // startEmulator runs the embedded emulator and points cfg at it.

@@ -53,17 +53,9 @@ func (w *watchUploaders) configure(cfg *config.Config) error {
 }
 
 func (w *watchUploaders) build(cfg *config.Config, watchPath string) (*uploader.Uploader, error) {
-	return uploader.New(uploader.Config{
-		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
-		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
-		Credentials:        uploaderCredentials(cfg.VOD.Credentials, w.getenv),
-		PartSize:           cfg.Upload.PartSize,
-		MultipartThreshold: cfg.Upload.MultipartThreshold,
-		PartsInFlight:      cfg.Upload.PartsInFlight,
-		Transport:          w.transport,
-		BodyWrapper:        w.group.BodyWrapper(watchPath),
-		Logger:             w.log,
-	})
+	c := uploaderConfig(cfg, w.getenv, w.log)
+	c.Transport, c.BodyWrapper = w.transport, w.group.BodyWrapper(watchPath)
+	return uploader.New(c)
 }
 
 // forPath picks the uploader of the watch the file is under.
