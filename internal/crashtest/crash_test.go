@@ -247,6 +247,9 @@ func (w *world) start() *daemon {
 	}
 	d := &daemon{cmd: cmd, exit: make(chan error, 1)}
 	go func() { d.exit <- cmd.Wait() }()
+	// Whatever ends the test (a failure included), the daemon it started
+	// does not outlive it.
+	w.t.Cleanup(func() { _ = cmd.Process.Kill() }) // os.ErrProcessDone when it already ended
 	return d
 }
 
