@@ -24,6 +24,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // buildOnce builds the vodwatchd binary once per test process.
@@ -150,21 +151,6 @@ watch:
 	return w
 }
 
-func content(seed string, n int) []byte {
-	b := make([]byte, n)
-	x := uint32(2166136261)
-	for i := 0; i < len(seed); i++ {
-		x = (x ^ uint32(seed[i])) * 16777619
-	}
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
-
 // addBatch prepares a mixed batch in the staging folder and moves it into
 // the drop folder, one top-level folder at a time.
 func (w *world) addBatch(kinds ...string) {
@@ -176,14 +162,14 @@ func (w *world) addBatch(kinds ...string) {
 		switch kind {
 		case "small":
 			it.main = folder + "/clip.mp4"
-			it.files[it.main] = content(folder, 20_000+w.rng.IntN(50_000))
+			it.files[it.main] = testutil.Content(folder, 20_000+w.rng.IntN(50_000))
 		case "multi":
 			it.main = folder + "/big.mp4"
-			it.files[it.main] = content(folder, 3<<20+w.rng.IntN(1<<20))
+			it.files[it.main] = testutil.Content(folder, 3<<20+w.rng.IntN(1<<20))
 		case "cover":
 			it.main, it.cover = folder+"/show.mp4", folder+"/show.jpg"
-			it.files[it.main] = content(folder, 40_000+w.rng.IntN(10_000))
-			it.files[it.cover] = content(folder+"jpg", 3000)
+			it.files[it.main] = testutil.Content(folder, 40_000+w.rng.IntN(10_000))
+			it.files[it.cover] = testutil.Content(folder+"jpg", 3000)
 		case "hls", "dash":
 			src := map[string]string{"hls": "hls_master", "dash": "dash_number"}[kind]
 			top, rels := bundleFiles(w.t, src)

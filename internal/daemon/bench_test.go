@@ -14,6 +14,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
@@ -53,7 +54,7 @@ func benchDrop(b *testing.B, lat time.Duration, n int) {
 	var paths []string
 	for i := range n {
 		p := filepath.Join(stage, fmt.Sprintf("f%05d.mp4", i))
-		if err := os.WriteFile(p, content(p, 256<<10), 0o644); err != nil {
+		if err := os.WriteFile(p, testutil.Content(p, 256<<10), 0o644); err != nil {
 			b.Fatal(err)
 		}
 		paths = append(paths, p)
@@ -146,7 +147,7 @@ func BenchmarkSettleLatency(b *testing.B) {
 				if k > 0 {
 					time.Sleep(20 * time.Millisecond)
 				}
-				if _, err := f.Write(content(fmt.Sprint(i, k), 64<<10)); err != nil {
+				if _, err := f.Write(testutil.Content(fmt.Sprint(i, k), 64<<10)); err != nil {
 					b.Fatal(err)
 				}
 			}

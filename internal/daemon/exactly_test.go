@@ -14,6 +14,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
@@ -34,7 +35,7 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("%d media after a restart, want 1", n)
 	}
 
-	newer := content("replaced", 4000) // same size, new inode and mtime
+	newer := testutil.Content("replaced", 4000) // same size, new inode and mtime
 	tmp := filepath.Join(h.drop, ".same.mp4.tmp")
 	if err := os.WriteFile(tmp, newer, 0o644); err != nil {
 		t.Fatal(err)
@@ -227,7 +228,7 @@ func TestCommittingSettledAfterCrash(t *testing.T) {
 			select {
 			case <-crash.hit:
 			case <-time.After(30 * time.Second):
-				t.Fatalf("CommitUpload never answered\n%s", tail(h.logs.String(), 40))
+				t.Fatalf("CommitUpload never answered\n%s", testutil.Tail(h.logs.String(), 40))
 			}
 			id := h.jobAt("commit.mp4").ID
 			h.stop()
@@ -268,7 +269,7 @@ func TestDedupe(t *testing.T) {
       - name: all
         match: "**/*"
         dedupe: true`)
-	same := content("dup", 300_000)
+	same := testutil.Content("dup", 300_000)
 	h.writeFile("first.mp4", same)
 	first := h.waitStage("first.mp4", state.StageDone, 20*time.Second)
 	h.writeFile("again/second.mp4", same)
@@ -276,7 +277,7 @@ func TestDedupe(t *testing.T) {
 	if second.Result.FileID != first.Result.FileID || second.ContentHash == "" || second.ContentHash != first.ContentHash {
 		t.Fatalf("second: FileId %s hash %s; want linked to %s (hash %s)", second.Result.FileID, second.ContentHash, first.Result.FileID, first.ContentHash)
 	}
-	twin := content("twin", 200_000)
+	twin := testutil.Content("twin", 200_000)
 	h.writeFile("x.mp4", twin)
 	h.writeFile("y.mp4", twin)
 	x := h.waitStage("x.mp4", state.StageDone, 20*time.Second)
@@ -287,7 +288,7 @@ func TestDedupe(t *testing.T) {
 	if n := len(h.emu.Media()); n != 2 {
 		t.Fatalf("%d media, want 2 (one per content)", n)
 	}
-	h.writeFile("other.mp4", content("other", 300_000))
+	h.writeFile("other.mp4", testutil.Content("other", 300_000))
 	if o := h.waitStage("other.mp4", state.StageDone, 20*time.Second); o.Result.FileID == first.Result.FileID {
 		t.Fatal("different bytes linked to the same FileId")
 	}

@@ -192,16 +192,8 @@ func (h *harness) stop() {
 	h.store.Close()
 	h.cancel = nil
 	if h.t.Failed() {
-		h.t.Logf("daemon log:\n%s", tail(h.logs.String(), 80))
+		h.t.Logf("daemon log:\n%s", testutil.Tail(h.logs.String(), 80))
 	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // write creates a file under the drop folder with n pseudo-random bytes.
@@ -235,7 +227,7 @@ func (h *harness) waitDone(n int, timeout time.Duration) []*state.Job {
 			return h.jobs(state.StageDone)
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("%d of %d jobs done after %v (%v)\n%s", counts[state.StageDone], n, timeout, counts, tail(h.logs.String(), 60))
+			h.t.Fatalf("%d of %d jobs done after %v (%v)\n%s", counts[state.StageDone], n, timeout, counts, testutil.Tail(h.logs.String(), 60))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -256,17 +248,11 @@ func fetch(t testing.TB, url string) []byte {
 	return b
 }
 
-// eventually polls cond every 20ms until it holds or timeout passes; then
-// the test fails with what and the log's tail.
+// eventually waits for cond (testutil.Eventually) and shows the log's
+// tail when it times out.
 func (h *harness) eventually(timeout time.Duration, what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, tail(h.logs.String(), 60))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(h.t, timeout, what, cond, func() string { return testutil.Tail(h.logs.String(), 60) })
 }
 
 // jobs lists the jobs in the given stages (all when none).
@@ -284,7 +270,7 @@ func (h *harness) jobAt(rel string) *state.Job {
 	h.t.Helper()
 	j, ok, err := h.store.ByPath(context.Background(), h.drop, rel)
 	if err != nil || !ok {
-		h.t.Fatalf("no job for %s (%v)\n%s", rel, err, tail(h.logs.String(), 40))
+		h.t.Fatalf("no job for %s (%v)\n%s", rel, err, testutil.Tail(h.logs.String(), 40))
 	}
 	return j
 }
@@ -323,29 +309,13 @@ func (h *harness) writeFile(rel string, b []byte) {
 	}
 }
 
-// content returns n deterministic bytes distinct per seed.
-func content(seed string, n int) []byte {
-	b := make([]byte, n)
-	x := uint32(2166136261)
-	for i := 0; i < len(seed); i++ {
-		x = (x ^ uint32(seed[i])) * 16777619
-	}
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
-}
-
 // noneFor asserts that cond stays false for d.
 func (h *harness) never(d time.Duration, what string, cond func() bool) {
 	h.t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if cond() {
-			h.t.Fatalf("%s\n%s", what, tail(h.logs.String(), 40))
+			h.t.Fatalf("%s\n%s", what, testutil.Tail(h.logs.String(), 40))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

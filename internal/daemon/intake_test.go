@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 func TestCovers(t *testing.T) {
@@ -71,7 +72,7 @@ func TestFolderMovedInWhole(t *testing.T) {
 	outside := filepath.Join(h.dir, "outside", "show")
 	want := map[string][]byte{}
 	for i, rel := range []string{"s1/e1.mp4", "s1/e2.mp4", "s2/deep/e3.mp4", "top.mp4"} {
-		b := content(rel, 2000+i)
+		b := testutil.Content(rel, 2000+i)
 		p := filepath.Join(outside, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -100,7 +101,7 @@ func TestFolderMovedInWhole(t *testing.T) {
 // settle window: it must be uploaded once, complete.
 func TestSlowWriter(t *testing.T) {
 	h := startHarness(t, "")
-	full := content("slow", 3<<20+77)
+	full := testutil.Content("slow", 3<<20+77)
 	p := filepath.Join(h.drop, "slow.mp4")
 	f, err := os.Create(p)
 	if err != nil {
@@ -136,7 +137,7 @@ func TestSlowWriter(t *testing.T) {
 
 func TestTemporaryNameRenamedIntoPlace(t *testing.T) {
 	h := startHarness(t, "")
-	b := content("tmp", 50_000)
+	b := testutil.Content("tmp", 50_000)
 	part := filepath.Join(h.drop, "clip.mp4.part")
 	if err := os.WriteFile(part, b[:20_000], 0o644); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // TestManyFilesAtOnce drops many small files at once (2,000 with
@@ -27,7 +28,7 @@ func TestManyFilesAtOnce(t *testing.T) {
 	}
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		h.writeFile(fmt.Sprintf("d%02d/f%04d.mp4", i%20, i), content(fmt.Sprint(i), 512+i%100))
+		h.writeFile(fmt.Sprintf("d%02d/f%04d.mp4", i%20, i), testutil.Content(fmt.Sprint(i), 512+i%100))
 	}
 	h.waitDone(n, time.Duration(n)*90*time.Millisecond+30*time.Second)
 	t.Logf("%d files uploaded in %v", n, time.Since(start))
@@ -53,7 +54,7 @@ func TestFileChangedDuringUpload(t *testing.T) {
 	})
 	h.write("big.mp4", 6<<20)
 	first := h.waitStage("big.mp4", state.StageUploading, 20*time.Second)
-	newer := content("newer", 3<<20+5)
+	newer := testutil.Content("newer", 3<<20+5)
 	// Rewrite in place (same inode, new size and mtime).
 	if err := os.WriteFile(filepath.Join(h.drop, "big.mp4"), newer, 0o644); err != nil {
 		t.Fatal(err)

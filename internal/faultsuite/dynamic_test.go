@@ -45,13 +45,13 @@ func mediaBySC(r *rig) map[string]int {
 func TestVanishingDuringUpload(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
 	recordRow(t, r, "hostile: file vanishes mid-upload", 2, 1, "FileMissing, others go on")
-	r.write("gone.mp4", content("gone", 3<<20+5))
+	r.write("gone.mp4", testutil.Content("gone", 3<<20+5))
 	r.start()
 	first := waitUploading(r, "gone.mp4")
 	if err := os.Remove(filepath.Join(r.drop, "gone.mp4")); err != nil {
 		t.Fatal(err)
 	}
-	r.write("after.mp4", content("after", 1000))
+	r.write("after.mp4", testutil.Content("after", 1000))
 	var j *state.Job
 	r.eventually(30*time.Second, "gone.mp4 failed and after.mp4 done", func() bool {
 		var ok bool
@@ -76,11 +76,11 @@ func TestVanishingDuringUpload(t *testing.T) {
 func TestGrowingAfterTaken(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
 	recordRow(t, r, "hostile: file grows after it was taken", 1, 1, "new bytes, once")
-	old := content("grow", 3<<20+5)
+	old := testutil.Content("grow", 3<<20+5)
 	r.write("grow.mp4", old)
 	r.start()
 	first := waitUploading(r, "grow.mp4")
-	more := content("more", 64<<10)
+	more := testutil.Content("more", 64<<10)
 	f, err := os.OpenFile(filepath.Join(r.drop, "grow.mp4"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -123,12 +123,12 @@ func TestGrowingAfterTaken(t *testing.T) {
 func TestDirectoryReplacedByFile(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule})
 	r.start()
-	r.write("late.mp4/a.mp4", content("late-a", 2000))
-	r.write("early.mp4/a.mp4", content("early-a", 2001))
+	r.write("late.mp4/a.mp4", testutil.Content("late-a", 2000))
+	r.write("early.mp4/a.mp4", testutil.Content("early-a", 2001))
 	if err := os.RemoveAll(filepath.Join(r.drop, "early.mp4")); err != nil {
 		t.Fatal(err)
 	}
-	early := content("early", 2002)
+	early := testutil.Content("early", 2002)
 	r.write("early.mp4", early)
 	r.eventually(20*time.Second, "late.mp4/a.mp4 done", func() bool {
 		j, ok := r.jobAt("late.mp4/a.mp4")
@@ -137,7 +137,7 @@ func TestDirectoryReplacedByFile(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(r.drop, "late.mp4")); err != nil {
 		t.Fatal(err)
 	}
-	late := content("late", 2003)
+	late := testutil.Content("late", 2003)
 	r.write("late.mp4", late)
 	done := func(rel string) bool {
 		j, ok := r.jobAt(rel)
@@ -146,7 +146,7 @@ func TestDirectoryReplacedByFile(t *testing.T) {
 	r.eventually(20*time.Second, "the replacing files done", func() bool { return done("early.mp4") && done("late.mp4") })
 	time.Sleep(300 * time.Millisecond)
 	counts := mediaBySC(r)
-	for rel, want := range map[string][]byte{"early.mp4": early, "late.mp4": late, "late.mp4/a.mp4": content("late-a", 2000)} {
+	for rel, want := range map[string][]byte{"early.mp4": early, "late.mp4": late, "late.mp4/a.mp4": testutil.Content("late-a", 2000)} {
 		j, _ := r.jobAt(rel)
 		if counts[j.SourceContext] != 1 {
 			t.Errorf("%s: %d media, want 1", rel, counts[j.SourceContext])
@@ -171,8 +171,8 @@ func TestUnreadableFile(t *testing.T) {
 		return
 	}
 	r := newRig(t, rigOpts{rules: allRule})
-	r.write("ok.mp4", content("ok", 1000))
-	r.write("locked.mp4", content("locked", 1001))
+	r.write("ok.mp4", testutil.Content("ok", 1000))
+	r.write("locked.mp4", testutil.Content("locked", 1001))
 	locked := filepath.Join(r.drop, "locked.mp4")
 	if err := os.Chmod(locked, 0); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // longEnv switches TestFaultSuite to more files and more seeds.
@@ -62,7 +63,7 @@ func writeSet(t testing.TB, r *rig, seed string, long bool) []item {
 	t.Helper()
 	var items []item
 	add := func(rel string, n int) {
-		b := content(seed+rel, n)
+		b := testutil.Content(seed+rel, n)
 		r.write(rel, b)
 		items = append(items, item{rel: rel, data: b})
 	}
@@ -82,7 +83,7 @@ func writeSet(t testing.TB, r *rig, seed string, long bool) []item {
 	if long {
 		add("deep/er/big2.mp4", 11<<20+7)
 	}
-	clip := item{rel: "clip.mp4", data: content(seed+"clip", 300<<10), cover: "clip.jpg", coverData: content(seed+"cover", 20<<10)}
+	clip := item{rel: "clip.mp4", data: testutil.Content(seed+"clip", 300<<10), cover: "clip.jpg", coverData: testutil.Content(seed+"cover", 20<<10)}
 	r.write(clip.cover, clip.coverData)
 	r.write(clip.rel, clip.data)
 	items = append(items, clip)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 const allRule = `    rules:
@@ -91,13 +92,13 @@ func buildHostileTree(t *testing.T, r *rig) *hostileTree {
 	if err := os.MkdirAll(h.outside, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h.secret = content("outside-secret", 40<<10)
+	h.secret = testutil.Content("outside-secret", 40<<10)
 	if err := os.WriteFile(filepath.Join(h.outside, "secret.mp4"), h.secret, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	h.fifos = append(h.fifos, newFIFOProbe(t, filepath.Join(h.outside, "fifo.mp4")))
 	up := func(rel string, n int) {
-		b := content(rel, n)
+		b := testutil.Content(rel, n)
 		r.write(rel, b)
 		h.uploads[rel] = b
 	}
@@ -133,7 +134,7 @@ func buildHostileTree(t *testing.T, r *rig) *hostileTree {
 		t.Logf("no device file (mknod: %v); that case is not covered here", err)
 	}
 	seg := filepath.Join(h.outside, "seg.ts")
-	if err := os.WriteFile(seg, content("seg", 5000), 0o644); err != nil {
+	if err := os.WriteFile(seg, testutil.Content("seg", 5000), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bad := map[string]string{"badrel": "../../outside/seg.ts", "badabs": seg, "badurl": "http://127.0.0.1:1/seg.ts"}

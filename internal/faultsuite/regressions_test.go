@@ -10,6 +10,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // Regression tests for the bugs this suite found.
@@ -21,8 +22,8 @@ func TestInvalidUTF8NameSkipped(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule})
 	recordRow(t, r, "hostile: invalid UTF-8 name", 2, 1, "skipped with a warning")
 	rel := "bad\xff\xfename.mp4"
-	r.write(rel, content(rel, 3002))
-	r.write("good.mp4", content("good", 3002))
+	r.write(rel, testutil.Content(rel, 3002))
+	r.write("good.mp4", testutil.Content("good", 3002))
 	r.start()
 	r.eventually(20*time.Second, "good.mp4 done", func() bool { return len(r.jobs(state.StageDone)) == 1 })
 	r.eventually(5*time.Second, "a warning naming the skipped file", func() bool {
@@ -48,12 +49,12 @@ func TestSymlinkSwappedIn(t *testing.T) {
 	if err := os.MkdirAll(outside, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	secret := content("outside-secret", 40<<10)
+	secret := testutil.Content("outside-secret", 40<<10)
 	target := filepath.Join(outside, "secret.mp4")
 	if err := os.WriteFile(target, secret, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.write("victim.mp4", content("victim", 40<<10))
+	r.write("victim.mp4", testutil.Content("victim", 40<<10))
 	r.start()
 	r.eventually(20*time.Second, "ApplyUpload for victim.mp4", func() bool {
 		return r.emulator().Stats().Requests["ApplyUpload"] > 0
@@ -85,7 +86,7 @@ func TestSymlinkSwappedIn(t *testing.T) {
 // FileChanged.
 func TestVanishedFileCode(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
-	r.write("gone.mp4", content("gone", 3<<20+5))
+	r.write("gone.mp4", testutil.Content("gone", 3<<20+5))
 	r.start()
 	waitUploading(r, "gone.mp4")
 	if err := os.Remove(filepath.Join(r.drop, "gone.mp4")); err != nil {
@@ -111,7 +112,7 @@ func TestReadyzSaysWhy(t *testing.T) {
 	r := newRig(t, rigOpts{rules: allRule, stateDir: stateDir})
 	r.start()
 	fill(t, filepath.Join(stateDir, "filler"))
-	r.write("full.mp4", content("full", 4000))
+	r.write("full.mp4", testutil.Content("full", 4000))
 	r.eventually(20*time.Second, "the daemon to notice the full disk", func() bool {
 		return !r.d.HealthSnapshot().StateOpen
 	})

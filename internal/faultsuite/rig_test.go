@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -280,23 +279,15 @@ func (r *rig) stop() {
 				r.t.Errorf("daemon: %v", err)
 			}
 		case <-time.After(20 * time.Second):
-			r.t.Errorf("daemon did not stop within 20s\n%s", tail(r.logs.String(), 60))
+			r.t.Errorf("daemon did not stop within 20s\n%s", testutil.Tail(r.logs.String(), 60))
 		}
 		if err := r.store.Close(); err != nil {
 			r.t.Errorf("state close: %v", err)
 		}
 		if r.t.Failed() {
-			r.t.Logf("daemon log (tail):\n%s", tail(r.logs.String(), 80))
+			r.t.Logf("daemon log (tail):\n%s", testutil.Tail(r.logs.String(), 80))
 		}
 	})
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
 
 // write creates rel under the drop folder with b.
@@ -321,17 +312,11 @@ func (r *rig) jobs(stages ...state.Stage) []*state.Job {
 	return jobs
 }
 
-// eventually polls cond every 25ms until it holds, failing the test with
-// what and the log's tail after timeout.
+// eventually waits for cond (testutil.Eventually) and shows the log's
+// tail when it times out.
 func (r *rig) eventually(timeout time.Duration, what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, tail(r.logs.String(), 60))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testutil.Eventually(r.t, timeout, what, cond, func() string { return testutil.Tail(r.logs.String(), 60) })
 }
 
 // never fails the test if cond holds at any time during d.
@@ -340,7 +325,7 @@ func (r *rig) never(d time.Duration, what string, cond func() bool) {
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		if cond() {
-			r.t.Fatalf("%s\n%s", what, tail(r.logs.String(), 60))
+			r.t.Fatalf("%s\n%s", what, testutil.Tail(r.logs.String(), 60))
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
@@ -377,21 +362,4 @@ func get(url string) ([]byte, error) {
 		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return b, nil
-}
-
-// content returns n deterministic pseudo-random bytes distinct per seed.
-func content(seed string, n int) []byte {
-	b := make([]byte, n)
-	x := uint32(2166136261)
-	for i := 0; i < len(seed); i++ {
-		x = (x ^ uint32(seed[i])) * 16777619
-	}
-	x |= 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // certRecorder is the uploader's transport in the secrets test: it keeps
@@ -73,8 +74,8 @@ func TestNoSecretsExposed(t *testing.T) {
 		},
 		wrapRT: func(rt http.RoundTripper) http.RoundTripper { rec.next = rt; return rec },
 	})
-	r.write("one.mp4", content("one", 5000))
-	r.write("multi.mp4", content("multi", 3<<20+77))
+	r.write("one.mp4", testutil.Content("one", 5000))
+	r.write("multi.mp4", testutil.Content("multi", 3<<20+77))
 	r.start()
 	done := func(rel string) bool {
 		j, ok := r.jobAt(rel)
@@ -82,7 +83,7 @@ func TestNoSecretsExposed(t *testing.T) {
 	}
 	r.eventually(30*time.Second, "the uploads", func() bool { return done("one.mp4") && done("multi.mp4") })
 	r.emulator().SetFaults(emulator.FaultConfig{ErrorRate: map[string]float64{"PutObject": 1}})
-	r.write("fails.mp4", content("fails", 4000))
+	r.write("fails.mp4", testutil.Content("fails", 4000))
 	r.eventually(30*time.Second, "fails.mp4 failed", func() bool {
 		j, ok := r.jobAt("fails.mp4")
 		return ok && j.LastError != nil

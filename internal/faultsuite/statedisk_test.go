@@ -14,6 +14,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // mountTmpfs mounts a small tmpfs at dir for the test, or skips the test
@@ -62,7 +63,7 @@ func TestStateDiskFull(t *testing.T) {
 	stateDir := filepath.Join(dir, "state")
 	mountTmpfs(t, stateDir, "2m")
 	r := newRig(t, rigOpts{rules: allRule, stateDir: stateDir})
-	r.write("before.mp4", content("before", 5000))
+	r.write("before.mp4", testutil.Content("before", 5000))
 	r.start()
 	done := func(rel string) bool {
 		j, ok := r.jobAt(rel)
@@ -78,7 +79,7 @@ func TestStateDiskFull(t *testing.T) {
 	fill(t, filler)
 	during := []string{"full-1.mp4", "full-2.mp4", "full-3.mp4"}
 	for _, rel := range during {
-		r.write(rel, content(rel, 4000))
+		r.write(rel, testutil.Content(rel, 4000))
 	}
 	r.eventually(20*time.Second, "the daemon to notice the full disk", func() bool {
 		return !r.d.HealthSnapshot().StateOpen

@@ -3,7 +3,10 @@ package testutil
 
 import (
 	"bytes"
+	"strings"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Buffer is a bytes.Buffer safe for concurrent writers, for collecting the
@@ -25,4 +28,44 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// Content returns n deterministic pseudo-random bytes, distinct per seed:
+// test files whose bytes can be checked after a round trip.
+func Content(seed string, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(2166136261)
+	for i := 0; i < len(seed); i++ {
+		x = (x ^ uint32(seed[i])) * 16777619
+	}
+	x |= 1 // xorshift never leaves 0
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// Tail returns the last n lines of s.
+func Tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Eventually polls cond every 20 ms until it holds; after timeout the test
+// fails, naming what it waited for and showing context() (a log tail).
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool, context func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s\n%s", timeout, what, context())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
