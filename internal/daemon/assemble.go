@@ -25,8 +25,14 @@ type candidate struct {
 	params  rules.Params
 	since   time.Time // when it settled
 	bundle  bool
-	waiting string // what it waits for, for logs
+	waiting string    // what it waits for, for logs
+	nextTry time.Time // bundles: not resolved again before this
 }
+
+// bundleRetry is how often a waiting bundle's manifest is resolved again:
+// recheck runs on every tick and every settled file, and resolving stats
+// every referenced file.
+const bundleRetry = time.Second
 
 // assembler pairs covers, completes bundles and turns settled files into
 // jobs, for one watch. It is used by that watch's intake goroutine only.
@@ -171,6 +177,10 @@ func (a *assembler) cover(c *candidate) (rel string, wait bool) {
 // settled; an incomplete bundle waits up to its timeout, then fails with
 // the list of missing files.
 func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
+	if a.d.now().Before(c.nextTry) {
+		return false
+	}
+	c.nextTry = a.d.now().Add(bundleRetry)
 	b, err := manifest.Resolve(ctx, filepath.Join(a.w.root, filepath.FromSlash(c.rel)), manifest.Options{})
 	var miss *manifest.MissingError
 	switch {
