@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/tc3"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/tc3"
 )
 
 // APIVersion is the only VOD API version the emulator speaks.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
-	"github.com/vodwatchd/vodwatchd/internal/tc3"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/tc3"
 )
 
 // rawReq is an API request signed by hand, with knobs to break it.

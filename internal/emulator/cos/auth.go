@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/cossign"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/cossign"
 )
 
 // authenticate checks the q-sign signature, the security token and that the

@@ -15,7 +15,7 @@ import (
 
 	cossdk "github.com/tencentyun/cos-go-sdk-v5"
 
-	"github.com/vodwatchd/vodwatchd/internal/cossign"
+	"github.com/vodwatchd/vodwatchd/internal/emulator/cossign"
 )
 
 const (
