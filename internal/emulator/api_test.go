@@ -108,7 +108,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"unknown action", rawReq{action: "DescribeInstances", body: `{}`}, "InvalidAction"},
 		{"missing action", rawReq{action: "-", body: `{}`}, "MissingParameter"},
 		{"wrong version", rawReq{action: "ApplyUpload", version: "2017-03-12", body: apply}, "NoSuchVersion"},
-		{"GET", rawReq{method: "GET", action: "ApplyUpload"}, "UnsupportedOperation"},
+		{"PUT", rawReq{method: "PUT", action: "ApplyUpload"}, "UnsupportedOperation"},
 		{"body over the cap", rawReq{action: "ApplyUpload", body: `{"MediaName":"` + strings.Repeat("x", 5000) + `"}`}, "RequestSizeLimitExceeded"},
 		{"wrong signature", rawReq{action: "ApplyUpload", body: apply, secretID: e.SecretID(), secretKey: "wrong"}, "AuthFailure.SignatureFailure"},
 		{"body changed after signing", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) {
