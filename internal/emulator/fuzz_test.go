@@ -7,10 +7,12 @@ import (
 	"time"
 
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
+
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
 )
 
 func fuzzEmulator() *Emulator {
-	cfg, _ := withDefaults(Config{DataDir: "unused"})
+	cfg, _ := withDefaults(Config{DataDir: "unused", AppID: defaultAppID})
 	as, _ := newAccounts(cfg, AccountsFile{})
 	return &Emulator{cfg: cfg, now: time.Now, accounts: as, faults: newFaults(FaultConfig{})}
 }
@@ -62,11 +64,11 @@ func FuzzManifestParsers(f *testing.F) {
 	f.Add(`<MPD><x media="`, true)
 	f.Add(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><MPD>&a;</MPD>`, true)
 	f.Fuzz(func(t *testing.T, content string, dash bool) {
-		parse := hlsSegments
+		parse := manifest.ParseHLS
 		if dash {
-			parse = dashSegments
+			parse = manifest.ParseDASH
 		}
-		segs, err := parse(content)
+		segs, err := manifestSegments(content, parse)
 		if err != nil {
 			return
 		}
