@@ -237,6 +237,7 @@ func (e *Emulator) authenticate(r *http.Request, body []byte) (*account, *apiErr
 	if aerr := e.checkToken(cred, r.Header.Get("X-TC-Token")); aerr != nil {
 		return nil, aerr
 	}
+	e.counters.signed(tc3.Algorithm)
 	return cred.acct, nil
 }
 

@@ -75,6 +75,11 @@ func (e *Emulator) legacyAuthenticate(r *http.Request, form map[string]string) (
 	if aerr := e.checkToken(cred, form[legacysign.ParamToken]); aerr != nil {
 		return nil, aerr
 	}
+	method := legacysign.HmacSHA1
+	if form[legacysign.ParamSignatureMethod] == legacysign.HmacSHA256 {
+		method = legacysign.HmacSHA256
+	}
+	e.counters.signed(method)
 	return cred.acct, nil
 }
 
