@@ -173,6 +173,9 @@ func (e *Emulator) tc3Request(r *http.Request, body []byte) (*apiRequest, *apiEr
 	if aerr := checkLanguage(r.Header.Get("X-TC-Language")); aerr != nil {
 		return nil, aerr
 	}
+	if aerr := checkAPIRegion(r.Header.Get("X-TC-Region")); aerr != nil {
+		return nil, aerr
+	}
 	req.auth = func() (*account, *apiError) { return e.authenticate(r, body) }
 	return req, nil
 }
@@ -186,6 +189,15 @@ func parseForm(raw string) (map[string]string, *apiError) {
 		return nil, newAPIError("InvalidParameter", "The request parameters could not be decoded: %v.", err)
 	}
 	return form, nil
+}
+
+// checkAPIRegion: the API access region is optional for VOD, but when given
+// it must be a region name.
+func checkAPIRegion(v string) *apiError {
+	if v == "" || regionRE.MatchString(v) {
+		return nil
+	}
+	return newAPIError("UnsupportedRegion", "The region `%s` is not supported.", clipName(v))
 }
 
 func checkLanguage(v string) *apiError {

@@ -126,6 +126,8 @@ func TestProtocolErrors(t *testing.T) {
 		{"garbage authorization", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("Authorization", "Basic Zm9v") }}, "AuthFailure.InvalidAuthorization"},
 		{"missing timestamp", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Del("X-TC-Timestamp") }}, "MissingParameter"},
 		{"token with a permanent key", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("X-TC-Token", "t") }}, "AuthFailure.TokenFailure"},
+		{"bad region", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("X-TC-Region", "Guangzhou") }}, "UnsupportedRegion"},
+		{"bad language", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("X-TC-Language", "fr") }}, "InvalidParameterValue"},
 		{"not JSON content type", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }}, "InvalidParameter"},
 	}
 	for _, tc := range tests {

@@ -36,6 +36,9 @@ func (e *Emulator) legacyRequest(r *http.Request, body []byte) (*apiRequest, *ap
 	if aerr := checkLanguage(common["Language"]); aerr != nil {
 		return nil, aerr
 	}
+	if aerr := checkAPIRegion(common["Region"]); aerr != nil {
+		return nil, aerr
+	}
 	signed := form
 	params := make(map[string]string, len(form))
 	for k, v := range form {

@@ -194,6 +194,8 @@ func TestLegacyProtocolErrors(t *testing.T) {
 		{"wrong version", legacyReq{params: mp4, edit: set("Version", "2017-03-12")}, "NoSuchVersion"},
 		{"unknown action", legacyReq{params: mp4, edit: set("Action", "DescribeInstances")}, "InvalidAction"},
 		{"bad language", legacyReq{params: mp4, edit: set("Language", "fr")}, "InvalidParameterValue"},
+		{"bad region", legacyReq{params: mp4, edit: set("Region", "Guangzhou")}, "UnsupportedRegion"},
+		{"no region", legacyReq{params: mp4, edit: del("Region")}, ""},
 		{"unknown parameter", legacyReq{params: map[string]string{"MediaType": "mp4", "Colour": "red"}}, "UnknownParameter"},
 		{"wrong case", legacyReq{params: map[string]string{"mediatype": "mp4"}}, "UnknownParameter"},
 		{"integer that is not", legacyReq{params: map[string]string{"MediaType": "mp4", "ClassId": "twelve"}}, "InvalidParameter"},
