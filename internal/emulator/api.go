@@ -161,7 +161,7 @@ func (e *Emulator) tc3Request(r *http.Request, body []byte) (*apiRequest, *apiEr
 	req := &apiRequest{action: r.Header.Get("X-TC-Action"), version: r.Header.Get("X-TC-Version"), json: body}
 	if r.Method == http.MethodPost {
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			return nil, newAPIError("InvalidParameter", "Content-Type must be application/json, got %q.", clipName(ct))
+			return nil, newAPIError("InvalidParameter", "Content-Type must be application/json (TC3 signature) or application/x-www-form-urlencoded (signature v1 parameters), got %q.", clipName(ct))
 		}
 	} else {
 		form, aerr := parseForm(r.URL.RawQuery)

@@ -44,6 +44,12 @@ func TestApplyUploadValidation(t *testing.T) {
 		{"session context too long", func(r *vod.ApplyUploadRequest) { r.SessionContext = s(strings.Repeat("x", 1001)) }, "InvalidParameterValue.SessionContextTooLong"},
 		{"storage region not enabled", func(r *vod.ApplyUploadRequest) { r.StorageRegion = s("ap-mumbai") }, "InvalidParameterValue.StorageRegion"},
 		{"unknown procedure", func(r *vod.ApplyUploadRequest) { r.Procedure = s("no-such-flow") }, "ResourceNotFound"},
+		{"system preset procedure", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile") }, ""},
+		{"system preset procedure with parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile(1, 1)") }, ""},
+		{"system preset procedure with list parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_ProcessUGCFile({10,20}, 1)") }, ""},
+		{"system preset procedure with bad parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile(rm -rf)") }, "ResourceNotFound"},
+		{"system preset procedure unclosed", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile(1") }, "ResourceNotFound"},
+		{"own procedure with parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("news-transcode(1)") }, "ResourceNotFound"},
 		{"unknown class", func(r *vod.ApplyUploadRequest) { r.ClassId = common.Int64Ptr(99) }, "ResourceNotFound"},
 		{"relative storage path", func(r *vod.ApplyUploadRequest) { r.MediaStoragePath = s("a/../b.mp4") }, "InvalidParameterValue.MediaStoragePath"},
 	}
