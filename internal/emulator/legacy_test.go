@@ -312,3 +312,23 @@ func TestServiceMessagesAndCoverUrl(t *testing.T) {
 		t.Fatalf("CoverUrl %v, want present and empty", cm.CoverUrl)
 	}
 }
+
+// TestLegacyActionNamesFaultsAndStats: faults and counters keyed by action
+// apply to legacy requests, whose action is in the query or the form body.
+func TestLegacyActionNamesFaultsAndStats(t *testing.T) {
+	e := emulatortest.Start(t)
+	e.SetFaults(emulator.FaultConfig{ErrorRate: map[string]float64{"ApplyUpload": 1}})
+	for _, m := range []string{"GET", "POST"} {
+		if code, msg, _ := (legacyReq{method: m, params: map[string]string{"MediaType": "mp4"}}).do(t, e); code != "InternalError" {
+			t.Fatalf("%s: %s %s, want the injected InternalError", m, code, msg)
+		}
+	}
+	e.SetFaults(emulator.FaultConfig{})
+	if code, msg, _ := (legacyReq{params: map[string]string{"MediaType": "mp4"}}).do(t, e); code != "" {
+		t.Fatalf("after the fault: %s %s", code, msg)
+	}
+	st := e.Stats()
+	if st.Requests["ApplyUpload"] != 3 || st.Faults["error"] != 2 || st.Signatures["HmacSHA256"] != 1 {
+		t.Fatalf("requests %v faults %v signatures %v", st.Requests, st.Faults, st.Signatures)
+	}
+}
