@@ -34,6 +34,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	useEmulator := fs.Bool("emulator", false, "start the embedded VOD/COS emulator and upload to it (no Tencent account needed)")
 	emuData := fs.String("emulator-data", "", "emulator data folder (default: beside the state file)")
 	emuListen := fs.String("emulator-listen", "127.0.0.1:9181", "emulator address (a fixed port keeps MediaUrls valid across restarts)")
+	emuAccounts := fs.String("emulator-accounts", "", "emulator accounts `file` (YAML: accounts, sub-apps, regions, procedures, classes, faults)")
 	logFormat := fs.String("log-format", "", "text | json | auto (overrides log.format)")
 	logLevel := fs.String("log-level", "", "debug | info | warn | error (overrides log.level)")
 	if err := fs.Parse(args); err != nil {
@@ -55,7 +56,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	r := &runner{env: env, log: log, cfgPath: *cfgPath, wedge: env.wedge}
 	if *useEmulator {
-		stop, err := r.startEmulator(ctx, cfg, *emuData, *emuListen)
+		stop, err := r.startEmulator(ctx, cfg, emulator.Config{DataDir: *emuData, Listen: *emuListen, AccountsFile: *emuAccounts})
 		if err != nil {
 			return err
 		}
@@ -280,12 +281,14 @@ func uploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 }
 
 // startEmulator runs the embedded emulator and points cfg at it.
-func (r *runner) startEmulator(ctx context.Context, cfg *config.Config, dataDir, listen string) (func(), error) {
-	if dataDir == "" {
-		dataDir = filepath.Join(filepath.Dir(cfg.State), "emulator")
+func (r *runner) startEmulator(ctx context.Context, cfg *config.Config, ecfg emulator.Config) (func(), error) {
+	if ecfg.DataDir == "" {
+		ecfg.DataDir = filepath.Join(filepath.Dir(cfg.State), "emulator")
 	}
+	dataDir := ecfg.DataDir
+	ecfg.Logger = r.log.With("component", "emulator")
 	ectx, cancel := context.WithCancel(ctx)
-	e, err := emulator.Start(ectx, emulator.Config{DataDir: dataDir, Listen: listen, Logger: r.log.With("component", "emulator")})
+	e, err := emulator.Start(ectx, ecfg)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("emulator: %w", err)

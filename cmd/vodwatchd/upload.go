@@ -20,12 +20,12 @@ import (
 
 // uploadFlags is the command line of `vodwatchd upload`.
 type uploadFlags struct {
-	req                      uploader.Request
-	region, endpoint, scheme string
-	cosEndpoint, cosScheme   string
-	partSize                 string
-	asJSON, useEmulator      bool
-	verbose                  bool
+	req                        uploader.Request
+	region, endpoint, scheme   string
+	cosEndpoint, cosScheme     string
+	partSize, emulatorAccounts string
+	asJSON, useEmulator        bool
+	verbose                    bool
 }
 
 func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
@@ -58,6 +58,7 @@ func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	fs.StringVar(&f.cosScheme, "cos-scheme", "", "scheme for --cos-endpoint (default: --scheme)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&f.useEmulator, "emulator", false, "start the embedded VOD/COS emulator and upload into it")
+	fs.StringVar(&f.emulatorAccounts, "emulator-accounts", "", "accounts `file` of the --emulator (YAML: sub-apps, regions, procedures, classes, faults)")
 	fs.BoolVar(&f.verbose, "v", false, "log progress details to stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func (f *uploadFlags) uploaderConfig(ctx context.Context, env *cmdEnv) (uploader
 	if err != nil {
 		return cfg, nil, err
 	}
-	emu, err := emulator.Start(ctx, emulator.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	emu, err := emulator.Start(ctx, emulator.Config{DataDir: dir, AccountsFile: f.emulatorAccounts, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		os.RemoveAll(dir)
 		return cfg, nil, fmt.Errorf("starting the emulator: %w", err)
