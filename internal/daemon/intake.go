@@ -143,7 +143,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			in.event(ctx, ev)
 		case s := <-stable:
 			if in.d.acceptingWork() {
-				in.asm.settled(ctx, s.Rel, watcher.Stat(s.FileState))
+				in.asm.settled(ctx, s.Rel, s.ID)
 			} else {
 				in.settler.Changed(s.Rel) // look again once the state is writable
 			}
@@ -172,7 +172,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 			return
 		}
 		in.asm.maybeManifest(ev.Rel, ev.Stat)
-		in.settler.Seen(ev.Rel, settle.FileState(ev.Stat))
+		in.settler.Seen(ev.Rel, ev.Stat)
 	case watcher.Removed:
 		in.settler.Removed(ev.Rel, ev.Dir)
 		in.asm.removed(ev.Rel, ev.Dir)
@@ -189,7 +189,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 // has a job for: the catch-up scan of a large tree costs one lookup per file
 // and never waits a settle window for it.
 func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
-	key := state.Key{Root: in.w.root, Rel: ev.Rel, Size: ev.Stat.Size, MtimeNs: ev.Stat.ModTime.UnixNano(), Dev: ev.Stat.Dev, Ino: ev.Stat.Ino}
+	key := state.NewKey(in.w.root, ev.Rel, ev.Stat)
 	_, _, found, err := in.d.store.Seen(ctx, key)
 	return err == nil && found
 }

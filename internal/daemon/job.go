@@ -8,11 +8,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
@@ -125,7 +125,7 @@ func (d *Daemon) paramsFor(j *state.Job) (*rules.Rule, rules.Params, error) {
 		}
 	}
 	p, err := rule.Params(rules.FileFacts{Root: j.Key.Root, Rel: j.Key.Rel, Size: j.Key.Size,
-		ModTime: time.Unix(0, j.Key.MtimeNs), JobID: j.ID})
+		ModTime: j.Key.Version().ModTime, JobID: j.ID})
 	return rule, p, err
 }
 
@@ -142,32 +142,21 @@ func (d *Daemon) request(j *state.Job, p rules.Params) uploader.Request {
 	if j.QuarantinePath == "" {
 		// The uploader refuses a file that is no longer the one this job
 		// took (replaced, rewritten, swapped for a symlink).
-		req.Expect = &uploader.FileIdentity{Size: j.Key.Size, ModTime: time.Unix(0, j.Key.MtimeNs),
-			Dev: j.Key.Dev, Ino: j.Key.Ino}
+		id := j.Key.Version()
+		req.Expect = &id
 	}
 	return req
 }
 
-// checkUnchanged compares the file with the identity the job was taken
-// with.
+// checkUnchanged compares the file with the version the job was taken
+// with (a *fileid.ChangedError, or fileid.ErrChanged with the lstat cause).
+// A quarantined file was moved by the daemon, so its inode is not compared.
 func (d *Daemon) checkUnchanged(j *state.Job) error {
-	fi, err := os.Lstat(j.SourcePath())
-	if err != nil {
-		return err
+	id := j.Key.Version()
+	if j.QuarantinePath != "" {
+		id = id.Relocated()
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is no longer a regular file (%v)", j.SourcePath(), fi.Mode().Type())
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	switch {
-	case fi.Size() != j.Key.Size:
-		return fmt.Errorf("size changed from %d to %d bytes", j.Key.Size, fi.Size())
-	case fi.ModTime().UnixNano() != j.Key.MtimeNs:
-		return fmt.Errorf("modification time changed")
-	case j.QuarantinePath == "" && st != nil && (uint64(st.Ino) != j.Key.Ino || uint64(st.Dev) != j.Key.Dev):
-		return fmt.Errorf("the file was replaced (inode changed)")
-	}
-	return nil
+	return fileid.Check(j.SourcePath(), id)
 }
 
 // fileChanged drops a job whose file changed or vanished before commit:

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"

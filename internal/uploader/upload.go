@@ -10,20 +10,19 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 )
 
 // localFile is a file the upload will store, with its role.
 type localFile struct {
-	role     string // "media", "cover" or "bundle"
-	rel      string // bundle files: path relative to the top manifest
-	path     string
-	size     int64
-	modTime  time.Time
-	dev, ino uint64
+	role string // "media", "cover" or "bundle"
+	rel  string // bundle files: path relative to the top manifest
+	path string
+	id   fileid.ID
 }
 
 // run is one call of Upload: the checkpoint and everything guarding it.
@@ -173,22 +172,18 @@ func statFile(field, p, role string) (localFile, error) {
 	if !fi.Mode().IsRegular() {
 		return localFile{}, fmt.Errorf("%s: %s is not a regular file", field, p)
 	}
-	lf := localFile{role: role, path: p, size: fi.Size(), modTime: fi.ModTime()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		lf.dev, lf.ino = uint64(st.Dev), st.Ino
-	}
+	lf := localFile{role: role, path: p, id: fileid.FromInfo(fi)}
 	return lf, nil
 }
 
 // checkExpected compares the media file with the identity the caller took
 // it with (Request.Expect), so a file replaced since is never sent.
-func checkExpected(media localFile, want *FileIdentity) error {
+func checkExpected(media localFile, want *fileid.ID) error {
 	if want == nil {
 		return nil
 	}
-	if media.size != want.Size || !media.modTime.Equal(want.ModTime) ||
-		(want.Ino != 0 && (media.ino != want.Ino || media.dev != want.Dev)) {
-		return fmt.Errorf("MediaFilePath: %s: %w", media.path, ErrFileChanged)
+	if err := fileid.Compare(media.path, *want, media.id); err != nil {
+		return fmt.Errorf("MediaFilePath: %w", err)
 	}
 	return nil
 }
@@ -328,14 +323,14 @@ func (r *run) mergeObjects(ctx context.Context) error {
 		}
 		o := old[key]
 		delete(old, key)
-		if o != nil && o.Path == f.path && o.Size == f.size && o.ModTime.Equal(f.modTime) {
+		if o != nil && o.Path == f.path && o.Size == f.id.Size && o.ModTime.Equal(f.id.ModTime) {
 			objs = append(objs, o)
 			continue
 		}
 		if o != nil {
 			stale = append(stale, o)
 		}
-		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.size, ModTime: f.modTime, Dev: f.dev, Ino: f.ino})
+		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.id.Size, ModTime: f.id.ModTime, Dev: f.id.Dev, Ino: f.id.Ino})
 	}
 	for _, o := range old {
 		stale = append(stale, o)
@@ -453,7 +448,7 @@ func TotalBytes(ctx context.Context, req Request) (int64, error) {
 	}
 	var n int64
 	for _, f := range files {
-		n += f.size
+		n += f.id.Size
 	}
 	return n, nil
 }
