@@ -31,6 +31,12 @@ func syntaxError(name string, err error) *FieldError {
 	return &FieldError{Pos: Pos{File: name, Line: line, Column: 1}, Msg: "YAML syntax: " + msg}
 }
 
+// IgnoreFunc is Ignored as the watcher's ignore function (the root itself
+// is never ignored).
+func (w *Watch) IgnoreFunc() func(rel string, isDir bool) bool {
+	return func(rel string, _ bool) bool { return rel != "" && w.Ignored(rel) }
+}
+
 // Ignored reports whether a slash path relative to the watch root is
 // ignored. Patterns without a slash are matched against every path
 // element (so ".*" hides dot folders too); patterns with a slash against

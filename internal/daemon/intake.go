@@ -77,7 +77,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	wt, err := watcher.New(watcher.Config{
 		Root: w.root, Mode: watcher.Mode(w.cfg.Mode), PollInterval: w.cfg.PollInterval,
 		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log,
-		Ignore: func(rel string, isDir bool) bool { return rel != "" && w.cfg.Ignored(rel) },
+		Ignore: w.cfg.IgnoreFunc(),
 	})
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 
 	"github.com/vodwatchd/vodwatchd/internal/settle"
@@ -62,7 +63,7 @@ func startFeed(t testing.TB, ctx context.Context, wg *sync.WaitGroup, root strin
 	t.Helper()
 	evs := make(chan watcher.Event, 1024)
 	w, err := watcher.New(watcher.Config{Root: root, Out: evs, Mode: watcher.ModeNotify,
-		RescanInterval: -1, Ignore: watcher.DefaultIgnore})
+		RescanInterval: -1, Ignore: (&config.Watch{Ignore: config.DefaultIgnore}).IgnoreFunc()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type Config struct {
 	// RootCheckInterval is how often the root's presence is checked
 	// (unmounts send no event) and a missing root re-checked (default 5s).
 	RootCheckInterval time.Duration
-	// Ignore skips paths (nil: nothing ignored; see DefaultIgnore).
+	// Ignore skips paths (nil: nothing ignored; the daemon passes config.Watch.IgnoreFunc).
 	Ignore IgnoreFunc
 	// Out receives every Event. The consumer owns it (several watchers may
 	// share one); the watcher never closes it, and blocks while it is full.
@@ -197,7 +197,7 @@ func (w *Watcher) start(ctx context.Context, reason string) error {
 
 // startNotify checks the watch budget and opens fsnotify.
 func (w *Watcher) startNotify(ctx context.Context) error {
-	b, err := CheckBudget(ctx, w.root, w.ignore, w.cfg.MaxUserWatches)
+	b, err := CheckBudget(ctx, []BudgetRoot{{Path: w.root, Ignore: w.ignore}}, w.cfg.MaxUserWatches, nil)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
 	}
