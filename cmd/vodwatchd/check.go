@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
@@ -200,7 +202,7 @@ func (c *checker) checkCredentials() {
 		c.line("ok", "credentials: cvm-role (fetched from the instance metadata service at run time; verify with --online)")
 		return
 	}
-	s, err := cr.Resolve(c.env.getenv)
+	s, err := credentials.Resolve(cr, c.env.getenv)
 	if err != nil {
 		c.line("FAIL", "credentials (%s): %v", describeCred(cr), err)
 		return

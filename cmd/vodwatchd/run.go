@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vodwatchd/vodwatchd/internal/buildinfo"
@@ -271,7 +273,7 @@ func uploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 	return uploader.Config{
 		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
 		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
-		Credentials:        uploaderCredentials(cfg.VOD.Credentials, getenv),
+		Credentials:        credentials.ForConfig(cfg.VOD.Credentials, getenv),
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,

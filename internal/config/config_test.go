@@ -470,30 +470,6 @@ func FuzzIgnoreFunc(f *testing.F) {
 	})
 }
 
-func TestCredentialsResolve(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "cred")
-	if err := os.WriteFile(p, []byte("# vod\nTENCENTCLOUD_SECRET_ID=AKIDfile\nTENCENTCLOUD_SECRET_KEY=\"keyfile\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Credentials{Kind: CredFile, Path: p}.Resolve(nil)
-	if err != nil || s.SecretID != "AKIDfile" || s.SecretKey.Reveal() != "keyfile" {
-		t.Errorf("file: %+v %v", s, err)
-	}
-	env := map[string]string{"TENCENTCLOUD_SECRET_ID": "AKIDenv"}
-	_, err = Credentials{Kind: CredEnv}.Resolve(func(k string) string { return env[k] })
-	if !errors.Is(err, ErrNoCredentials) {
-		t.Errorf("env without key: %v", err)
-	}
-	if err := os.WriteFile(p, []byte("TENCENTCLOUD_SECRET_KEY=topsecret\nPASSWORD=x\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Credentials{Kind: CredFile, Path: p}.Resolve(nil)
-	if err == nil || strings.Contains(err.Error(), "topsecret") {
-		t.Errorf("bad file: err %v (must not contain the secret)", err)
-	}
-}
-
 func fmtAll(v any) string {
 	return strings.Join([]string{sprint("%v", v), sprint("%+v", v), sprint("%#v", v), sprint("%s", v)}, "|")
 }

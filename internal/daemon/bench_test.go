@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
@@ -63,7 +65,7 @@ func benchDrop(b *testing.B, lat time.Duration, n int) {
 	// the daemon runs second, against the fuller emulator.
 	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: h.emu.Addr(), Scheme: "http",
 		COSEndpoint: h.emu.Addr(), COSScheme: "http", PartsInFlight: 1,
-		Credentials: uploader.StaticCredentials(h.emu.SecretID(), h.emu.SecretKey(), "")})
+		Credentials: credentials.Static(h.emu.SecretID(), h.emu.SecretKey(), "")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
@@ -47,7 +49,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	seedDone(b, store, root, n)
 	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: emu.Addr(), Scheme: "http",
-		COSEndpoint: emu.Addr(), Credentials: uploader.StaticCredentials(emu.SecretID(), emu.SecretKey(), "")})
+		COSEndpoint: emu.Addr(), Credentials: credentials.Static(emu.SecretID(), emu.SecretKey(), "")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
@@ -206,7 +208,7 @@ func (c *commitCrash) Upload(ctx context.Context, req uploader.Request, cp *uplo
 // by SourceContext, against the test's emulator.
 func searchFinder(t testing.TB, h *harness) MediaFinder {
 	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: h.emu.Addr(), Scheme: "http",
-		COSEndpoint: h.emu.Addr(), Credentials: uploader.StaticCredentials(h.emu.SecretID(), h.emu.SecretKey(), "")})
+		COSEndpoint: h.emu.Addr(), Credentials: credentials.Static(h.emu.SecretID(), h.emu.SecretKey(), "")})
 	if err != nil {
 		t.Fatal(err)
 	}

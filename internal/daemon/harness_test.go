@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
@@ -153,7 +155,7 @@ func (h *harness) start(cfg *config.Config) {
 	up, err := uploader.New(uploader.Config{
 		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
 		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
-		Credentials: uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
+		Credentials: credentials.Static(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
 		PartSize:    cfg.Upload.PartSize, MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight: cfg.Upload.PartsInFlight,
 		Retry:         uploader.RetryPolicy{MaxAttempts: 3, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},

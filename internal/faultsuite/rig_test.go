@@ -3,7 +3,6 @@ package faultsuite
 import (
 	"context"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -239,7 +241,7 @@ func (r *rig) start() {
 	up, err := uploader.New(uploader.Config{
 		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
 		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
-		Credentials:        uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
+		Credentials:        credentials.Static(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/tencentyun/cos-go-sdk-v5"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
@@ -92,7 +94,7 @@ type benchEnv struct {
 
 func (e *benchEnv) uploader() *Uploader {
 	u, err := New(Config{Region: "ap-guangzhou", Endpoint: e.emu.Addr(), Scheme: "http", COSEndpoint: e.emu.Addr(),
-		Credentials: StaticCredentials(e.emu.SecretID(), e.emu.SecretKey(), "")})
+		Credentials: credentials.Static(e.emu.SecretID(), e.emu.SecretKey(), "")})
 	if err != nil {
 		e.b.Fatal(err)
 	}

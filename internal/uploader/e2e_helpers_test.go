@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
@@ -81,7 +83,7 @@ func newEnv(t *testing.T, emuOpts []func(*emulator.Config), cfgOpts ...func(*Con
 		Endpoint:    emu.Addr(),
 		Scheme:      emu.Scheme(),
 		COSEndpoint: emu.Addr(),
-		Credentials: StaticCredentials(emu.SecretID(), emu.SecretKey(), ""),
+		Credentials: credentials.Static(emu.SecretID(), emu.SecretKey(), ""),
 		SecretStore: env.secrets,
 		PartSize:    mib,
 		Retry:       RetryPolicy{MaxAttempts: 4, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},

@@ -4,6 +4,7 @@
 package uploader
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 )
 
 // Config configures an Uploader. Zero values take the documented defaults.
@@ -137,4 +140,11 @@ func partSizeFor(size, configured int64) int64 {
 		ps = (ps + MinPartSize - 1) / MinPartSize * MinPartSize
 	}
 	return min(ps, MaxPartSize)
+}
+
+// Credentials provides the API credential; it is asked again for every
+// ApplyUpload, so rotated credentials are picked up without a restart
+// (credentials.ForConfig, credentials.Static).
+type Credentials interface {
+	Credential(ctx context.Context) (credentials.Credential, error)
 }
