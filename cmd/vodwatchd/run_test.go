@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"net/http"
 	"os"
@@ -14,38 +13,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
+
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify/sdnotifytest"
 )
 
 // writeRunConfig writes a config for one watch pointed at emu.
-func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string) (cfgPath, drop string) {
+func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string, upload ...string) (cfgPath, drop string) {
 	t.Helper()
 	dir := t.TempDir()
 	drop = filepath.Join(dir, "drop")
-	cfg := fmt.Sprintf(`vod:
-  region: ap-guangzhou
-  endpoint: %[1]s
-  scheme: http
-  cos_endpoint: %[1]s
-  cos_scheme: http
-  secret_id: %[2]s
-  secret_key: %[3]s
-state: %[4]s/var/state.db
-%[5]s
-watch:
-  - path: %[6]s
-    create: true
-    settle: 200ms
-    rules:
-      - match: "**/*.mp4"
-        cover_wait: 0s
-`, emu.Addr(), emu.SecretID(), emu.SecretKey(), dir, extra, drop)
 	cfgPath = filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	apptest.Template{
+		Endpoint: emu.Addr(), SecretID: emu.SecretID(), SecretKey: emu.SecretKey(),
+		State: apptest.StatePath(dir), Extra: extra, Upload: strings.Join(upload, "\n"), Drop: drop, Settle: "200ms",
+		Rules: "    rules:\n      - match: \"**/*.mp4\"\n        cover_wait: 0s\n",
+	}.Write(t, cfgPath)
 	return cfgPath, drop
 }
 
@@ -137,7 +123,7 @@ func TestRunRefusesBadStart(t *testing.T) {
 // /readyz turn unhealthy when the watch root disappears.
 func TestRunMetricsAndReadiness(t *testing.T) {
 	emu := emulatortest.Start(t)
-	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0\nupload:\n  bandwidth: 2MiB/s")
+	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0", "  bandwidth: 2MiB/s")
 	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
 	ctx, cancel := context.WithCancel(context.Background())

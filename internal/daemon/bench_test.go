@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -113,7 +114,7 @@ func benchDrop(b *testing.B, lat time.Duration, n int) {
 
 // startRecorder notes when each upload starts.
 type startRecorder struct {
-	Uploader
+	daemon.Uploader
 	mu     sync.Mutex
 	starts map[string]time.Time
 }
@@ -135,7 +136,7 @@ func BenchmarkSettleLatency(b *testing.B) {
 	for range b.N {
 		h := newHarness(b, hconf{settle: window.String()})
 		rec := &startRecorder{starts: map[string]time.Time{}}
-		h.wrap = func(u Uploader) Uploader { rec.Uploader = u; return rec }
+		h.wrap = func(u daemon.Uploader) daemon.Uploader { rec.Uploader = u; return rec }
 		h.start(h.cfg)
 		time.Sleep(300 * time.Millisecond)
 		written := map[string]time.Time{}

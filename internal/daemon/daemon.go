@@ -74,7 +74,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder,
-		log: opts.Logger, events: events{opts.Events}}
+		log: opts.Logger, events: events{e: opts.Events, now: opts.Now}}
 	d.sched = newScheduler(d)
 	d.health.started, d.health.lastProgress = opts.Now(), opts.Now()
 	d.setConfig(opts.Config)
@@ -168,3 +168,7 @@ func (d *Daemon) Reload(c *config.Config) {
 	d.restartWatches()
 	d.sched.poke()
 }
+
+// Poke wakes the scheduler now instead of at its next tick (the CLI's
+// retry reaches it through the store's change signal; tests call this).
+func (d *Daemon) Poke() { d.sched.poke() }

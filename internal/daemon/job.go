@@ -101,7 +101,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, classify(err, prog), rule)
 		return
 	}
-	d.done(ctx, j, res, time.Since(start), log, params)
+	d.done(ctx, j, res, d.now().Sub(start), log, params)
 }
 
 // paramsFor finds the job's rule in the current configuration (by name,

@@ -70,7 +70,7 @@ func TestStateDiskFull(t *testing.T) {
 		return ok && j.Stage == state.StageDone
 	}
 	r.eventually(20*time.Second, "before.mp4 done", func() bool { return done("before.mp4") })
-	checker := health.NewChecker(r.d, health.Options{})
+	checker := health.NewChecker(r.run, health.Options{})
 	if rep := checker.Ready(); !stateOK(rep) {
 		t.Fatalf("state unhealthy before the disk filled: %+v", rep)
 	}
@@ -82,7 +82,7 @@ func TestStateDiskFull(t *testing.T) {
 		r.write(rel, testutil.Content(rel, 4000))
 	}
 	r.eventually(20*time.Second, "the daemon to notice the full disk", func() bool {
-		return !r.d.HealthSnapshot().StateOpen
+		return !r.run.HealthSnapshot().StateOpen
 	})
 	if !logHas(r.logs.String(), "level=ERROR", "the state file cannot be written", "disk full") {
 		t.Errorf("no log line says the state disk is full")
@@ -90,7 +90,7 @@ func TestStateDiskFull(t *testing.T) {
 	if rep := checker.Ready(); rep.OK() || stateOK(rep) {
 		t.Errorf("/readyz stays ready with a full state disk: %+v", rep)
 	}
-	if note := r.d.StatusLine(context.Background()).Note; note != "state_error" {
+	if note := r.run.StatusLine(context.Background()).Note; note != "state_error" {
 		t.Errorf("status line note %q, want state_error", note)
 	}
 	// While full, nothing of the new files is committed.
