@@ -1,6 +1,3 @@
-// Package daemon ties the stages together: watchers and settling feed the
-// assembler, which records jobs in the state store; the scheduler runs them
-// through the uploader and the post-actions.
 package daemon
 
 import (
@@ -11,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
@@ -131,24 +130,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.ended.Store(true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		errc <- d.sched.run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		errc <- d.runWatches(ctx)
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	cancel()
-	wg.Wait()
+	// Whichever half returns first (an error, or nil) stops the other.
+	g := new(errgroup.Group)
+	g.Go(func() error { defer cancel(); return d.sched.run(ctx) })
+	g.Go(func() error { defer cancel(); return d.runWatches(ctx) })
+	err := g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("daemon: %w", err)
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -46,27 +47,17 @@ func (d *Daemon) restartWatches() {
 }
 
 func (d *Daemon) runIntakes(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ws := d.watchList()
-	errc := make(chan error, len(ws))
-	var wg sync.WaitGroup
-	for _, w := range ws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- d.runIntake(ctx, w)
-		}()
+	// The first intake that fails stops the others.
+	g, ctx := errgroup.WithContext(ctx)
+	for _, w := range d.watchList() {
+		g.Go(func() error {
+			if err := d.runIntake(ctx, w); !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		})
 	}
-	var first error
-	for range ws {
-		if err := <-errc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
-			first = err
-			cancel()
-		}
-	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // runIntake watches one root: watcher hints and scans go through settling

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"path"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
@@ -37,15 +38,15 @@ type MediaFinder interface {
 // Error codes the daemon itself gives a job (the service's codes pass
 // through unchanged).
 const (
-	CodeFileChanged   = "FileChanged" // the file changed after it was taken
-	CodeFileMissing   = "FileMissing" // the file vanished
-	CodeFileUnreadble = "FileUnreadable"
-	CodeBundleInvalid = "BundleInvalid" // a manifest reference was refused
-	CodeNoRule        = "NoRule"        // no rule takes the file any more
-	CodeState         = "StateError"    // the state file could not be written
-	CodeLocal         = "LocalError"
-	CodeCommitUnknown = "CommitUnknown"
-	CodePostAction    = "PostActionFailed"
+	CodeFileChanged    = "FileChanged" // the file changed after it was taken
+	CodeFileMissing    = "FileMissing" // the file vanished
+	CodeFileUnreadable = "FileUnreadable"
+	CodeBundleInvalid  = "BundleInvalid" // a manifest reference was refused
+	CodeNoRule         = "NoRule"        // no rule takes the file any more
+	CodeState          = "StateError"    // the state file could not be written
+	CodeLocal          = "LocalError"
+	CodeCommitUnknown  = "CommitUnknown"
+	CodePostAction     = "PostActionFailed"
 )
 
 // runJob takes one job from the stage it is in to its next resting stage:
@@ -166,7 +167,7 @@ func (d *Daemon) fileChanged(ctx context.Context, j *state.Job, log *slog.Logger
 	if errors.Is(cause, fs.ErrNotExist) {
 		code = CodeFileMissing
 	} else if errors.Is(cause, fs.ErrPermission) {
-		code = CodeFileUnreadble
+		code = CodeFileUnreadable
 	}
 	log.Warn("file changed or vanished before its upload was committed; upload abandoned", "code", code, "reason", cause)
 	d.fail(ctx, j, log, jobFailure{code: code, msg: cause.Error(), final: true, keepFile: true}, nil)
@@ -350,20 +351,10 @@ func markerExtra(root, marker, dest string) []string {
 // quarantineRoot returns the folder a quarantined job's rel path is under.
 func quarantineRoot(j *state.Job) string {
 	p := j.QuarantinePath
-	for range stringsCount(j.Key.Rel, '/') + 1 {
+	for range strings.Count(j.Key.Rel, "/") + 1 {
 		p = filepath.Dir(p)
 	}
 	return p
-}
-
-func stringsCount(s string, c byte) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			n++
-		}
-	}
-	return n
 }
 
 // jobFailure is a classified failure of one attempt.
@@ -396,7 +387,7 @@ func classify(err error, prog *jobProgress) jobFailure {
 	case errors.Is(err, uploader.ErrFileChanged):
 		return jobFailure{code: CodeFileChanged, msg: err.Error(), final: true, keepFile: true}
 	case errors.Is(err, fs.ErrPermission):
-		return jobFailure{code: CodeFileUnreadble, msg: err.Error()}
+		return jobFailure{code: CodeFileUnreadable, msg: err.Error()}
 	case state.IsStorageFull(err):
 		return jobFailure{code: CodeState, msg: err.Error(), retry: true}
 	}
