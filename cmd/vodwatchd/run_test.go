@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,22 @@ func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string, upload .
 	return cfgPath, drop
 }
 
+// startRun runs `vodwatchd run --config cfgPath` in the background; stop
+// cancels it and waits for it to return (once; later calls do nothing).
+func startRun(t *testing.T, env *cmdEnv, cfgPath string, logs fmt.Stringer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
+	return sync.OnceFunc(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("run did not stop\n%s", logs)
+		}
+	})
+}
+
 // TestRunNotifiesSystemd runs the daemon under a fake NOTIFY_SOCKET with a
 // watchdog: READY=1, periodic WATCHDOG=1 and STATUS=, no more pings once
 // the event loop is wedged, and STOPPING=1 at shutdown.
@@ -45,17 +62,8 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	wedge := make(chan struct{})
 	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv, wedge: wedge}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("run did not stop\n%s", logs)
-		}
-	}()
+	stop := startRun(t, env, cfgPath, logs)
+	defer stop()
 
 	sock.WaitFor(t, "READY=1", 10*time.Second)
 	if n := sock.Count("WATCHDOG=1", 2*time.Second); n < 3 {
@@ -73,7 +81,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	if n := sock.Count("WATCHDOG=1", 2*time.Second); n != 0 {
 		t.Fatalf("%d WATCHDOG=1 pings after the event loop wedged, want 0\n%s", n, logs)
 	}
-	cancel()
+	stop()
 	sock.WaitFor(t, "STOPPING=1", 10*time.Second)
 }
 
@@ -126,17 +134,8 @@ func TestRunMetricsAndReadiness(t *testing.T) {
 	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0", "  bandwidth: 2MiB/s")
 	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("run did not stop\n%s", logs)
-		}
-	}()
+	stop := startRun(t, env, cfgPath, logs)
+	defer stop()
 	addr := waitForLog(t, logs, `msg="serving /metrics, /healthz and /readyz" addr=`, 10*time.Second)
 	base := "http://" + addr
 	sizes := []int{1000, 3 << 20}
@@ -171,7 +170,7 @@ func TestRunMetricsAndReadiness(t *testing.T) {
 	// status, answered by the running daemon through its control socket.
 	var out bytes.Buffer
 	senv := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: os.Getenv}
-	if code := runMain(ctx, senv, []string{"status", "--config", cfgPath}); code != 0 {
+	if code := runMain(context.Background(), senv, []string{"status", "--config", cfgPath}); code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, out.String())
 	}
 	for _, want := range []string{"daemon: bandwidth limit 2 MiB/s", "queue by priority empty", "clip1.mp4", "done", "FileId ", "http://" + emu.Addr() + "/media/"} {

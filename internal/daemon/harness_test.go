@@ -3,9 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,19 +173,7 @@ func (h *harness) waitDone(n int, timeout time.Duration) []*state.Job {
 }
 
 // fetch GETs a MediaUrl from the emulator.
-func fetch(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return b
-}
+func fetch(t testing.TB, url string) []byte { return testutil.Fetch(t, url) }
 
 // eventually waits for cond (testutil.Eventually) and shows the log's
 // tail when it times out.
@@ -253,13 +239,7 @@ func (h *harness) writeFile(rel string, b []byte) {
 // noneFor asserts that cond stays false for d.
 func (h *harness) never(d time.Duration, what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			h.t.Fatalf("%s\n%s", what, testutil.Tail(h.logs.String(), 40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Never(h.t, d, what, cond, func() string { return testutil.Tail(h.logs.String(), 40) })
 }
 
 // poke wakes the scheduler (the CLI's retry reaches it through the store).

@@ -34,21 +34,6 @@ func (s *scheduler) active() int {
 	return len(s.running)
 }
 
-// sleep waits d (nothing when d <= 0) or until ctx ends (its error).
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func (s *scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
@@ -112,8 +97,10 @@ func (s *scheduler) run(ctx context.Context) error {
 			if len(queue) > 0 {
 				// Wait out the refill interval so a burst of changes
 				// costs one read, not one per file.
-				if sleep(ctx, refillEvery-s.d.now().Sub(lastFill)) != nil {
+				select {
+				case <-ctx.Done():
 					return nil
+				case <-time.After(refillEvery - s.d.now().Sub(lastFill)):
 				}
 			}
 			queue = nil

@@ -245,13 +245,7 @@ func (r *rig) eventually(timeout time.Duration, what string, cond func() bool) {
 // never fails the test if cond holds at any time during d.
 func (r *rig) never(d time.Duration, what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			r.t.Fatalf("%s\n%s", what, testutil.Tail(r.logs.String(), 60))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testutil.Never(r.t, d, what, cond, func() string { return testutil.Tail(r.logs.String(), 60) })
 }
 
 // jobAt returns the latest job of rel (ok false when there is none).

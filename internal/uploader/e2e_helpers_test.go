@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,22 +128,7 @@ func writeFile(t testing.TB, dir, name string, size int) string {
 }
 
 // fetch GETs a URL served by the emulator.
-func fetch(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
-	}
-	return b
-}
+func fetch(t testing.TB, url string) []byte { return testutil.Fetch(t, url) }
 
 // assertServed checks that url serves exactly the bytes of the local file.
 func assertServed(t testing.TB, url, localPath string) {
