@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,31 +37,38 @@ type testEnv struct {
 	secrets *secretLog
 }
 
-// secretLog records every temporary certificate issued, via a SecretStore.
+// secretLog records every temporary certificate issued: it is the
+// uploader's transport and reads ApplyUpload's answers.
 type secretLog struct {
+	next  http.RoundTripper
 	mu    sync.Mutex
 	certs map[string]*Cert
 }
 
-func (s *secretLog) PutCert(_ context.Context, key string, c *Cert) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cp := *c
-	s.certs[key] = &cp
-	return nil
-}
-
-func (s *secretLog) GetCert(_ context.Context, key string) (*Cert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.certs[key]; ok {
-		cp := *c
-		return &cp, nil
+func (s *secretLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err != nil || req.Header.Get("X-TC-Action") != "ApplyUpload" {
+		return resp, err
 	}
-	return nil, nil
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return resp, nil // the uploader meets the same short body
+	}
+	var v struct {
+		Response struct {
+			VodSessionKey   string
+			TempCertificate *struct{ SecretKey, Token string }
+		}
+	}
+	if json.Unmarshal(body, &v) == nil && v.Response.TempCertificate != nil {
+		s.mu.Lock()
+		s.certs[v.Response.VodSessionKey] = &Cert{SecretKey: v.Response.TempCertificate.SecretKey, Token: v.Response.TempCertificate.Token}
+		s.mu.Unlock()
+	}
+	return resp, nil
 }
-
-func (s *secretLog) DeleteCert(context.Context, string) error { return nil } // kept for the leak check
 
 func (s *secretLog) values() []string {
 	s.mu.Lock()
@@ -75,14 +84,14 @@ func newEnv(t *testing.T, emuOpts []func(*emulator.Config), cfgOpts ...func(*Con
 	t.Helper()
 	emu := emulatortest.Start(t, emuOpts...)
 	logs := &testutil.Buffer{}
-	env := &testEnv{t: t, emu: emu, logs: logs, secrets: &secretLog{certs: map[string]*Cert{}}}
+	env := &testEnv{t: t, emu: emu, logs: logs, secrets: &secretLog{next: DefaultTransport(), certs: map[string]*Cert{}}}
 	env.cfg = Config{
 		Region:      "ap-guangzhou",
 		Endpoint:    emu.Addr(),
 		Scheme:      emu.Scheme(),
 		COSEndpoint: emu.Addr(),
 		Credentials: credentials.Static(emu.SecretID(), emu.SecretKey(), ""),
-		SecretStore: env.secrets,
+		Transport:   env.secrets,
 		PartSize:    mib,
 		Retry:       RetryPolicy{MaxAttempts: 4, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

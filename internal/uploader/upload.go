@@ -209,9 +209,8 @@ func (r *run) locked(ctx context.Context, change func()) error {
 func (r *run) ensureSession(ctx context.Context, req Request) error {
 	cp := r.cp
 	if cp.SessionKey != "" {
-		cert := r.lookupCert(ctx)
+		cert := cp.Cert // handed back by the caller; nil when it was lost
 		if cert != nil && r.u.cfg.Now().Add(r.u.cfg.CertMargin).Before(cert.Expires) {
-			cp.Cert = cert
 			cc, err := r.u.newCOS(r.sc, cp.Bucket, cp.Region, cert)
 			if err != nil {
 				return err
@@ -231,11 +230,6 @@ func (r *run) ensureSession(ctx context.Context, req Request) error {
 	}
 	r.log.Info("upload session applied", "session", s.Key, "bucket", s.Bucket, "region", s.Region,
 		"media_path", s.MediaPath, "request_id", s.RequestID)
-	if st := r.u.cfg.SecretStore; st != nil {
-		if err := st.PutCert(ctx, s.Key, s.Cert); err != nil {
-			return fmt.Errorf("storing session certificate: %w", err)
-		}
-	}
 	cc, err := r.u.newCOS(r.sc, s.Bucket, s.Region, s.Cert)
 	if err != nil {
 		return err
@@ -248,22 +242,6 @@ func (r *run) ensureSession(ctx context.Context, req Request) error {
 	return r.mergeObjects(ctx)
 }
 
-func (r *run) lookupCert(ctx context.Context) *Cert {
-	if r.cp.Cert != nil {
-		return r.cp.Cert
-	}
-	st := r.u.cfg.SecretStore
-	if st == nil {
-		return nil
-	}
-	c, err := st.GetCert(ctx, r.cp.SessionKey)
-	if err != nil {
-		r.log.Warn("reading session certificate", "session", r.cp.SessionKey, "err", err)
-		return nil
-	}
-	return c
-}
-
 // dropSession abandons the checkpoint's session: its multipart uploads are
 // aborted when the old certificate still works, else just forgotten.
 func (r *run) dropSession(ctx context.Context, cert *Cert) {
@@ -271,11 +249,6 @@ func (r *run) dropSession(ctx context.Context, cert *Cert) {
 	if cert != nil && r.u.cfg.Now().Before(cert.Expires) {
 		if cc, err := r.u.newCOS(r.sc, r.cp.Bucket, r.cp.Region, cert); err == nil {
 			r.abortObjects(ctx, cc, r.cp.Objects)
-		}
-	}
-	if st := r.u.cfg.SecretStore; st != nil {
-		if err := st.DeleteCert(ctx, r.cp.SessionKey); err != nil {
-			r.log.Warn("deleting session certificate", "session", r.cp.SessionKey, "err", err)
 		}
 	}
 	r.mu.Lock()
@@ -424,11 +397,6 @@ func (u *Uploader) finishCommit(ctx context.Context, sc *scrubber, cp *Checkpoin
 	cp.Result = &res
 	if serr := p.Save(context.WithoutCancel(ctx), cp); serr != nil {
 		return res, fmt.Errorf("committed as %s but saving progress failed: %w", res.FileID, serr)
-	}
-	if st := u.cfg.SecretStore; st != nil {
-		if err := st.DeleteCert(context.WithoutCancel(ctx), cp.SessionKey); err != nil {
-			log.Warn("deleting session certificate", "session", cp.SessionKey, "err", err)
-		}
 	}
 	log.Info("upload committed", "file_id", res.FileID, "media_url", res.MediaURL, "request_id", res.RequestID)
 	return res, nil

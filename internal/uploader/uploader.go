@@ -24,9 +24,6 @@ type Config struct {
 	COSEndpoint string // host:port to send COS requests to instead of <bucket>.cos.<region>.myqcloud.com (Host header unchanged)
 	COSScheme   string // COS scheme, default https (Scheme when COSEndpoint is set)
 	Credentials Credentials
-	// SecretStore keeps session certificates across restarts; optional (the
-	// caller may instead persist Checkpoint.Cert itself and hand it back).
-	SecretStore SecretStore
 
 	PartSize           int64 // default 8 MiB; raised so no object exceeds 10000 parts
 	MultipartThreshold int64 // objects larger than this use multipart; default PartSize
