@@ -13,9 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/credentials"
-
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )

@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
-
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify/sdnotifytest"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // writeRunConfig writes a config for one watch pointed at emu.

@@ -10,12 +10,11 @@ import (
 	"os"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/credentials"
-
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )

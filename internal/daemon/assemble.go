@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
-
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"

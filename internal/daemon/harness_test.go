@@ -12,13 +12,12 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/app"
 	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
-	"github.com/vodwatchd/vodwatchd/internal/daemon"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
-
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
-
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 )

@@ -13,7 +13,6 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
-
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
-
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"

@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/credentials"
-
 	"github.com/tencentyun/cos-go-sdk-v5"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 )

@@ -17,11 +17,9 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
-
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
-
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 const mib = 1 << 20

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
-
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 )
 

@@ -10,9 +10,8 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/vodwatchd/vodwatchd/internal/fileid"
-
 	"github.com/vodwatchd/vodwatchd/internal/crc64x"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // transfer stores every unfinished object, at most n requests with a body

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
-
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 )
 
