@@ -141,13 +141,7 @@ func (h *harness) write(rel string, n int) []byte {
 	for i := range b {
 		b[i] = byte(i*7 + len(rel) + i/251)
 	}
-	p := filepath.Join(h.drop, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		h.t.Fatal(err)
-	}
+	h.writeFile(rel, b)
 	return b
 }
 
@@ -183,12 +177,7 @@ func (h *harness) eventually(timeout time.Duration, what string, cond func() boo
 
 // jobs lists the jobs in the given stages (all when none).
 func (h *harness) jobs(stages ...state.Stage) []*state.Job {
-	h.t.Helper()
-	jobs, err := h.store.List(context.Background(), state.Filter{Stages: stages})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return jobs
+	return apptest.Jobs(h.t, h.store, stages...)
 }
 
 // jobAt returns the latest job of rel, failing the test when there is none.
@@ -224,16 +213,7 @@ func (h *harness) mediaNamed() map[string]int {
 }
 
 // writeFile writes b at rel under the drop folder.
-func (h *harness) writeFile(rel string, b []byte) {
-	h.t.Helper()
-	p := filepath.Join(h.drop, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		h.t.Fatal(err)
-	}
-}
+func (h *harness) writeFile(rel string, b []byte) { apptest.WriteFile(h.t, h.drop, rel, b) }
 
 // noneFor asserts that cond stays false for d.
 func (h *harness) never(d time.Duration, what string, cond func() bool) {

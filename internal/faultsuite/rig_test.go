@@ -213,25 +213,11 @@ func (r *rig) stop() {
 }
 
 // write creates rel under the drop folder with b.
-func (r *rig) write(rel string, b []byte) {
-	r.t.Helper()
-	p := filepath.Join(r.drop, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-}
+func (r *rig) write(rel string, b []byte) { apptest.WriteFile(r.t, r.drop, rel, b) }
 
 // jobs lists the jobs in the given stages (all when none).
 func (r *rig) jobs(stages ...state.Stage) []*state.Job {
-	r.t.Helper()
-	jobs, err := r.store.List(context.Background(), state.Filter{Stages: stages})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return jobs
+	return apptest.Jobs(r.t, r.store, stages...)
 }
 
 // eventually waits for cond (testutil.Eventually) and shows the log's

@@ -16,6 +16,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/app"
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
@@ -181,3 +182,25 @@ func (r *Running) tail(n int) string {
 
 // StatePath is the conventional state file under dir.
 func StatePath(dir string) string { return filepath.Join(dir, "var", "state.db") }
+
+// Jobs lists the jobs of store in the given stages (all when none).
+func Jobs(tb testing.TB, store *state.Store, stages ...state.Stage) []*state.Job {
+	tb.Helper()
+	jobs, err := store.List(context.Background(), state.Filter{Stages: stages})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return jobs
+}
+
+// WriteFile writes b at the slash path rel under root, making its folders.
+func WriteFile(tb testing.TB, root, rel string, b []byte) {
+	tb.Helper()
+	p := filepath.Join(root, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
