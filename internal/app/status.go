@@ -11,8 +11,8 @@ import (
 
 // HealthSnapshot implements health.Status: the daemon's snapshot as
 // /healthz and /readyz judge it.
-func (a *App) HealthSnapshot() health.Snapshot {
-	return healthSnapshot(a.d.Snapshot(a.context()))
+func (a *App) HealthSnapshot(ctx context.Context) health.Snapshot {
+	return healthSnapshot(a.d.Snapshot(ctx))
 }
 
 // StatusLine is systemd's STATUS= line for the daemon now.
