@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
@@ -140,7 +141,7 @@ func (f *uploadFlags) uploaderConfig(ctx context.Context, env *cmdEnv) (uploader
 	}
 	cfg.Endpoint, cfg.Scheme = emu.Addr(), emu.Scheme()
 	cfg.COSEndpoint, cfg.COSScheme = emu.Addr(), emu.Scheme()
-	cfg.Credentials = uploader.StaticCredentials(emu.SecretID(), emu.SecretKey(), "")
+	cfg.Credentials = credentials.Static(emu.SecretID(), emu.SecretKey(), "")
 	return cfg, func() { emu.Close(); os.RemoveAll(dir) }, nil
 }
 
@@ -149,9 +150,9 @@ func (f *uploadFlags) uploaderConfig(ctx context.Context, env *cmdEnv) (uploader
 func envCredentials(env *cmdEnv) uploader.Credentials {
 	id, key := env.getenv("TENCENTCLOUD_SECRET_ID"), env.getenv("TENCENTCLOUD_SECRET_KEY")
 	if id != "" && key != "" {
-		return uploader.StaticCredentials(id, key, env.getenv("TENCENTCLOUD_SESSION_TOKEN"))
+		return credentials.Static(id, key, env.getenv("TENCENTCLOUD_SESSION_TOKEN"))
 	}
-	return uploader.DefaultCredentials()
+	return credentials.SDKDefault()
 }
 
 func printResult(w io.Writer, res uploader.Result, asJSON bool) error {

@@ -263,11 +263,6 @@ func (e *Emulator) Close() error {
 			e.srv.Close()
 		}
 		e.closeErr = e.store.flush()
-		if c, ok := any(e.cos).(interface{ Close() error }); ok {
-			if err := c.Close(); err != nil && e.closeErr == nil {
-				e.closeErr = err
-			}
-		}
 	})
 	return e.closeErr
 }
