@@ -48,13 +48,11 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Sample is what one finished request reports.
+// Sample is what one finished request reports: its bytes and the times of
+// its successful attempt. The zero Sample reports a failed request.
 type Sample struct {
 	Bytes      int64
-	Start, End time.Time // the successful attempt
-	// Throttled says the service asked to slow down (SlowDown, 503,
-	// RequestLimitExceeded): the limit is halved.
-	Throttled bool
+	Start, End time.Time
 }
 
 // history is how many rounds the capacity and duration estimates look
@@ -182,18 +180,12 @@ func (c *Controller) Acquire(ctx context.Context) (Ticket, error) {
 
 // Release frees the slot that t was acquired with. s reports the request;
 // a Sample with no Bytes or no times (a failed request) only frees the
-// slot, unless Throttled.
+// slot.
 func (c *Controller) Release(t Ticket, s Sample) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inFlight--
 	defer c.signal()
-	if s.Throttled {
-		c.setLimit(c.limit / 2)
-		c.growing, c.stalls, c.drops = false, 0, 0
-		c.startRound(c.cfg.Now())
-		return
-	}
 	valid := s.Bytes > 0 && s.End.After(s.Start)
 	if valid {
 		c.bytes += s.Bytes
@@ -219,6 +211,16 @@ func (c *Controller) Release(t Ticket, s Sample) {
 		return
 	}
 	c.endRound(now)
+}
+
+// Throttle reports that the service asked to slow down (SlowDown, 503,
+// RequestLimitExceeded): the limit is halved and the growth stops.
+func (c *Controller) Throttle() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setLimit(c.limit / 2)
+	c.growing, c.stalls, c.drops = false, 0, 0
+	c.startRound(c.cfg.Now())
 }
 
 // Limit returns the current limit.

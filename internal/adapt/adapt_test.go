@@ -227,7 +227,8 @@ func TestThrottledHalvesTheLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Release(tk, Sample{Throttled: true})
+		c.Throttle()
+		c.Release(tk, Sample{})
 		if got := c.Limit(); got != want {
 			t.Fatalf("limit after a throttled request: %d, want %d", got, want)
 		}
