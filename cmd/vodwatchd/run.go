@@ -275,6 +275,7 @@ func uploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,
+		ObjectsInFlight:    cfg.Upload.ObjectsInFlight,
 		Logger:             log,
 	}
 }

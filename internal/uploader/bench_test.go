@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +118,7 @@ func BenchmarkUploadComparison(b *testing.B) {
 // during it: the high-water mark is reset first (Linux clear_refs 5).
 // It returns 0 where that is not available.
 func peakRSS(fn func()) float64 {
+	debug.FreeOSMemory() // what earlier runs left (the test file's buffer) is not ours
 	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 	fn()
 	if reset != nil {
@@ -185,7 +188,7 @@ type benchEnv struct {
 
 func (e *benchEnv) uploader() *Uploader {
 	u, err := New(Config{Region: "ap-guangzhou", Endpoint: e.emu.Addr(), Scheme: "http", COSEndpoint: e.emu.Addr(),
-		Credentials: StaticCredentials(e.emu.SecretID(), e.emu.SecretKey(), "")})
+		Credentials: StaticCredentials(e.emu.SecretID(), e.emu.SecretKey(), ""), Logger: benchLogger()})
 	if err != nil {
 		e.b.Fatal(err)
 	}
@@ -368,3 +371,11 @@ func humanSize(n int64) string {
 func url2(addr string) (*url.URL, error) { return url.Parse("http://" + addr) }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// benchLogger logs to stderr at debug level when VODWATCHD_BENCH_DEBUG is set.
+func benchLogger() *slog.Logger {
+	if os.Getenv("VODWATCHD_BENCH_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

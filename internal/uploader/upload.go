@@ -119,12 +119,14 @@ func (r *run) certExpired(err error) bool {
 }
 
 // inflight returns the caps of the requests in flight: the request's own
-// concurrency caps both parts and objects.
+// concurrency caps the parts (as the SDKs' ConcurrentUploadNumber does),
+// the configuration the bundle files.
 func inflight(req Request, cfg Config) inflightCaps {
+	c := inflightCaps{parts: cfg.PartsInFlight, objects: cfg.ObjectsInFlight}
 	if req.ConcurrentUploadNumber > 0 {
-		return inflightCaps{parts: req.ConcurrentUploadNumber, objects: req.ConcurrentUploadNumber}
+		c.parts = req.ConcurrentUploadNumber
 	}
-	return inflightCaps{parts: cfg.PartsInFlight, objects: cfg.ObjectsInFlight}
+	return c
 }
 
 // planFiles lists the local files of the request; for a manifest, the whole
