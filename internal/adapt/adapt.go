@@ -304,7 +304,7 @@ func (c *Controller) endRound(now time.Time) {
 	bdp := capacity * dmin / size // requests that fill the pipe
 	switch {
 	case c.growing:
-		c.grow(r.rate(), best, bdp)
+		c.grow(r.rate(), best, dmin, size)
 	case r.rate() < dropFactor*before && c.cycle%history != probeDownRound:
 		// The rate fell at the limit that filled the pipe (a probe-down
 		// round may fall by design): the path changed.
@@ -327,21 +327,23 @@ func (c *Controller) endRound(now time.Time) {
 }
 
 // grow doubles the limit while the rate keeps rising.
-func (c *Controller) grow(rate, best, bdp float64) {
+func (c *Controller) grow(rate, best, dmin, size float64) {
 	if best == 0 || rate >= growthFactor*best {
 		c.stalls = 0
 		c.setLimit(c.limit * 2)
-		if c.limit < c.cfg.Max {
-			return
+		if c.limit == c.cfg.Max {
+			c.growing, c.cycle = false, 0 // at the cap: hold it
 		}
-	} else {
-		c.stalls++
-		if c.stalls < stallRounds {
-			return
-		}
+		return
 	}
+	c.stalls++
+	if c.stalls < stallRounds {
+		return
+	}
+	// The rate stopped rising: the pipe is full. Its capacity is the best
+	// round's rate (the average still holds the early, slower rounds).
 	c.growing, c.cycle = false, 0
-	c.setLimit(int(math.Ceil(c.cfg.Headroom * bdp)))
+	c.setLimit(int(math.Ceil(c.cfg.Headroom * max(best, rate) * dmin / size)))
 }
 
 // steady holds the limit at the estimate, probing below and above it once
