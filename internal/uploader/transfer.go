@@ -162,14 +162,22 @@ func (r *run) multipart(ctx context.Context, o *Object, gate *adapt.Controller,
 		return err
 	}
 	count := int((o.Size + o.PartSize - 1) / o.PartSize)
-	var parts sync.WaitGroup
+	// The parts to send, taken once: r.mu is held while a checkpoint is
+	// saved (an fsync), and the next part must not wait for that.
+	r.mu.Lock()
+	sent := make(map[int]bool, len(o.Parts))
+	for _, p := range o.Parts {
+		sent[p.Number] = true
+	}
+	r.mu.Unlock()
+	var missing []int
 	for n := 1; n <= count; n++ {
-		r.mu.Lock()
-		done := o.partDone(n)
-		r.mu.Unlock()
-		if done {
-			continue
+		if !sent[n] {
+			missing = append(missing, n)
 		}
+	}
+	var parts sync.WaitGroup
+	for _, n := range missing {
 		t, err := gate.Acquire(ctx)
 		if err != nil {
 			break
