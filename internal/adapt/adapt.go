@@ -162,6 +162,11 @@ func (c *Controller) Acquire(ctx context.Context) (Ticket, error) {
 			c.peak = max(c.peak, c.inFlight)
 			var t Ticket
 			if c.cur.members < c.cur.target {
+				if c.cur.members == 0 {
+					// The round starts with its first request: the time
+					// before (a caller's setup) is not the pipe's.
+					c.cur.start, c.cur.startBytes = c.cfg.Now(), c.bytes
+				}
 				c.cur.members++
 				t.round = c.cur.id
 			}

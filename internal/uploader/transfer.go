@@ -23,8 +23,10 @@ import (
 func (r *run) transfer(parent context.Context, caps inflightCaps) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	objects := adapt.New(adapt.Config{Max: caps.objects, Initial: 16})
-	parts := adapt.New(adapt.Config{Max: caps.parts, Initial: 8})
+	// A few requests in flight cost nothing (bodies stream from the
+	// files), so the estimate never takes the count below them.
+	objects := adapt.New(adapt.Config{Min: 8, Max: caps.objects, Initial: 16})
+	parts := adapt.New(adapt.Config{Min: 4, Max: caps.parts, Initial: 8})
 	var wg sync.WaitGroup
 	r.mu.Lock()
 	objs := append([]*Object(nil), r.cp.Objects...)
