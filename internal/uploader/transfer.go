@@ -281,6 +281,7 @@ func (r *run) uploadPart(ctx context.Context, o *Object, f *os.File, n int, gate
 	if err != nil {
 		return fmt.Errorf("%s part %d: %w", o.Key, n, err)
 	}
+	r.log.Debug("part stored", "key", o.Key, "part", n, "size", size, "in_flight_limit", gate.Limit())
 	return r.locked(ctx, func() { o.Parts = append(o.Parts, part) })
 }
 
