@@ -305,6 +305,7 @@ func UploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,
+		ObjectsInFlight:    cfg.Upload.ObjectsInFlight,
 		Logger:             log,
 	}
 }

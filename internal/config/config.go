@@ -103,7 +103,8 @@ type Log struct {
 // Upload holds the transfer and pacing settings.
 type Upload struct {
 	Workers            int   // jobs uploaded at once
-	PartsInFlight      int   // multipart parts sent at once per job
+	PartsInFlight      int   // cap on multipart parts sent at once per job (adaptive below it)
+	ObjectsInFlight    int   // cap on bundle files sent at once per job (adaptive below it)
 	PartSize           int64 // bytes per multipart part
 	MultipartThreshold int64 // files at least this large go multipart
 	Bandwidth          int64 // bytes/s for all uploads together; 0 = unlimited

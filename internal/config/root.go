@@ -30,7 +30,7 @@ func defaultConfig() *Config {
 		State: DefaultState,
 		Log:   Log{Level: slog.LevelInfo, Format: "auto"},
 		Upload: Upload{
-			Workers: 4, PartsInFlight: 8, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
+			Workers: 4, PartsInFlight: 32, ObjectsInFlight: 128, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
 			Location: time.Local,
 			Retries:  Retries{MaxAttempts: 5, InitialBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
 			APIRate:  50, SmallFileThreshold: 16 << 20, SmallWorkers: -1,
@@ -198,6 +198,7 @@ func (d *decoder) decodeUpload(n *yaml.Node, field string, u *Upload) {
 	d.mapping(n, field, map[string]handler{
 		"workers":             set(d, &u.Workers, cPositive),
 		"parts_in_flight":     set(d, &u.PartsInFlight, cPositive),
+		"objects_in_flight":   set(d, &u.ObjectsInFlight, cPositive),
 		"part_size":           set(d, &u.PartSize, cPartSize),
 		"multipart_threshold": set(d, &u.MultipartThreshold, cSize),
 		"bandwidth":           set(d, &u.Bandwidth, cRate),
