@@ -193,6 +193,14 @@ func (c *checker) checkCredentials() {
 			c.line("warn", "credentials file %s is readable by group/others (mode %04o): chmod 600 it", cr.Path, fi.Mode().Perm())
 		}
 	}
+	if cr.Kind == config.CredSystemd && c.env.getenv("CREDENTIALS_DIRECTORY") == "" {
+		for _, name := range []string{"secret_id", "secret_key"} {
+			p := filepath.Join(cr.Path, name)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				c.line("warn", "credential %s is readable by group/others (mode %04o): chmod 600 it", p, fi.Mode().Perm())
+			}
+		}
+	}
 	if cr.Kind == config.CredCVMRole {
 		c.line("ok", "credentials: cvm-role (fetched from the instance metadata service at run time; verify with --online)")
 		return
@@ -211,6 +219,8 @@ func describeCred(cr config.Credentials) string {
 		return "file:" + cr.Path
 	case config.CredProfile:
 		return "profile:" + cr.Profile
+	case config.CredSystemd:
+		return "systemd:" + cr.Path
 	}
 	return string(cr.Kind)
 }

@@ -165,6 +165,15 @@ func TestCheckMachineProblems(t *testing.T) {
 				f.env = map[string]string{"TENCENTCLOUD_SECRET_KEY": "fileSecretValue"} // so run() checks it never prints
 			},
 			[]string{"warn  credentials file ", "is readable by group/others (mode 0644)", "ok    credentials (file:"}},
+		{"systemd credentials read from the LoadCredential= sources", "vod:\n  credentials: systemd:./creds\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			func(t *testing.T, f *checkFixture) {
+				f.write(t, "creds/secret_id", "AKIDsystemd000001\n", 0o600)
+				f.write(t, "creds/secret_key", "systemdSecretValue\n", 0o644)
+				f.env = map[string]string{"TENCENTCLOUD_SECRET_KEY": "systemdSecretValue"} // so run() checks it never prints
+			},
+			[]string{"warn  credential ", "secret_key is readable by group/others (mode 0644)", "ok    credentials (systemd:", "secret id AKID****"}},
+		{"systemd credentials missing", "vod:\n  credentials: systemd:./creds\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			nil, []string{"FAIL  credentials (systemd:", "systemd credential secret_id: open "}},
 		{"inotify limit too low", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n",
 			func(t *testing.T, f *checkFixture) {
 				f.write(t, "drop/a/b/c/x", "x", 0o644)

@@ -57,13 +57,14 @@ const (
 	CredCVMRole CredentialKind = "cvm-role" // instance role from the CVM metadata service
 	CredProfile CredentialKind = "profile"  // tccli profile ~/.tccli/<Profile>.credential
 	CredInline  CredentialKind = "inline"   // secret_id/secret_key in the config (discouraged)
+	CredSystemd CredentialKind = "systemd"  // secret_id/secret_key files: $CREDENTIALS_DIRECTORY, else Path
 )
 
 // Credentials is the configured credential source. SecretKey is a Secret so
 // that it never prints.
 type Credentials struct {
 	Kind      CredentialKind
-	Path      string // CredFile: absolute path
+	Path      string // CredFile: absolute path; CredSystemd: folder LoadCredential= reads from
 	Profile   string // CredProfile: profile name, default "default"
 	SecretID  string // CredInline
 	SecretKey Secret // CredInline

@@ -86,7 +86,7 @@ func TestLoadErrors(t *testing.T) {
 		{"keep with to", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: keep, to: ./done }\n",
 			[]string{`config.yaml:5:16: watch[0].rules[0].after.to: to is only used with action: move`}},
 		{"bad credentials", "vod:\n  credentials: vault\n" + minimalWatch,
-			[]string{`config.yaml:2:16: vod.credentials: bad value "vault" (one of: env, file:PATH, cvm-role, profile, profile:NAME)`}},
+			[]string{`config.yaml:2:16: vod.credentials: bad value "vault" (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)`}},
 		{"credentials file without path", "vod:\n  credentials: \"file:\"\n" + minimalWatch,
 			[]string{`config.yaml:2:16: vod.credentials: bad value "file:": file needs a path`}},
 		{"secret id without key", "vod:\n  secret_id: AKIDexample\n" + minimalWatch,
@@ -467,6 +467,49 @@ func TestCredentialsResolve(t *testing.T) {
 	_, err = Credentials{Kind: CredFile, Path: p}.Resolve(nil)
 	if err == nil || strings.Contains(err.Error(), "topsecret") {
 		t.Errorf("bad file: err %v (must not contain the secret)", err)
+	}
+}
+
+func TestCredentialsSystemd(t *testing.T) {
+	etc, run := t.TempDir(), t.TempDir()
+	write := func(dir, name, v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(etc, "secret_id", "AKIDetc\n")
+	write(etc, "secret_key", "keyetc\n")
+	write(run, "secret_id", "AKIDrun")
+	write(run, "secret_key", "keyrun")
+	write(run, "token", "tok")
+	cfg, err := load(t, "vod:\n  credentials: systemd:"+etc+"\n"+minimalWatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.VOD.Credentials
+	if c.Kind != CredSystemd || c.Path != etc {
+		t.Fatalf("parsed %+v, want systemd:%s", c, etc)
+	}
+	for _, tc := range []struct {
+		credDir, id, key, token string
+	}{
+		{"", "AKIDetc", "keyetc", ""},     // check, run by an admin: the source folder
+		{run, "AKIDrun", "keyrun", "tok"}, // under the unit: $CREDENTIALS_DIRECTORY wins
+	} {
+		s, err := c.Resolve(func(k string) string { return map[string]string{"CREDENTIALS_DIRECTORY": tc.credDir}[k] })
+		if err != nil || s.SecretID != tc.id || s.SecretKey.Reveal() != tc.key || s.Token.Reveal() != tc.token {
+			t.Errorf("CREDENTIALS_DIRECTORY=%q: got %q %q %q, %v", tc.credDir, s.SecretID, s.SecretKey.Reveal(), s.Token.Reveal(), err)
+		}
+	}
+	empty := t.TempDir()
+	write(empty, "secret_id", "AKID")
+	write(empty, "secret_key", "\n")
+	if _, err := (Credentials{Kind: CredSystemd, Path: empty}).Resolve(func(string) string { return "" }); !errors.Is(err, ErrNoCredentials) {
+		t.Errorf("empty secret_key: %v, want ErrNoCredentials", err)
+	}
+	if _, err := (Credentials{Kind: CredSystemd, Path: t.TempDir()}).Resolve(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "secret_id") {
+		t.Errorf("missing files: %v, want an error naming secret_id", err)
 	}
 }
 

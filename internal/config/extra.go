@@ -83,6 +83,12 @@ func (c Credentials) Resolve(getenv func(string) string) (Secrets, error) {
 		return s, nil
 	case CredFile:
 		return ReadCredentialsFile(c.Path)
+	case CredSystemd:
+		dir := c.Path
+		if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
+			dir = d
+		}
+		return ReadCredentialsDir(dir)
 	case CredProfile:
 		return readProfile(getenv("HOME"), c.Profile)
 	case CredCVMRole:
@@ -131,6 +137,38 @@ func ReadCredentialsFile(p string) (Secrets, error) {
 		return s, fmt.Errorf("%w: credentials file %s needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY", ErrNoCredentials, p)
 	}
 	return s, nil
+}
+
+// ReadCredentialsDir reads the systemd credential layout: one file per
+// value, secret_id and secret_key (and optionally token), in dir. Under
+// the unit dir is $CREDENTIALS_DIRECTORY (LoadCredential= copies); outside
+// it, the folder those copies are made from.
+func ReadCredentialsDir(dir string) (Secrets, error) {
+	read := func(name string) (string, error) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, 1<<16))
+		return strings.TrimSpace(string(b)), err
+	}
+	id, err := read("secret_id")
+	if err != nil {
+		return Secrets{}, fmt.Errorf("systemd credential secret_id: %w", err)
+	}
+	key, err := read("secret_key")
+	if err != nil {
+		return Secrets{}, fmt.Errorf("systemd credential secret_key: %w", err)
+	}
+	token, err := read("token")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Secrets{}, fmt.Errorf("systemd credential token: %w", err)
+	}
+	if id == "" || key == "" {
+		return Secrets{}, fmt.Errorf("%w: %s/secret_id and %s/secret_key must both hold a value", ErrNoCredentials, dir, dir)
+	}
+	return Secrets{SecretID: id, SecretKey: Secret(key), Token: Secret(token)}, nil
 }
 
 // ProfilePath is where tccli keeps a profile's credentials.

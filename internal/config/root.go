@@ -116,7 +116,8 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 	}
 }
 
-// parseCredentials reads "env", "file:PATH", "cvm-role", "profile[:NAME]".
+// parseCredentials reads "env", "file:PATH", "systemd:DIR", "cvm-role",
+// "profile[:NAME]".
 func (d *decoder) parseCredentials(s string) (Credentials, error) {
 	kind, arg, hasArg := strings.Cut(s, ":")
 	switch CredentialKind(kind) {
@@ -129,6 +130,11 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredFile, Path: d.abs(arg)}, nil
 		}
 		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: file needs a path (file:/etc/vodwatchd/credentials)", s)
+	case CredSystemd:
+		if hasArg && arg != "" {
+			return Credentials{Kind: CredSystemd, Path: d.abs(arg)}, nil
+		}
+		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: systemd needs the folder LoadCredential= reads from (systemd:/etc/vodwatchd)", s)
 	case CredProfile:
 		if !hasArg {
 			return Credentials{Kind: CredProfile, Profile: "default"}, nil
@@ -137,7 +143,7 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredProfile, Profile: arg}, nil
 		}
 	}
-	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, cvm-role, profile, profile:NAME)", s)
+	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)", s)
 }
 
 // cHostPort accepts host or host:port without scheme or path.
