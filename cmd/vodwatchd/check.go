@@ -45,13 +45,6 @@ func runCheck(ctx context.Context, env *cmdEnv, args []string, deps checkDeps) e
 	flags := newFlagSet(env, "check")
 	cfgPath := flags.String("config", "/etc/vodwatchd/config.yaml", "configuration file")
 	online := flags.Bool("online", false, "also verify the credentials with a harmless API call")
-	flags.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd check --config FILE [--online] [PATH...]\n\n"+
-			"Validates the configuration and the machine (state folder, watch folders,\n"+
-			"credentials, inotify limit); for each PATH explains which watch and rule\n"+
-			"would take it and what would be sent to VOD.\n\nflags:")
-		flags.PrintDefaults()
-	}
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
