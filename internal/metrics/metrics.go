@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -52,14 +53,42 @@ type Metrics struct {
 	priorities map[string]bool
 }
 
-// New creates the metrics and registers them on reg.
+// KnownErrorCodes are the upload failure codes that users meet most (see
+// DESIGN: the codes a user must be able to read). Their
+// upload_failures_total series exist at 0 from the start, so a rate() or
+// an alert works before the first failure.
+var KnownErrorCodes = []string{
+	"InternalError", "InvalidParameter.ExpireTime", "InvalidParameterValue.CoverType",
+	"InvalidParameterValue.MediaType", "InvalidParameterValue.SubAppId",
+	"InvalidParameterValue.VodSessionKey", "ResourceNotFound", "AuthFailure.SignatureFailure",
+	"AuthFailure.SecretIdNotFound", "RequestLimitExceeded", "NetworkError", "CRC64Mismatch", "unknown",
+}
+
+// RetriedOps are the remote operations whose retries_total series exist
+// from the start.
+var RetriedOps = []string{
+	"ApplyUpload", "CommitUpload", "PutObject", "InitiateMultipartUpload", "UploadPart",
+	"CompleteMultipartUpload", "AbortMultipartUpload",
+}
+
+// New creates the metrics and registers them on reg, with the standard
+// process_* and go_* collectors.
 func New(reg Registry) (*Metrics, error) {
 	m := newMetrics()
 	m.reg = reg
-	for _, c := range m.collectors() {
+	cs := append(m.collectors(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector())
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: registering: %w", err)
 		}
+	}
+	for _, code := range KnownErrorCodes {
+		m.uploadFailures.WithLabelValues(code)
+	}
+	for _, op := range RetriedOps {
+		m.retries.WithLabelValues(op)
 	}
 	return m, nil
 }
@@ -222,11 +251,16 @@ func (m *Metrics) WatcherRescan(watch string, when time.Time) {
 	m.lastScan.WithLabelValues(watch).Set(float64(when.UnixNano()) / 1e9)
 }
 
-// SetWatchUp records whether a watch root is present and watched.
+// SetWatchUp records whether a watch root is present and watched. The
+// root's counters (files seen, overflows, rescans) exist from then on, at 0
+// until their first increment.
 func (m *Metrics) SetWatchUp(watch string, up bool) {
 	if m == nil {
 		return
 	}
+	m.filesSeen.WithLabelValues(watch)
+	m.watcherOverflows.WithLabelValues(watch)
+	m.watcherRescans.WithLabelValues(watch)
 	v := 0.0
 	if up {
 		v = 1

@@ -236,3 +236,43 @@ func TestScrape(t *testing.T) {
 		t.Logf("scrape:\n%s", text)
 	}
 }
+
+// TestEveryCounterFromStart: before anything happened, once the watch roots
+// are known, every counter family has its series at 0 (so rate() and
+// alerts work from the first scrape), and the standard process_* and go_*
+// collectors are there.
+func TestEveryCounterFromStart(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.SetWatchUp("/srv/drop", true)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"vodwatchd_files_seen_total", map[string]string{"watch": "/srv/drop"}},
+		{"vodwatchd_watcher_overflows_total", map[string]string{"watch": "/srv/drop"}},
+		{"vodwatchd_watcher_rescans_total", map[string]string{"watch": "/srv/drop"}},
+		{"vodwatchd_upload_failures_total", map[string]string{"code": "InternalError"}},
+		{"vodwatchd_upload_failures_total", map[string]string{"code": "RequestLimitExceeded"}},
+		{"vodwatchd_retries_total", map[string]string{"op": "UploadPart"}},
+		{"vodwatchd_uploads_total", nil},
+		{"vodwatchd_uploaded_bytes_total", nil},
+	} {
+		if got := value(t, reg, tc.name, tc.labels); got != 0 {
+			t.Errorf("%s%v = %v at start, want 0", tc.name, tc.labels, got)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range families {
+		have[f.GetName()] = true
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+		"go_goroutines", "go_memstats_alloc_bytes", "go_gc_duration_seconds"} {
+		if !have[name] {
+			t.Errorf("%s missing from /metrics", name)
+		}
+	}
+}
