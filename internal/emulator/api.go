@@ -45,6 +45,12 @@ type actionFunc func(c *caller, body []byte) (any, *apiError)
 
 func (e *Emulator) actions() map[string]actionFunc {
 	return map[string]actionFunc{
+		// describe.go: the account as check --online asks about it
+		"DescribeSubAppIds":          e.describeSubAppIds,
+		"DescribeProcedureTemplates": e.describeProcedureTemplates,
+		"DescribeAllClass":           e.describeAllClass,
+		"DescribeStorageRegions":     e.describeStorageRegions,
+
 		"ApplyUpload":            e.applyUpload,
 		"CommitUpload":           e.commitUpload,
 		"ParseStreamingManifest": e.parseStreamingManifest,
