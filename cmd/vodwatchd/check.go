@@ -348,6 +348,10 @@ func (c *checker) explain(arg string) {
 		fmt.Fprintf(out, "  note:      the file does not exist; size 0 and mtime now assumed\n")
 	}
 	fmt.Fprintf(out, "  rule:      %s (%s, match %q)\n", r.Name, r.Pos, r.Match)
+	if statErr == nil && fi.Size() == 0 && !r.AllowEmpty {
+		fmt.Fprintf(out, "  not taken: zero-byte file, refused with a warning (allow_empty: true on the rule uploads it)\n")
+		return
+	}
 	p, err := r.Params(facts)
 	if err != nil {
 		fmt.Fprintf(out, "  error:     %v\n", err)
@@ -444,6 +448,9 @@ func describeAfter(a config.After) string {
 	}
 	if a.Sidecar {
 		s += ", with a .vod.json sidecar"
+	}
+	if a.PruneEmpty {
+		s += ", removing the folders it leaves empty"
 	}
 	return s
 }

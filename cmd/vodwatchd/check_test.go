@@ -69,7 +69,7 @@ watch:
         media_name: "{{.Parent}} {{.Stem}}"
         expire_after: 720h
         cover: [".jpg"]
-        after: { action: move, to: ./done }
+        after: { action: move, to: ./done, prune_empty: true }
       - name: rest
         match: "**/*.mov"
 `
@@ -89,9 +89,10 @@ func TestCheckExplains(t *testing.T) {
 	f.write(t, "drop/news/2024/clip.jpg", "jpeg", 0o644)
 	f.write(t, "drop/notes.txt", "x", 0o644)
 	f.write(t, "drop/.partial.mov", "x", 0o644)
+	f.write(t, "drop/empty.mov", "", 0o644)
 	d := func(rel string) string { return filepath.Join(f.dir, rel) }
 	out, errOut, err := f.run(t, nil, d("drop/news/2024/clip.mp4"), d("drop/news/2024/clip.jpg"), d("drop/notes.txt"),
-		d("drop/.partial.mov"), d("drop/later/new.mov"), "/etc/hostname", d("drop/news"))
+		d("drop/.partial.mov"), d("drop/later/new.mov"), "/etc/hostname", d("drop/news"), d("drop/empty.mov"))
 	if err != nil {
 		t.Fatalf("check failed: %v\n%s%s", err, out, errOut)
 	}
@@ -110,7 +111,7 @@ func TestCheckExplains(t *testing.T) {
 		"  expires:   2024-07-01T12:00:00Z",
 		"  source:    \"vodwatchd:",
 		"  cover:     news/2024/clip.jpg (present)",
-		"  after:     move to "+d("done"),
+		"  after:     move to "+d("done")+", removing the folders it leaves empty",
 		// the others
 		"  not taken: cover of news/2024/clip.mp4 (uploaded with it, never on its own)",
 		"  not taken: no rule matches; the file is left alone",
@@ -119,6 +120,8 @@ func TestCheckExplains(t *testing.T) {
 		"  rule:      rest (",
 		"/etc/hostname\n  not taken: not inside any watch folder",
 		"  not taken: a folder; files under it are matched one by one",
+		"empty.mov\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      empty.mov\n  rule:      rest (",
+		"  not taken: zero-byte file, refused with a warning (allow_empty: true on the rule uploads it)",
 	)
 	if strings.Contains(out, "AKIDcheckTestId0001") {
 		t.Errorf("full secret id printed")

@@ -85,6 +85,16 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`config.yaml:5:16: watch[0].rules[0].after.to: action move needs a destination folder`}},
 		{"keep with to", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: keep, to: ./done }\n",
 			[]string{`config.yaml:5:16: watch[0].rules[0].after.to: to is only used with action: move`}},
+		{"keep with prune_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: keep, prune_empty: true }\n",
+			[]string{`config.yaml:5:16: watch[0].rules[0].after.prune_empty: prune_empty is only used with action: move or delete`}},
+		{"bad prune_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: delete, prune_empty: sometimes }\n",
+			[]string{`config.yaml:5:47: watch[0].rules[0].after.prune_empty: expected true or false, got "sometimes"`}},
+		{"bad allow_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        allow_empty: 0\n",
+			[]string{`config.yaml:5:22: watch[0].rules[0].allow_empty: expected true or false, got "0"`}},
+		{"bad group_readable", "group_readable: [yes]\n" + minimalWatch,
+			[]string{`config.yaml:1:17: group_readable: `}},
+		{"misspelt allow_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        allow_emtpy: true\n",
+			[]string{`config.yaml:5:9: watch[0].rules[0].allow_emtpy: unknown key (did you mean "allow_empty"?)`}},
 		{"bad credentials", "vod:\n  credentials: vault\n" + minimalWatch,
 			[]string{`config.yaml:2:16: vod.credentials: bad value "vault" (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)`}},
 		{"credentials file without path", "vod:\n  credentials: \"file:\"\n" + minimalWatch,
@@ -529,4 +539,34 @@ func aliasBomb() string {
 		b.WriteString("  - *w\n")
 	}
 	return b.String()
+}
+
+func TestOutputOptions(t *testing.T) {
+	cfg, err := load(t, `group_readable: true
+defaults:
+  allow_empty: true
+  after: { action: move, to: ./done, prune_empty: true }
+watch:
+  - path: ./drop
+    rules:
+      - match: "a/**"
+      - match: "**"
+        allow_empty: false
+        after: { action: delete }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Watch[0].Rules[0], cfg.Watch[0].Rules[1]
+	if !cfg.GroupReadable || !a.AllowEmpty || !a.After.PruneEmpty || b.AllowEmpty || b.After.PruneEmpty {
+		t.Errorf("group_readable %v; rule a allow_empty %v prune_empty %v; rule b allow_empty %v prune_empty %v",
+			cfg.GroupReadable, a.AllowEmpty, a.After.PruneEmpty, b.AllowEmpty, b.After.PruneEmpty)
+	}
+	def, err := load(t, minimalWatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := def.Watch[0].Rules[0]; def.GroupReadable || r.AllowEmpty || r.After.PruneEmpty {
+		t.Errorf("defaults: group_readable %v allow_empty %v prune_empty %v, want all false", def.GroupReadable, r.AllowEmpty, r.After.PruneEmpty)
+	}
 }

@@ -49,14 +49,15 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	var watchField string
 	uploadNode := n
 	isMap := d.mapping(n, "", map[string]handler{
-		"vod":           func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
-		"state":         set(d, &cfg.State, cPath),
-		"listen":        set(d, &cfg.Listen, cListen),
-		"log":           func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
-		"upload":        func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
-		"compact_after": set(d, &cfg.Compact, cDuration),
-		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
-		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
+		"vod":            func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
+		"state":          set(d, &cfg.State, cPath),
+		"listen":         set(d, &cfg.Listen, cListen),
+		"log":            func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
+		"upload":         func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
+		"compact_after":  set(d, &cfg.Compact, cDuration),
+		"group_readable": set(d, &cfg.GroupReadable, cBool),
+		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
+		"watch":          func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})
 	if !isMap {
 		if isNull(d.resolve(n)) {

@@ -42,6 +42,7 @@ type assembler struct {
 	pending  map[string]*candidate   // rel -> candidate waiting for something
 	refs     map[string]manifestRefs // manifest rel -> what it references
 	noRuleAt map[string]bool         // rels already logged as matching no rule
+	emptyAt  map[string]time.Time    // zero-byte rels already refused, by mtime
 
 	markerRules bool                   // some rule asks for a ready marker
 	markers     map[string]markerCache // folder rel -> markers its files name
@@ -89,6 +90,10 @@ func (a *assembler) settled(ctx context.Context, rel string, st watcher.Stat) {
 		a.recheck(ctx)
 		return
 	}
+	if st.Size == 0 && !rule.AllowEmpty {
+		a.refuseEmpty(rel, st)
+		return
+	}
 	p, err := rule.Params(rules.FileFacts{Root: a.w.root, Rel: rel, Size: st.Size, ModTime: st.ModTime, JobID: key.ID()})
 	if err != nil {
 		a.d.log.Error("rule cannot render its parameters; file left alone", "path", rel, "err", err)
@@ -97,6 +102,20 @@ func (a *assembler) settled(ctx context.Context, rel string, st watcher.Stat) {
 	_, bundle := manifest.KindOf(rel)
 	a.pending[rel] = &candidate{rel: rel, stat: st, rule: rule, params: p, since: a.d.now(), bundle: bundle}
 	a.recheck(ctx)
+}
+
+// refuseEmpty logs, once per version of the file, that a zero-byte file
+// is not uploaded: usually a placeholder or a failed copy, never media.
+func (a *assembler) refuseEmpty(rel string, st watcher.Stat) {
+	if a.emptyAt == nil || len(a.emptyAt) >= maxWarned {
+		a.emptyAt = map[string]time.Time{}
+	}
+	if at, ok := a.emptyAt[rel]; ok && at.Equal(st.ModTime) {
+		return
+	}
+	a.emptyAt[rel] = st.ModTime
+	a.d.log.Warn("path skipped", "root", a.w.root, "path", rel,
+		"reason", "zero-byte file (set allow_empty: true on the rule to upload empty files)")
 }
 
 // removed forgets a file that went away before it became a job.
