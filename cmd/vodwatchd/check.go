@@ -45,6 +45,7 @@ func runCheck(ctx context.Context, env *cmdEnv, args []string, deps checkDeps) e
 	flags := newFlagSet(env, "check")
 	cfgPath := flags.String("config", "/etc/vodwatchd/config.yaml", "configuration file")
 	online := flags.Bool("online", false, "also verify the credentials with a harmless API call")
+	as := flags.String("as", "", "also check that `USER` (the service user, e.g. vodwatchd) may read and write what the daemon needs")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -64,6 +65,13 @@ func runCheck(ctx context.Context, env *cmdEnv, args []string, deps checkDeps) e
 	}
 	c := &checker{ctx: ctx, env: env, cfg: cfg, deps: deps}
 	c.report()
+	if *as != "" {
+		id, err := lookupIdentity(*as)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		c.checkAs(id)
+	}
 	if *online {
 		c.runOnline()
 	}

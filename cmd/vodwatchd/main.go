@@ -64,7 +64,7 @@ func commands() map[string]command {
 				"again. An argument that matches nothing is reported (exit 1) and the\n" +
 				"others are still forgotten.", cmdForget},
 		"check": {"validate a config and explain which rule takes a path",
-			"[--config FILE] [--online] [PATH...]",
+			"[--config FILE] [--online] [--as USER] [PATH...]",
 			"Validates the configuration and the machine (state folder, watch folders,\n" +
 				"credentials, inotify limit); for each PATH explains which watch and rule\n" +
 				"would take it and what would be sent to VOD. Exits 1 when a check fails.", cmdCheck},

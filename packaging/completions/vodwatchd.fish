@@ -45,6 +45,7 @@ complete -c vodwatchd -n "__fish_seen_subcommand_from forget" -l force -d 'also 
 complete -c vodwatchd -n "__fish_seen_subcommand_from check" -F
 complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l config -r -F -d 'configuration file'
 complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l online -d 'also ask the VOD account'
+complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l as -r -a '(__fish_complete_users)' -d 'check access as this user'
 
 # emulator
 for f in accounts app-id cert-lifetime data fault-cert-lifetime fault-error-rate fault-latency fault-reset-after fault-reset-rate fault-seed fault-throttle latency listen rate-limit repeat-commit secret-id secret-key session-lifetime tls-cert tls-key
