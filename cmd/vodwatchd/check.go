@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 )
 
@@ -339,6 +341,14 @@ func (c *checker) explain(arg string) {
 		fmt.Fprintf(out, "  not taken: ignored (ignore list: %s)\n", strings.Join(w.Ignore, " "))
 		return
 	}
+	if media, ok := daemon.SidecarOf(rel); ok && statErr == nil && exists(filepath.Join(w.Path, filepath.FromSlash(media))) {
+		fmt.Fprintf(out, "  not taken: vodwatchd's own result sidecar of %s, never uploaded\n", media)
+		return
+	}
+	if ms := daemon.ClaimedBy(w.Path, rel); len(ms) > 0 {
+		fmt.Fprintf(out, "  not taken: part of the HLS/DASH bundle of %s (uploaded with it, never on its own)\n", strings.Join(ms, ", "))
+		return
+	}
 	set := rules.New(w, c.deps.now)
 	if media, ok := set.IsCover(rel, siblings(abs)); ok {
 		fmt.Fprintf(out, "  not taken: cover of %s (uploaded with it, never on its own)\n", media)
@@ -367,6 +377,37 @@ func (c *checker) explain(arg string) {
 		return
 	}
 	printParams(out, p, siblings(abs))
+	if _, isManifest := manifest.KindOf(rel); isManifest && statErr == nil {
+		explainBundle(c.ctx, out, abs, p.BundleTimeout)
+	}
+}
+
+// explainBundle says whether the manifest at abs is complete, and lists
+// the files it still misses, as the daemon would find them.
+func explainBundle(ctx context.Context, out io.Writer, abs string, timeout time.Duration) {
+	b, err := manifest.Resolve(ctx, abs, manifest.Options{})
+	var miss *manifest.MissingError
+	switch {
+	case errors.As(err, &miss):
+		names := make([]string, 0, min(len(miss.Missing), 10))
+		for _, f := range miss.Missing[:min(len(miss.Missing), 10)] {
+			names = append(names, f.Rel)
+		}
+		more := ""
+		if len(miss.Missing) > len(names) {
+			more = fmt.Sprintf(" and %d more", len(miss.Missing)-len(names))
+		}
+		fmt.Fprintf(out, "  missing:   %d file(s): %s%s (the bundle waits up to %s, then fails)\n", len(miss.Missing), strings.Join(names, ", "), more, timeout)
+	case err != nil:
+		fmt.Fprintf(out, "  invalid:   %v (the job fails with BundleInvalid)\n", err)
+	default:
+		fmt.Fprintf(out, "  complete:  %d referenced file(s), %s\n", len(b.Files), humanBytes(b.Size()))
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // findWatch returns the watch whose root holds abs, and the slash path

@@ -259,3 +259,35 @@ func TestCheckUsage(t *testing.T) {
 		t.Errorf("missing config: exit %d, want 1", code)
 	}
 }
+
+// TestCheckBundlesAndSidecars: check describes bundle members and the
+// daemon's own sidecars as the daemon treats them, and lists what an
+// incomplete manifest still misses.
+func TestCheckBundlesAndSidecars(t *testing.T) {
+	f := newCheckFixture(t, "watch:\n  - path: ./drop\n    rules:\n      - name: hls\n        match: \"**/*.m3u8\"\n        bundle_timeout: 10m\n"+
+		"      - name: all\n        match: \"**\"\n")
+	f.write(t, "drop/show/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv1/index.m3u8\n", 0o644)
+	f.write(t, "drop/show/v1/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg0.ts\n#EXTINF:4,\nseg1.ts\n#EXT-X-ENDLIST\n", 0o644)
+	f.write(t, "drop/show/v1/seg0.ts", "ts", 0o644)
+	f.write(t, "drop/clip.mp4", "video", 0o644)
+	f.write(t, "drop/clip.mp4.vod.json", "{}", 0o644)
+	f.write(t, "drop/orphan.vod.json", "{}", 0o644)
+	d := func(rel string) string { return filepath.Join(f.dir, rel) }
+	out, errOut, err := f.run(t, nil, d("drop/show/master.m3u8"), d("drop/show/v1/index.m3u8"), d("drop/show/v1/seg0.ts"),
+		d("drop/clip.mp4.vod.json"), d("drop/orphan.vod.json"))
+	if err != nil {
+		t.Fatalf("check: %v\n%s%s", err, out, errOut)
+	}
+	wantLines(t, out,
+		"master.m3u8\n  watch:     watch[0] ",
+		"  rule:      hls (",
+		"  missing:   1 file(s): v1/seg1.ts (the bundle waits up to 10m0s, then fails)",
+		"index.m3u8\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      show/v1/index.m3u8\n  not taken: part of the HLS/DASH bundle of show/master.m3u8 (uploaded with it, never on its own)",
+		"seg0.ts\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      show/v1/seg0.ts\n  not taken: part of the HLS/DASH bundle of show/v1/index.m3u8 (uploaded with it, never on its own)",
+		"  not taken: vodwatchd's own result sidecar of clip.mp4, never uploaded",
+		"orphan.vod.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      orphan.vod.json\n  rule:      all (",
+	)
+	f.write(t, "drop/show/v1/seg1.ts", "ts", 0o644)
+	out, _, _ = f.run(t, nil, d("drop/show/master.m3u8"))
+	wantLines(t, out, "  complete:  3 referenced file(s), 89 B")
+}

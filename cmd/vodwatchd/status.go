@@ -281,6 +281,60 @@ func writeInfo(w io.Writer, in *control.DaemonInfo) {
 	if in.StateError != "" {
 		fmt.Fprintf(w, "daemon: STATE NOT WRITABLE (%s): no new jobs are taken until it is\n", in.StateError)
 	}
+	writeWaiting(w, in, time.Now())
+}
+
+// writeWaiting lists the files the daemon has seen but not made jobs of
+// yet, and why, above the jobs.
+func writeWaiting(w io.Writer, in *control.DaemonInfo, now time.Time) {
+	total := 0
+	var parts []string
+	for _, r := range sortedKeys(in.WaitingByReason) {
+		if n := in.WaitingByReason[r]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		}
+	}
+	if total == 0 && len(in.Waiting) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "waiting: %d file(s) not jobs yet (%s)\n", total, strings.Join(parts, ", "))
+	t := table{header: []string{"  WAITING", "FOR", "SINCE", "DETAIL"}}
+	for _, f := range in.Waiting {
+		detail := f.Detail
+		if f.NMissing > 0 {
+			detail = fmt.Sprintf("%d missing: %s", f.NMissing, strings.Join(f.Missing, ", "))
+			if f.NMissing > len(f.Missing) {
+				detail += ", ..."
+			}
+		}
+		t.add("  "+printable(f.Path), f.Reason, formatAge(now.Sub(f.Since)), printable(orDefault(detail, "-")))
+	}
+	_ = t.write(w)
+	if total > len(in.Waiting) {
+		fmt.Fprintf(w, "  ... and %d more\n", total-len(in.Waiting))
+	}
+	fmt.Fprintln(w)
+}
+
+// formatAge prints a wait as 45s, 3m10s, 2h5m.
+func formatAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", max(int(d.Seconds()), 0))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func formatBytesRate(bps float64) string {

@@ -370,3 +370,35 @@ func TestStatusEmptyAndHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusShowsWaitingFiles(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	in := &control.DaemonInfo{
+		WaitingByReason: map[string]int{"bundle files": 1, "cover": 1, "settling": 3, "ready marker": 0},
+		Waiting: []control.WaitingFile{
+			{Path: "/srv/drop/show/master.m3u8", Reason: "bundle files", Since: now.Add(-130 * time.Second),
+				Missing: []string{"show/v1/seg3.ts", "show/v1/seg4.ts"}, NMissing: 7},
+			{Path: "/srv/drop/新闻.mp4", Reason: "cover", Since: now.Add(-5 * time.Second)},
+			{Path: "/srv/drop/a.mp4", Reason: "settling", Since: now.Add(-2 * time.Hour)},
+		},
+	}
+	var b bytes.Buffer
+	writeWaiting(&b, in, now)
+	out := b.String()
+	for _, want := range []string{
+		"waiting: 5 file(s) not jobs yet (1 bundle files, 1 cover, 3 settling)",
+		"/srv/drop/show/master.m3u8  bundle files  2m10s  7 missing: show/v1/seg3.ts, show/v1/seg4.ts, ...",
+		"cover         5s",
+		"settling      2h00m  -",
+		"... and 2 more",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("waiting section lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	writeWaiting(&b, &control.DaemonInfo{WaitingByReason: map[string]int{"settling": 0}}, now)
+	if b.Len() != 0 {
+		t.Errorf("nothing waiting printed %q", b.String())
+	}
+}

@@ -25,8 +25,13 @@ type candidate struct {
 	params  rules.Params
 	since   time.Time // when it settled
 	bundle  bool
-	waiting string    // what it waits for, for logs
+	waiting string    // what it waits for (a Wait* reason), "" when not waiting
+	detail  string    // e.g. the ready marker's name
 	nextTry time.Time // bundles: not resolved again before this
+
+	missing    []string // bundles: the first missing files
+	nMissing   int      // bundles: how many are missing
+	longLogged bool     // bundles: the long wait was logged
 }
 
 // bundleRetry is how often a waiting bundle's manifest is resolved again:
@@ -148,11 +153,11 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 		return true
 	}
 	if c.params.ReadyMarker != "" && !exists(filepath.Join(a.w.root, filepath.FromSlash(c.params.ReadyMarker))) {
-		c.waiting = "ready marker " + c.params.ReadyMarker
+		c.waiting, c.detail = WaitMarker, c.params.ReadyMarker
 		return false
 	}
 	if maybeBundlePart(c.rel) && !a.folderQuiet(path.Dir(c.rel)) {
-		c.waiting = "quiet folder (may be part of a bundle)"
+		c.waiting = WaitQuietFolder
 		return false
 	}
 	if a.referencedElsewhere(c.rel) {
@@ -163,7 +168,7 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 	}
 	cover, wait := a.cover(c)
 	if wait {
-		c.waiting = "cover"
+		c.waiting = WaitCover
 		return false
 	}
 	return a.enqueue(ctx, c, cover, c.stat.Size+sizeOf(a.w.root, cover), state.KindFile, nil)
@@ -205,7 +210,8 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 	switch {
 	case errors.As(err, &miss):
 		if a.d.now().Sub(c.since) < c.params.BundleTimeout {
-			c.waiting = "bundle files"
+			c.waiting = WaitBundle
+			a.noteMissing(c, miss)
 			return false
 		}
 		return a.enqueue(ctx, c, "", c.stat.Size, state.KindBundle, &jobFailure{code: "BundleIncomplete", msg: err.Error(), final: true})
@@ -221,10 +227,27 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 	// A second settle window after the manifest settled lets a master
 	// playlist written at the same time claim this one as its variant.
 	if a.d.now().Sub(newest) < a.w.cfg.Settle || a.d.now().Sub(c.since) < a.w.cfg.Settle {
-		c.waiting = "bundle files settling"
+		c.waiting, c.missing, c.nMissing = WaitBundleSettling, nil, 0
 		return false
 	}
 	return a.enqueue(ctx, c, "", c.stat.Size+b.Size(), state.KindBundle, nil)
+}
+
+// noteMissing records which files a waiting bundle lacks, and logs them
+// once at info level when it has waited long.
+func (a *assembler) noteMissing(c *candidate, miss *manifest.MissingError) {
+	// A new slice each time: published snapshots share the old one.
+	c.nMissing, c.missing = len(miss.Missing), make([]string, 0, maxMissingShown)
+	for _, f := range miss.Missing[:min(len(miss.Missing), maxMissingShown)] {
+		c.missing = append(c.missing, path.Join(path.Dir(c.rel), f.Rel)) // f.Rel is the manifest's
+	}
+	waited := a.d.now().Sub(c.since)
+	if c.longLogged || waited < longBundleWait(c.params.BundleTimeout) {
+		return
+	}
+	c.longLogged = true
+	a.d.log.Info("bundle still incomplete", "root", a.w.root, "path", c.rel, "missing", c.nMissing,
+		"first_missing", c.missing, "waited", waited, "fails_after", c.params.BundleTimeout)
 }
 
 // enqueue records the job (idempotently) and, for a candidate that can

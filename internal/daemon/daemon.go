@@ -33,15 +33,16 @@ type Options struct {
 
 // Daemon is a running vodwatchd.
 type Daemon struct {
-	opts   Options
-	store  *state.Store
-	up     Uploader
-	finder MediaFinder
-	log    *slog.Logger
-	events events
-	sched  *scheduler
-	conf   atomic.Pointer[config.Config]
-	ended  atomic.Bool // Run has returned
+	opts    Options
+	store   *state.Store
+	up      Uploader
+	finder  MediaFinder
+	log     *slog.Logger
+	events  events
+	sched   *scheduler
+	waiting waitingBoard // files seen but not jobs yet, for status and metrics
+	conf    atomic.Pointer[config.Config]
+	ended   atomic.Bool // Run has returned
 
 	mu      sync.Mutex
 	watches map[string]*watchState // by root

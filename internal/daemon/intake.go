@@ -92,6 +92,8 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	go func() { errc <- wt.Run(ctx) }()
 	go func() { errc <- st.Run(ctx) }()
 	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w)}
+	d.waiting.register(w.root, st)
+	defer d.waiting.unregister(w.root)
 	err = in.loop(ctx, events, stable, errc)
 	cancel()
 	for range 2 - in.exited {
@@ -151,6 +153,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			if in.d.acceptingWork() {
 				in.asm.recheck(ctx)
 			}
+			in.publishWaiting()
 		}
 	}
 }

@@ -47,10 +47,12 @@ type Metrics struct {
 	bandwidthLimit   prometheus.Gauge
 	uploadRate       prometheus.Gauge
 	buildInfo        *prometheus.GaugeVec
+	waiting          *prometheus.GaugeVec
 
-	mu         sync.Mutex
-	stages     map[string]bool // stage labels ever set, zeroed when absent
-	priorities map[string]bool
+	mu          sync.Mutex
+	stages      map[string]bool // stage labels ever set, zeroed when absent
+	priorities  map[string]bool
+	waitReasons map[string]bool
 }
 
 // KnownErrorCodes are the upload failure codes that users meet most (see
@@ -161,8 +163,13 @@ func newMetrics() *Metrics {
 			Name: "build_info",
 			Help: "Always 1; labels carry the daemon's version and Go version."},
 			[]string{"version", "goversion"}),
-		stages:     make(map[string]bool),
-		priorities: make(map[string]bool),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns,
+			Name: "waiting_files",
+			Help: "Files seen but not jobs yet, by what they wait for (settling, being written, cover, ready marker, quiet folder, bundle files, bundle files settling)."},
+			[]string{"reason"}),
+		stages:      make(map[string]bool),
+		priorities:  make(map[string]bool),
+		waitReasons: make(map[string]bool),
 	}
 }
 
@@ -171,7 +178,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.filesSeen, m.jobs, m.uploads, m.uploadFailures, m.uploadedBytes,
 		m.uploadDuration, m.queueDepth, m.queueByPriority, m.retries,
 		m.watcherOverflows, m.watcherRescans, m.lastScan, m.watchUp,
-		m.oldestPending, m.lastUpload, m.bandwidthLimit, m.uploadRate, m.buildInfo,
+		m.oldestPending, m.lastUpload, m.bandwidthLimit, m.uploadRate, m.buildInfo, m.waiting,
 	}
 }
 
@@ -302,6 +309,17 @@ func setCounts(g *prometheus.GaugeVec, seen map[string]bool, counts map[string]i
 		seen[label] = true
 		g.WithLabelValues(label).Set(float64(n))
 	}
+}
+
+// SetWaiting sets the waiting files by reason; a reason seen before but
+// absent from byReason is set to 0.
+func (m *Metrics) SetWaiting(byReason map[string]int) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	setCounts(m.waiting, m.waitReasons, byReason)
 }
 
 // SetOldestPendingAge sets the age of the oldest pending job (0: none).

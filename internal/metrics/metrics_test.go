@@ -84,6 +84,8 @@ func TestCounters(t *testing.T) {
 	m.SetUploadRate(1234.5)
 	m.SetQueue(7, map[string]int{"high": 2, "normal": 5})
 	m.SetBuildInfo("v1.2.3", "go1.26.8")
+	m.SetWaiting(map[string]int{"settling": 3, "bundle files": 1})
+	m.SetWaiting(map[string]int{"settling": 2})
 
 	tests := []struct {
 		name   string
@@ -112,6 +114,8 @@ func TestCounters(t *testing.T) {
 		{"vodwatchd_queue_depth_by_priority", map[string]string{"priority": "high"}, 2},
 		{"vodwatchd_queue_depth_by_priority", map[string]string{"priority": "normal"}, 5},
 		{"vodwatchd_build_info", map[string]string{"version": "v1.2.3", "goversion": "go1.26.8"}, 1},
+		{"vodwatchd_waiting_files", map[string]string{"reason": "settling"}, 2},
+		{"vodwatchd_waiting_files", map[string]string{"reason": "bundle files"}, 0},
 	}
 	for _, tc := range tests {
 		if got := value(t, reg, tc.name, tc.labels); got != tc.want {
@@ -192,6 +196,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.SetBandwidthLimit(1)
 	m.SetUploadRate(1)
 	m.SetBuildInfo("v", "go")
+	m.SetWaiting(map[string]int{"cover": 1})
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != http.StatusNotFound {

@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
+)
+
+// What `vodwatchd check` asks of the daemon's own reading of a folder, so
+// that it explains a path the way the daemon treats it.
+
+// ClaimedBy returns the manifests under root (slash paths) that reference
+// rel: a variant playlist, segment or key travels with them and is never a
+// job of its own. References never leave a manifest's folder, so only rel's
+// folder and the folders above it, up to root, are read.
+func ClaimedBy(root, rel string) []string {
+	var out []string
+	for dir := path.Dir(rel); ; dir = path.Dir(dir) {
+		ents, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(dir)))
+		if err == nil {
+			for _, e := range ents {
+				m := path.Join(dir, e.Name())
+				if _, ok := manifest.KindOf(m); !ok || m == rel || !e.Type().IsRegular() {
+					continue
+				}
+				refs, _ := directRefs(filepath.Join(root, filepath.FromSlash(m)), path.Dir(m))
+				if refs[rel] {
+					out = append(out, m)
+				}
+			}
+		}
+		if dir == "." || dir == "/" {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SidecarOf reports whether rel is a result sidecar the daemon writes
+// (<media>.vod.json) and names its media file.
+func SidecarOf(rel string) (media string, ok bool) {
+	return strings.CutSuffix(rel, sidecarSuffix)
+}
