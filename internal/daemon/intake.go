@@ -76,7 +76,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{
 		Root: w.root, Mode: watcher.Mode(w.cfg.Mode), PollInterval: w.cfg.PollInterval,
-		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log,
+		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log, StartReason: d.startReason(),
 		Ignore: func(rel string, isDir bool) bool { return rel != "" && w.cfg.Ignored(rel) },
 	})
 	if err != nil {
