@@ -303,7 +303,14 @@ func (c *checker) runOnline() {
 		c.line("FAIL", "online: no online check available")
 		return
 	}
-	if err := c.deps.online(c.ctx, c.env, c.cfg); err != nil {
+	err := c.deps.online(c.ctx, c.env, c.cfg)
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			c.line("FAIL", "online: %v", e)
+		}
+		return
+	}
+	if err != nil {
 		c.line("FAIL", "online: %v", err)
 	}
 }
