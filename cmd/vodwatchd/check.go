@@ -208,6 +208,11 @@ func (c *checker) checkCredentials() {
 		c.line("ok", "credentials: cvm-role (fetched from the instance metadata service at run time; verify with --online)")
 		return
 	}
+	if strings.Contains(cr.Path, "${CREDENTIALS_DIRECTORY}") || strings.Contains(cr.Path, "$CREDENTIALS_DIRECTORY") {
+		c.line("warn", "credentials (%s): only the service has $CREDENTIALS_DIRECTORY, so they cannot be read here; "+
+			"credentials: systemd:DIR (DIR = where LoadCredential= reads them) lets check read the same files", describeCred(cr))
+		return
+	}
 	s, err := cr.Resolve(c.env.getenv)
 	if err != nil {
 		c.line("FAIL", "credentials (%s): %v", describeCred(cr), err)

@@ -576,3 +576,44 @@ watch:
 		t.Errorf("defaults: group_readable %v allow_empty %v prune_empty %v, want all false", def.GroupReadable, r.AllowEmpty, r.After.PruneEmpty)
 	}
 }
+
+func TestPathExpansion(t *testing.T) {
+	t.Setenv("HOME", "/home/media")
+	t.Setenv("VODWATCHD_TEST_ROOT", "/srv/x")
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	os.Unsetenv("CREDENTIALS_DIRECTORY")
+	cfg, err := load(t, `state: ~/var/state.db
+vod:
+  credentials: file:${CREDENTIALS_DIRECTORY}/vod
+watch:
+  - path: $VODWATCHD_TEST_ROOT/drop
+    rules:
+      - match: "*"
+        after: { action: move, to: "${VODWATCHD_TEST_ROOT}/done$$1" }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"state", cfg.State, "/home/media/var/state.db"},
+		{"watch", cfg.Watch[0].Path, "/srv/x/drop"},
+		{"after.to", cfg.Watch[0].Rules[0].After.To, "/srv/x/done$1"},
+		{"credentials (left as written)", filepath.Base(filepath.Dir(cfg.VOD.Credentials.Path)), "${CREDENTIALS_DIRECTORY}"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+	if w := strings.Join(cfg.Warnings, "\n"); !strings.Contains(w, "vod.credentials: $CREDENTIALS_DIRECTORY is set by systemd for the service only") {
+		t.Errorf("no warning about $CREDENTIALS_DIRECTORY: %q", w)
+	}
+
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/vodwatchd.service")
+	cfg, err = load(t, "vod:\n  credentials: file:${CREDENTIALS_DIRECTORY}/vod\n"+minimalWatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.VOD.Credentials.Path != "/run/credentials/vodwatchd.service/vod" || len(cfg.Warnings) != 0 {
+		t.Errorf("under the unit: credentials %q, warnings %v", cfg.VOD.Credentials.Path, cfg.Warnings)
+	}
+}

@@ -15,6 +15,7 @@ const maxNodes = 200000
 
 // decoder walks a yaml.Node tree, collecting every error it meets.
 type decoder struct {
+	lookup   func(string) (string, bool) // the environment for $VAR in paths (default os.LookupEnv)
 	file     string
 	dir      string
 	errs     Errors

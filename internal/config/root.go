@@ -100,7 +100,7 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 		return
 	}
 	if cred != nil {
-		c, err := d.parseCredentials(*cred)
+		c, err := d.parseCredentials(d.expand(credNode, join(field, "credentials"), *cred))
 		if err != nil {
 			d.errorf(d.resolve(credNode), join(field, "credentials"), "%v", err)
 		}

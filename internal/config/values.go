@@ -222,7 +222,7 @@ func cPath(d *decoder, n *yaml.Node, field string) (string, bool) {
 		d.errorf(d.resolve(n), field, "bad path %q", s)
 		return "", false
 	}
-	return d.abs(s), true
+	return d.abs(d.expand(n, field, s)), true
 }
 
 func (d *decoder) abs(p string) string {
