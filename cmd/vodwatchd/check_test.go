@@ -176,7 +176,10 @@ func TestCheckMachineProblems(t *testing.T) {
 			},
 			[]string{"warn  credential ", "secret_key is readable by group/others (mode 0644)", "ok    credentials (systemd:", "secret id AKID****"}},
 		{"credentials under $CREDENTIALS_DIRECTORY outside the unit", "vod:\n  credentials: file:${CREDENTIALS_DIRECTORY}/vod\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
-			func(t *testing.T, f *checkFixture) { t.Setenv("CREDENTIALS_DIRECTORY", ""); os.Unsetenv("CREDENTIALS_DIRECTORY") },
+			func(t *testing.T, f *checkFixture) {
+				t.Setenv("CREDENTIALS_DIRECTORY", "")
+				os.Unsetenv("CREDENTIALS_DIRECTORY")
+			},
 			[]string{"warn  ", "vod.credentials: $CREDENTIALS_DIRECTORY is set by systemd for the service only",
 				"warn  credentials (file:", "only the service has $CREDENTIALS_DIRECTORY"}},
 		{"systemd credentials missing", "vod:\n  credentials: systemd:./creds\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
