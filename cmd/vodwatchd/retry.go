@@ -47,6 +47,7 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 		targets = append(targets, j)
 	}
 	seen := map[string]bool{}
+	queued := 0
 	for _, j := range targets {
 		if seen[j.ID] {
 			continue
@@ -57,11 +58,13 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 			bad.add(fmt.Errorf("retry %s: %w", j.ID, err))
 			continue
 		}
+		queued++
 		fmt.Fprintf(env.stdout, "queued %s %s\n", r.ID, printable(r.SourcePath()))
 	}
-	if len(seen) == 0 && bad.n == 0 {
+	switch {
+	case queued == 0 && bad.n == 0:
 		fmt.Fprintln(env.stdout, "no failed or quarantined jobs")
-	} else if len(seen) > bad.n && source == "file" {
+	case queued > 0 && source == "file":
 		fmt.Fprintln(env.stdout, "the daemon is not running: the jobs run when it starts")
 	}
 	return bad.err()
