@@ -34,7 +34,7 @@ type cmdEnv struct {
 	stderr io.Writer
 	getenv func(string) string
 	cwd    string          // tests only: the current folder (default os.Getwd)
-	wedge  <-chan struct{} // tests only: see runner.wedge
+	wedge  <-chan struct{} // tests only: see app.Options.Wedge
 }
 
 func commands() map[string]command {

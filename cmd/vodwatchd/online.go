@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app"
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
@@ -22,7 +23,7 @@ import (
 // and storage region the rules name exist (Describe*), and can COS be
 // reached. It prints an ok line per check and returns the failures, joined.
 func checkOnline(ctx context.Context, env *cmdEnv, cfg *config.Config) error {
-	up, err := uploader.New(uploaderConfig(cfg, env.getenv, slog.New(slog.DiscardHandler)))
+	up, err := uploader.New(app.UploaderConfig(cfg, env.getenv, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}

@@ -455,77 +455,47 @@ func TestIgnored(t *testing.T) {
 	for rel, want := range map[string]bool{
 		"clip.mp4": false, ".clip.mp4.Ab12Cd": true, "a/.hidden/clip.mp4": true, "clip.mp4.part": true,
 		"x.crdownload": true, "x.filepart": true, "x.tmp": true, "old.bak": true, "tmp/a/b.mp4": true, "news/tmp.mp4": false,
+		"x.partial": true, "x.mp4~": true, ".DS_Store": true, "news/clip.tmp.mp4": false, "part": false,
 	} {
 		if got := w.Ignored(rel); got != want {
 			t.Errorf("Ignored(%q) = %v, want %v", rel, got, want)
 		}
 	}
-}
-
-func TestCredentialsResolve(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "cred")
-	if err := os.WriteFile(p, []byte("# vod\nTENCENTCLOUD_SECRET_ID=AKIDfile\nTENCENTCLOUD_SECRET_KEY=\"keyfile\"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Credentials{Kind: CredFile, Path: p}.Resolve(nil)
-	if err != nil || s.SecretID != "AKIDfile" || s.SecretKey.Reveal() != "keyfile" {
-		t.Errorf("file: %+v %v", s, err)
-	}
-	env := map[string]string{"TENCENTCLOUD_SECRET_ID": "AKIDenv"}
-	_, err = Credentials{Kind: CredEnv}.Resolve(func(k string) string { return env[k] })
-	if !errors.Is(err, ErrNoCredentials) {
-		t.Errorf("env without key: %v", err)
-	}
-	if err := os.WriteFile(p, []byte("TENCENTCLOUD_SECRET_KEY=topsecret\nPASSWORD=x\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Credentials{Kind: CredFile, Path: p}.Resolve(nil)
-	if err == nil || strings.Contains(err.Error(), "topsecret") {
-		t.Errorf("bad file: err %v (must not contain the secret)", err)
+	ignore := w.IgnoreFunc()
+	if ignore("", true) || !ignore(".git", true) || !ignore("a/.cache", true) || ignore("news", true) {
+		t.Errorf("IgnoreFunc: root or folders wrong")
 	}
 }
 
-func TestCredentialsSystemd(t *testing.T) {
-	etc, run := t.TempDir(), t.TempDir()
-	write := func(dir, name, v string) {
-		t.Helper()
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
-			t.Fatal(err)
+// FuzzIgnoreFunc: with the default list, a dot name is always ignored and
+// the root never is, whatever the path.
+func FuzzIgnoreFunc(f *testing.F) {
+	for _, s := range []string{"a.mp4", ".x.abcdef", "a/b.part", "\xff.tmp", "", ".", "a/.b/c", "a//b", "../x"} {
+		f.Add(s, false)
+	}
+	ignore := (&Watch{Ignore: DefaultIgnore}).IgnoreFunc()
+	f.Fuzz(func(t *testing.T, rel string, isDir bool) {
+		got := ignore(rel, isDir)
+		base := rel[strings.LastIndex(rel, "/")+1:]
+		if strings.HasPrefix(base, ".") && base != "." && base != ".." && !got {
+			t.Fatalf("dot name %q not ignored", rel)
 		}
-	}
-	write(etc, "secret_id", "AKIDetc\n")
-	write(etc, "secret_key", "keyetc\n")
-	write(run, "secret_id", "AKIDrun")
-	write(run, "secret_key", "keyrun")
-	write(run, "token", "tok")
-	cfg, err := load(t, "vod:\n  credentials: systemd:"+etc+"\n"+minimalWatch)
+		if rel == "" && got {
+			t.Fatal("root ignored")
+		}
+	})
+}
+
+func TestCredentialsSystemdParsed(t *testing.T) {
+	cfg, err := load(t, "vod:\n  credentials: systemd:/etc/vodwatchd\n"+minimalWatch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := cfg.VOD.Credentials
-	if c.Kind != CredSystemd || c.Path != etc {
-		t.Fatalf("parsed %+v, want systemd:%s", c, etc)
+	if c := cfg.VOD.Credentials; c.Kind != CredSystemd || c.Path != "/etc/vodwatchd" {
+		t.Fatalf("parsed %+v, want systemd:/etc/vodwatchd", c)
 	}
-	for _, tc := range []struct {
-		credDir, id, key, token string
-	}{
-		{"", "AKIDetc", "keyetc", ""},     // check, run by an admin: the source folder
-		{run, "AKIDrun", "keyrun", "tok"}, // under the unit: $CREDENTIALS_DIRECTORY wins
-	} {
-		s, err := c.Resolve(func(k string) string { return map[string]string{"CREDENTIALS_DIRECTORY": tc.credDir}[k] })
-		if err != nil || s.SecretID != tc.id || s.SecretKey.Reveal() != tc.key || s.Token.Reveal() != tc.token {
-			t.Errorf("CREDENTIALS_DIRECTORY=%q: got %q %q %q, %v", tc.credDir, s.SecretID, s.SecretKey.Reveal(), s.Token.Reveal(), err)
-		}
-	}
-	empty := t.TempDir()
-	write(empty, "secret_id", "AKID")
-	write(empty, "secret_key", "\n")
-	if _, err := (Credentials{Kind: CredSystemd, Path: empty}).Resolve(func(string) string { return "" }); !errors.Is(err, ErrNoCredentials) {
-		t.Errorf("empty secret_key: %v, want ErrNoCredentials", err)
-	}
-	if _, err := (Credentials{Kind: CredSystemd, Path: t.TempDir()}).Resolve(func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "secret_id") {
-		t.Errorf("missing files: %v, want an error naming secret_id", err)
+	if _, err := load(t, "vod:\n  credentials: \"systemd:\"\n"+minimalWatch); err == nil || !strings.Contains(err.Error(), "systemd needs the folder") {
+		t.Fatalf("systemd without a folder: %v", err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"log/slog"
@@ -19,7 +19,9 @@ func TestReloadSaysWhatChanged(t *testing.T) {
 	h.eventually(10*time.Second, "the startup scan", func() bool { return scans.MatchString(h.logs.String()) })
 
 	next := testConfigOf(t, h.dir, h.emu, hconf{settle: "700ms"})
-	h.d.Reload(next)
+	if err := h.run.Reload(next); err != nil {
+		t.Fatal(err)
+	}
 	h.eventually(10*time.Second, "the reload scan", func() bool {
 		return strings.Contains(h.logs.String(), "reason=reload")
 	})
@@ -35,7 +37,9 @@ func TestReloadSaysWhatChanged(t *testing.T) {
 		t.Errorf("info scan lines %v, want one startup and one reload scan, each logged once", reasons)
 	}
 
-	h.d.Reload(next)
+	if err := h.run.Reload(next); err != nil {
+		t.Fatal(err)
+	}
 	h.eventually(10*time.Second, "a reload without changes", func() bool {
 		return strings.Contains(h.logs.String(), "changed=[nothing]")
 	})

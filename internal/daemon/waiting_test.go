@@ -1,9 +1,11 @@
-package daemon
+package daemon_test
 
 import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 )
 
 // TestWaitingIsVisible: files that are not jobs yet are listed with what
@@ -29,11 +31,11 @@ func TestWaitingIsVisible(t *testing.T) {
 	h.writeFile("show/index.m3u8", []byte("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg0.ts\n#EXTINF:4,\nseg1.ts\n#EXTINF:4,\nseg2.ts\n#EXT-X-ENDLIST\n"))
 	h.write("show/seg0.ts", 100)
 
-	want := map[string]string{"covered/clip.mp4": WaitCover, "marked/clip.mp4": WaitMarker, "show/index.m3u8": WaitBundle}
-	var got map[string]Waiting
+	want := map[string]string{"covered/clip.mp4": daemon.WaitCover, "marked/clip.mp4": daemon.WaitMarker, "show/index.m3u8": daemon.WaitBundle}
+	var got map[string]daemon.Waiting
 	h.eventually(10*time.Second, "cover, marker and bundle waits listed", func() bool {
 		list, _ := h.d.Waiting()
-		got = map[string]Waiting{}
+		got = map[string]daemon.Waiting{}
 		for _, w := range list {
 			got[w.Rel] = w
 		}
@@ -51,7 +53,7 @@ func TestWaitingIsVisible(t *testing.T) {
 	if b.NMissing != 2 || strings.Join(b.Missing, ",") != "show/seg1.ts,show/seg2.ts" || b.Since.IsZero() {
 		t.Errorf("bundle wait %+v, want 2 missing: show/seg1.ts, show/seg2.ts", b)
 	}
-	if _, counts := h.d.Waiting(); counts[WaitCover] != 1 || counts[WaitMarker] != 1 || counts[WaitBundle] != 1 || counts[WaitQuietFolder] != 0 {
+	if _, counts := h.d.Waiting(); counts[daemon.WaitCover] != 1 || counts[daemon.WaitMarker] != 1 || counts[daemon.WaitBundle] != 1 || counts[daemon.WaitQuietFolder] != 0 {
 		t.Errorf("counts %v", counts)
 	}
 
@@ -60,7 +62,7 @@ func TestWaitingIsVisible(t *testing.T) {
 	h.eventually(5*time.Second, "fresh.mp4 listed as settling or being written", func() bool {
 		list, _ := h.d.Waiting()
 		for _, w := range list {
-			if w.Rel == "fresh.mp4" && (w.Reason == WaitWriting || w.Reason == WaitSettling) {
+			if w.Rel == "fresh.mp4" && (w.Reason == daemon.WaitWriting || w.Reason == daemon.WaitSettling) {
 				return true
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 )
 
@@ -12,7 +13,7 @@ func TestSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Seen("old.mp4", settle.FileState{Size: 10, ModTime: time.Now().Add(-24 * time.Hour)})
+	s.Seen("old.mp4", fileid.ID{Size: 10, ModTime: time.Now().Add(-24 * time.Hour)})
 	time.Sleep(2 * time.Millisecond)
 	s.Changed("new.mp4")
 	got, total := s.Snapshot(10)

@@ -10,7 +10,7 @@ _vodwatchd() {
     fi
     cmd=${COMP_WORDS[1]}
     case $prev in
-        --config|--state|--cover|--emulator-data|--data|--accounts|--tls-cert|--tls-key)
+        --config|--state|--cover|--emulator-data|--emulator-accounts|--data|--accounts|--tls-cert|--tls-key)
             COMPREPLY=($(compgen -f -- "$cur"))
             return ;;
         --log-level)
@@ -27,8 +27,8 @@ _vodwatchd() {
             return ;;
     esac
     case $cmd in
-        run) flags="--config --emulator --emulator-data --emulator-listen --log-format --log-level" ;;
-        upload) flags="--class-id --concurrent-upload-number --cos-endpoint --cos-scheme --cover --emulator --endpoint --expire-time --json --media-name --media-type --part-size --procedure --region --scheme --session-context --source-context --storage-region --sub-app-id -v" ;;
+        run) flags="--config --emulator --emulator-accounts --emulator-data --emulator-listen --log-format --log-level" ;;
+        upload) flags="--class-id --concurrent-upload-number --cos-endpoint --cos-scheme --cover --emulator --emulator-accounts --endpoint --expire-time --json --media-name --media-type --part-size --procedure --region --scheme --session-context --source-context --storage-region --sub-app-id -v" ;;
         status) flags="--active --config --done --exit-zero --failed --json --state" ;;
         retry) flags="--config --failed --state" ;;
         forget) flags="--config --force --state" ;;

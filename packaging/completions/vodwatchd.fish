@@ -17,6 +17,7 @@ complete -c vodwatchd -n "__fish_seen_subcommand_from help" -a "$commands"
 complete -c vodwatchd -n "__fish_seen_subcommand_from run" -l config -r -F -d 'configuration file'
 complete -c vodwatchd -n "__fish_seen_subcommand_from run" -l emulator -d 'upload into the embedded emulator'
 complete -c vodwatchd -n "__fish_seen_subcommand_from run" -l emulator-data -r -F -d 'emulator data folder'
+complete -c vodwatchd -n "__fish_seen_subcommand_from run upload" -l emulator-accounts -r -F -d 'emulator accounts YAML'
 complete -c vodwatchd -n "__fish_seen_subcommand_from run" -l emulator-listen -r -d 'emulator address'
 complete -c vodwatchd -n "__fish_seen_subcommand_from run" -l log-format -r -a 'auto text json' -d 'log format'
 complete -c vodwatchd -n "__fish_seen_subcommand_from run" -l log-level -r -a 'debug info warn error' -d 'log level'
