@@ -16,6 +16,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
@@ -362,10 +363,14 @@ func (c *checker) explain(arg string) {
 	facts := rules.FileFacts{Root: w.Path, Rel: rel, ModTime: c.deps.now()}
 	if statErr == nil {
 		facts.Size, facts.ModTime = fi.Size(), fi.ModTime()
+		facts.JobID = daemon.JobKey(w.Path, rel, fileid.FromInfo(fi)).ID()
 	} else {
-		fmt.Fprintf(out, "  note:      the file does not exist; size 0 and mtime now assumed\n")
+		fmt.Fprintf(out, "  note:      the file does not exist; size 0 and mtime now assumed, and the job id is only known once it does\n")
 	}
 	fmt.Fprintf(out, "  rule:      %s (%s, match %q)\n", r.Name, r.Pos, r.Match)
+	if facts.JobID != "" {
+		fmt.Fprintf(out, "  job:       %s (this version of the file; status, retry and forget take it)\n", facts.JobID)
+	}
 	if statErr == nil && fi.Size() == 0 && !r.AllowEmpty {
 		fmt.Fprintf(out, "  not taken: zero-byte file, refused with a warning (allow_empty: true on the rule uploads it)\n")
 		return

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
+	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
@@ -96,6 +97,48 @@ func TestRunEmulatorLogsAreJSON(t *testing.T) {
 	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		if !json.Valid([]byte(line)) {
 			t.Errorf("not a JSON log line: %q", line)
+		}
+	}
+}
+
+// TestCheckSendsWhatTheDaemonSends: for a file the daemon uploaded, check
+// names the same job id and renders the same SourceContext.
+func TestCheckSendsWhatTheDaemonSends(t *testing.T) {
+	emu := emulatortest.Start(t)
+	dir := t.TempDir()
+	drop := filepath.Join(dir, "drop")
+	cfgPath := filepath.Join(dir, "config.yaml")
+	apptest.Template{
+		Endpoint: emu.Addr(), SecretID: emu.SecretID(), SecretKey: emu.SecretKey(),
+		State: apptest.StatePath(dir), Drop: drop, Settle: "200ms",
+		Rules: "    rules:\n      - match: \"**/*.mp4\"\n        source_context: \"src:{{.JobID}}:{{.Rel}}:{{.Size}}\"\n",
+	}.Write(t, cfgPath)
+	logs := &testutil.Buffer{}
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
+	stop := startRun(t, env, cfgPath, logs)
+	apptest.WriteFile(t, drop, "news/clip.mp4", bytes.Repeat([]byte("v"), 5000))
+	waitFor(t, 30*time.Second, logs, func() bool { return strings.Contains(logs.String(), `msg="upload done"`) })
+	stop()
+
+	s, err := state.Open(apptest.StatePath(dir), state.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := s.List(context.Background(), state.Filter{})
+	s.Close()
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("jobs %v, %v; want 1", jobs, err)
+	}
+	j := jobs[0]
+	var out bytes.Buffer
+	cenv := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(string) string { return "" }}
+	runMain(context.Background(), cenv, []string{"check", "--config", cfgPath, filepath.Join(drop, "news/clip.mp4")})
+	for _, want := range []string{
+		"  job:       " + j.ID + " (",
+		"  source:    \"" + j.SourceContext + "\"",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check lacks %q (the daemon recorded job %s, SourceContext %q):\n%s", want, j.ID, j.SourceContext, out.String())
 		}
 	}
 }

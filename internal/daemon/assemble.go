@@ -322,7 +322,7 @@ func (a *assembler) isCover(rel string) bool {
 }
 
 func (a *assembler) key(rel string, st fileid.ID) state.Key {
-	return state.NewKey(a.w.root, rel, st)
+	return JobKey(a.w.root, rel, st)
 }
 
 // noteManifest reads the direct references of a manifest that settled, so

@@ -7,7 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
 // What `vodwatchd check` asks of the daemon's own reading of a folder, so
@@ -40,6 +42,11 @@ func ClaimedBy(root, rel string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// JobKey is the identity the daemon records a version of root/rel under;
+// its ID() is the job's id, and so .JobID in source_context and the other
+// templates.
+func JobKey(root, rel string, id fileid.ID) state.Key { return state.NewKey(root, rel, id) }
 
 // SidecarOf reports whether rel is a result sidecar the daemon writes
 // (<media>.vod.json) and names its media file.
