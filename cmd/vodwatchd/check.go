@@ -343,7 +343,7 @@ func (c *checker) explain(arg string) {
 		return
 	}
 	if media, ok := daemon.SidecarOf(rel); ok && statErr == nil && exists(filepath.Join(w.Path, filepath.FromSlash(media))) {
-		fmt.Fprintf(out, "  not taken: vodwatchd's own result sidecar of %s, never uploaded\n", media)
+		fmt.Fprintf(out, "  not taken: vodwatchd's own sidecar of %s (result or error), never uploaded\n", media)
 		return
 	}
 	if ms := daemon.ClaimedBy(w.Path, rel); len(ms) > 0 {

@@ -286,10 +286,11 @@ func TestCheckBundlesAndSidecars(t *testing.T) {
 	f.write(t, "drop/show/v1/seg0.ts", "ts", 0o644)
 	f.write(t, "drop/clip.mp4", "video", 0o644)
 	f.write(t, "drop/clip.mp4.vod.json", "{}", 0o644)
+	f.write(t, "drop/clip.mp4.error.json", "{}", 0o644)
 	f.write(t, "drop/orphan.vod.json", "{}", 0o644)
 	d := func(rel string) string { return filepath.Join(f.dir, rel) }
 	out, errOut, err := f.run(t, nil, d("drop/show/master.m3u8"), d("drop/show/v1/index.m3u8"), d("drop/show/v1/seg0.ts"),
-		d("drop/clip.mp4.vod.json"), d("drop/orphan.vod.json"))
+		d("drop/clip.mp4.vod.json"), d("drop/clip.mp4.error.json"), d("drop/orphan.vod.json"))
 	if err != nil {
 		t.Fatalf("check: %v\n%s%s", err, out, errOut)
 	}
@@ -299,7 +300,8 @@ func TestCheckBundlesAndSidecars(t *testing.T) {
 		"  missing:   1 file(s): v1/seg1.ts (the bundle waits up to 10m0s, then fails)",
 		"index.m3u8\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      show/v1/index.m3u8\n  not taken: part of the HLS/DASH bundle of show/master.m3u8 (uploaded with it, never on its own)",
 		"seg0.ts\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      show/v1/seg0.ts\n  not taken: part of the HLS/DASH bundle of show/v1/index.m3u8 (uploaded with it, never on its own)",
-		"  not taken: vodwatchd's own result sidecar of clip.mp4, never uploaded",
+		"clip.mp4.vod.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      clip.mp4.vod.json\n  not taken: vodwatchd's own sidecar of clip.mp4 (result or error), never uploaded",
+		"clip.mp4.error.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      clip.mp4.error.json\n  not taken: vodwatchd's own sidecar of clip.mp4 (result or error), never uploaded",
 		"orphan.vod.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      orphan.vod.json\n  rule:      all (",
 	)
 	f.write(t, "drop/show/v1/seg1.ts", "ts", 0o644)

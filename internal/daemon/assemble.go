@@ -285,7 +285,7 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 // isSidecar reports whether rel is a result sidecar (<name>.vod.json) that
 // a post-action wrote next to an uploaded file: never media.
 func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
-	media, ok := strings.CutSuffix(rel, sidecarSuffix)
+	media, ok := SidecarOf(rel)
 	if !ok {
 		return false
 	}
@@ -293,8 +293,10 @@ func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
 	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media)))
 }
 
-// sidecarSuffix is the name postaction gives a done job's result file.
-const sidecarSuffix = ".vod.json"
+// sidecarSuffixes are the names postaction gives a done job's result file
+// and a quarantined job's error file (a quarantined file dropped back with
+// its .error.json must not make that a job of its own).
+var sidecarSuffixes = []string{".vod.json", ".error.json"}
 
 // isCover reports whether rel is the cover of a sibling media file (it is
 // then sent with that file, never on its own).

@@ -48,8 +48,14 @@ func ClaimedBy(root, rel string) []string {
 // templates.
 func JobKey(root, rel string, id fileid.ID) state.Key { return state.NewKey(root, rel, id) }
 
-// SidecarOf reports whether rel is a result sidecar the daemon writes
-// (<media>.vod.json) and names its media file.
+// SidecarOf reports whether rel is named like a file the daemon writes
+// beside a media file (<media>.vod.json, <media>.error.json) and names the
+// media file. The daemon skips it while that media file exists or is known.
 func SidecarOf(rel string) (media string, ok bool) {
-	return strings.CutSuffix(rel, sidecarSuffix)
+	for _, suf := range sidecarSuffixes {
+		if m, ok := strings.CutSuffix(rel, suf); ok && m != "" && !strings.HasSuffix(m, "/") {
+			return m, true
+		}
+	}
+	return "", false
 }

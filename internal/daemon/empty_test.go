@@ -44,3 +44,23 @@ func TestZeroByteFiles(t *testing.T) {
 		t.Errorf("the refusal does not name placeholder.mp4:\n%s", logs)
 	}
 }
+
+// TestOwnSidecarsAreNotJobs: a quarantined file dropped back with its
+// .error.json, and a kept file with its .vod.json, are one job each under
+// a catch-all rule; the sidecars are not uploaded.
+func TestOwnSidecarsAreNotJobs(t *testing.T) {
+	h := startHarness(t, "")
+	h.write("back/clip.mp4", 1000)
+	h.writeFile("back/clip.mp4.error.json", []byte(`{"Code":"InternalError"}`))
+	h.write("kept.mp4", 1000)
+	h.writeFile("kept.mp4.vod.json", []byte(`{"FileId":"1"}`))
+	h.waitDone(2, 30*time.Second)
+	h.never(time.Second, "a job for a sidecar", func() bool {
+		for _, j := range h.jobs() {
+			if strings.HasSuffix(j.Key.Rel, ".json") {
+				return true
+			}
+		}
+		return false
+	})
+}
