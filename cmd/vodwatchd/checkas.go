@@ -124,6 +124,9 @@ func servicePaths(cfg *config.Config) []asPath {
 		{"config", cfg.File, false, false, "read the configuration"},
 		{"state", filepath.Dir(cfg.State), true, true, "keep the state"},
 	}
+	if _, err := os.Lstat(cfg.State); err == nil {
+		ps = append(ps, asPath{"state file", cfg.State, false, false, "open the state (an earlier run as another user may own it)"})
+	}
 	seen := map[string]bool{}
 	add := func(p asPath) {
 		if !seen[p.what+p.path] {
@@ -173,6 +176,9 @@ func (c *checker) checkAs(id identity) {
 			continue
 		}
 		want, verb := uint32(wantRead), "read"
+		if p.what == "state file" {
+			want, verb = wantRead|wantWrite, "read and write"
+		}
 		if p.folder {
 			want, verb = wantRead|wantWrite|wantExec, "read and write"
 		}

@@ -36,6 +36,9 @@ func TestCheckAs(t *testing.T) {
 	mk("done", 0o755)    // not writable by others
 	mk("private", 0o700) // cannot be entered by others
 	mk("var", 0o777)
+	if err := os.WriteFile(filepath.Join(dir, "var", "owned.db"), nil, 0o644); err != nil { // left by a run as root
+		t.Fatal(err)
+	}
 	cfgText := "state: ./var/db/state.db\nwatch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: move, to: ./done }\n" +
 		"        quarantine: { to: ./private/failed }\n"
 	cfgPath := filepath.Join(dir, "config.yaml")
@@ -63,6 +66,15 @@ func TestCheckAs(t *testing.T) {
 	if c.failed != 2 {
 		t.Errorf("%d failures, want 2:\n%s", c.failed, got)
 	}
+
+	// A state file left by a run as another user: the folder is writable,
+	// the file is not.
+	cfg.State = filepath.Join(dir, "var", "owned.db")
+	out.Reset()
+	c.failed = 0
+	c.checkAs(identity{name: "svc", uid: 4242, gids: map[uint32]bool{4242: true}})
+	wantLines(t, out.String(), "FAIL  as svc: state file "+cfg.State+": cannot read and write "+cfg.State+" (")
+	cfg.State = filepath.Join(dir, "var/db/state.db")
 
 	// The same paths as root: everything is reachable.
 	out.Reset()
