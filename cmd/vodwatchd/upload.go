@@ -32,13 +32,6 @@ type uploadFlags struct {
 func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	f := &uploadFlags{}
 	fs := newFlagSet(env, "upload")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd upload --region REGION [flags] FILE\n\n"+
-			"Uploads FILE (or the HLS/DASH bundle of a .m3u8/.mpd) into VOD and prints its FileId.\n"+
-			"Credentials: TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY[/TENCENTCLOUD_SESSION_TOKEN],\n"+
-			"else the SDK chain (profile file, CVM role).\n\nflags:")
-		fs.PrintDefaults()
-	}
 	r := &f.req
 	fs.StringVar(&f.region, "region", "", "API access region, e.g. ap-guangzhou (required unless --emulator)")
 	fs.StringVar(&r.CoverFilePath, "cover", "", "cover image `file`")
