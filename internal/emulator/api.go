@@ -94,6 +94,9 @@ func (e *Emulator) callAPI(r *http.Request, action string) (any, *apiError) {
 	}
 	fn, ok := e.actions()[action]
 	if !ok {
+		fn, ok = e.flowActions()[action]
+	}
+	if !ok {
 		return nil, newAPIError("InvalidAction", "The action `%s` does not exist or is not supported by the emulator.", clipName(action))
 	}
 	acct, aerr := e.authenticate(r, body)
