@@ -82,15 +82,15 @@ type Pacer interface {
 
 // Config configures a Follower. Zero values take the defaults.
 type Config struct {
-	Mode           string                                  // poll (default) | pull
+	Mode           string                                 // poll (default) | pull
 	Client         func(ctx context.Context) (API, error) // a client with current credentials (required)
-	Store          Store                                   // required
-	SubAppID       uint64                                  // the application whose events are pulled
-	Interval       time.Duration                           // poll: each job is checked this often, default 10s
-	RetryDelay     time.Duration                           // after a failed API call, default 5s
-	ConfirmForeign bool                                    // pull: confirm events that match no job (default: leave them)
-	SafetyPoll     time.Duration                           // pull: also poll followed jobs this often (a lost or foreign-confirmed event), default 10m; <0 = never
-	Pacer          Pacer                                   // optional
+	Store          Store                                  // required
+	SubAppID       uint64                                 // the application whose events are pulled
+	Interval       time.Duration                          // poll: each job is checked this often, default 10s
+	RetryDelay     time.Duration                          // after a failed API call, default 5s
+	ConfirmForeign bool                                   // pull: confirm events that match no job (default: leave them)
+	SafetyPoll     time.Duration                          // pull: also poll followed jobs this often (a lost or foreign-confirmed event), default 10m; <0 = never
+	Pacer          Pacer                                  // optional
 	Logger         *slog.Logger
 }
 
