@@ -26,7 +26,7 @@ var (
 	bRoots    = []byte("roots")       // watch root -> "" (every root a job ever had)
 	bPost     = []byte("ix_post")     // id -> "" for done jobs whose post-action is pending (schema 2)
 
-	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots, bPost}
+	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots, bPost, bOutbox, bOutboxDue, bOutboxDead}
 
 	kSchema  = []byte("schema")
 	kCreated = []byte("created")
