@@ -60,9 +60,10 @@ type Store interface {
 	// Following lists the jobs waiting to become playable: committed
 	// with a procedure, not yet ready or processing_failed.
 	Following(ctx context.Context) ([]Job, error)
-	// Match finds the committed job an event is about, by FileId or by
-	// SourceContext (either may be empty); ok is false when none is.
-	Match(ctx context.Context, fileID, sourceContext string) (job Job, ok bool, err error)
+	// Match finds the committed jobs an event is about, by FileId or by
+	// SourceContext (either may be empty): usually one, several when jobs
+	// share one media (content dedupe), none when the event is not ours.
+	Match(ctx context.Context, fileID, sourceContext string) ([]Job, error)
 	// Apply records an update of a job.
 	Apply(ctx context.Context, jobID string, u Update) error
 }

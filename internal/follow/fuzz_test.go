@@ -12,8 +12,8 @@ import (
 type matchAll struct{ applied []Update }
 
 func (*matchAll) Following(context.Context) ([]Job, error) { return nil, nil }
-func (*matchAll) Match(context.Context, string, string) (Job, bool, error) {
-	return Job{ID: "j", Procedure: "p"}, true, nil
+func (*matchAll) Match(context.Context, string, string) ([]Job, error) {
+	return []Job{{ID: "j", Procedure: "p"}}, nil
 }
 func (m *matchAll) Apply(_ context.Context, _ string, u Update) error {
 	m.applied = append(m.applied, u)

@@ -122,15 +122,16 @@ func (s *memStore) Following(context.Context) ([]follow.Job, error) {
 	return out, nil
 }
 
-func (s *memStore) Match(_ context.Context, fileID, sc string) (follow.Job, bool, error) {
+func (s *memStore) Match(_ context.Context, fileID, sc string) ([]follow.Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var out []follow.Job
 	for _, j := range s.jobs {
 		if (fileID != "" && j.FileID == fileID) || (sc != "" && j.SourceContext == sc) {
-			return j.Job, true, nil
+			out = append(out, j.Job)
 		}
 	}
-	return follow.Job{}, false, nil
+	return out, nil
 }
 
 func (s *memStore) Apply(_ context.Context, id string, u follow.Update) error {

@@ -92,25 +92,27 @@ func (f *Follower) confirm(ctx context.Context, api API, handles []*string) erro
 func (f *Follower) handle(ctx context.Context, ev *vod.EventContent) (confirm bool, err error) {
 	typ := deref(ev.EventType)
 	fileID, sc, taskID := eventKeys(ev)
-	j, ok := Job{}, false
+	var jobs []Job
 	if fileID != "" || sc != "" {
-		j, ok, err = f.cfg.Store.Match(ctx, fileID, sc)
+		jobs, err = f.cfg.Store.Match(ctx, fileID, sc)
 		if err != nil {
 			return false, fmt.Errorf("matching %s event of FileId %s: %w", typ, fileID, err)
 		}
 	}
-	if !ok {
+	if len(jobs) == 0 {
 		if f.foreign.add(typ + "/" + fileID + "/" + taskID) {
 			f.log.Info("event matches no job", "type", typ, "file_id", fileID, "task_id", taskID, "confirmed", f.cfg.ConfirmForeign)
 		}
 		return f.cfg.ConfirmForeign, nil
 	}
-	u, has := f.update(ev, j)
-	if !has {
-		return true, nil
-	}
-	if err := f.apply(ctx, j, u); err != nil {
-		return false, err
+	for _, j := range jobs {
+		u, has := f.update(ev, j)
+		if !has {
+			continue
+		}
+		if err := f.apply(ctx, j, u); err != nil {
+			return false, err
+		}
 	}
 	return true, nil
 }
