@@ -38,8 +38,8 @@ type Options struct {
 
 // migrations[v] upgrades a schema-v file to v+1 inside one transaction.
 var migrations = map[int]func(tx *bolt.Tx) error{
-	1: addPostIndex, // 2: an index of done jobs whose post-action is pending
-	2: addOutbox,    // 3: the hook outbox and its dead letters
+	1: addPostIndex,     // 2: an index of done jobs whose post-action is pending
+	2: addPlayAndOutbox, // 3: the play indexes, the hook outbox and its dead letters
 }
 
 // Open opens the state file at path, creating it (folder 0700, file 0600)

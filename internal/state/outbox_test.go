@@ -64,17 +64,25 @@ func TestOutboxDueOrderRetryAndIdempotentEnqueue(t *testing.T) {
 	mustCheck(t, s)
 }
 
-// TestMigrateSchema2: a schema-2 file gets the outbox at a read-write open.
+// TestMigrateSchema2: a schema-2 file gets the outbox and the play
+// indexes (its done jobs found by FileId) at a read-write open.
 func TestMigrateSchema2(t *testing.T) {
 	path := statePath(t)
 	s := openTest(t, path, Options{})
+	j := driveTo(t, s, mustEnqueue(t, s, testKey(1), Attrs{}).ID, StageCommitting)
+	if _, err := s.Update(context.Background(), j.ID, func(n *Job) error {
+		n.Stage, n.Result.FileID = StageDone, "F"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	_ = s.Close()
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bOutbox, bOutboxDue, bOutboxDead} {
+		for _, b := range [][]byte{bOutbox, bOutboxDue, bOutboxDead, bFollow, bFileID} {
 			if err := tx.DeleteBucket(b); err != nil {
 				return err
 			}
@@ -92,4 +100,7 @@ func TestMigrateSchema2(t *testing.T) {
 		t.Fatalf("outbox after migration: %v", err)
 	}
 	mustCheck(t, s2)
+	if got, err := s2.ByFileID(context.Background(), "F"); err != nil || len(got) != 1 || got[0].ID != j.ID {
+		t.Fatalf("ByFileID after migration = %v, %v", got, err)
+	}
 }
