@@ -22,15 +22,17 @@ const MaxFileSize = 4 << 20
 // All paths are absolute; relative ones were resolved against the folder of
 // the configuration file.
 type Config struct {
-	File    string // the path given to Load, as used in error messages
-	Dir     string // absolute folder of the configuration file
-	VOD     VOD
-	State   string // absolute path of the bbolt state file
-	Listen  string // host:port of /metrics and /healthz; "" = off
-	Log     Log
-	Upload  Upload
-	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
-	Watch   []Watch
+	File         string // the path given to Load, as used in error messages
+	Dir          string // absolute folder of the configuration file
+	VOD          VOD
+	State        string // absolute path of the bbolt state file
+	Listen       string // host:port of /metrics and /healthz; "" = off
+	Log          Log
+	Upload       Upload
+	Compact      time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
+	Follow       Follow        // following uploads to playable (follow.go)
+	HookDelivery HookDelivery  // hook_delivery: retries of hooks
+	Watch        []Watch
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string
@@ -172,6 +174,7 @@ type Rule struct {
 	Dedupe         bool
 	After          After
 	Quarantine     Quarantine
+	Hooks          []Hook // the watch's hooks, then the rule's
 }
 
 // AfterAction is what happens to a file after its upload is committed.
@@ -189,6 +192,7 @@ type After struct {
 	Action  AfterAction
 	To      string // absolute folder for AfterMove
 	Sidecar bool   // write <name>.vod.json with the FileId next to the (moved) file
+	When    string // AfterWhenDone (default) | AfterWhenReady
 	pos     Pos    // where "to" was set
 }
 

@@ -27,8 +27,10 @@ func defaultConfig() *Config {
 			Region: DefaultRegion, Endpoint: DefaultEndpoint, Scheme: "https", COSScheme: "https",
 			Credentials: Credentials{Kind: CredEnv},
 		},
-		State: DefaultState,
-		Log:   Log{Level: slog.LevelInfo, Format: "auto"},
+		State:        DefaultState,
+		Follow:       defaultFollow(),
+		HookDelivery: defaultHookDelivery(),
+		Log:          Log{Level: slog.LevelInfo, Format: "auto"},
 		Upload: Upload{
 			Workers: 4, PartsInFlight: 8, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
 			Location: time.Local,
@@ -55,6 +57,8 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 		"log":           func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
 		"upload":        func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
 		"compact_after": set(d, &cfg.Compact, cDuration),
+		"follow":        func(n *yaml.Node, f string) { d.decodeFollow(n, f, &cfg.Follow) },
+		"hook_delivery": func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
 		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
 		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})
@@ -76,6 +80,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	})
 	if len(d.errs) == 0 {
 		d.checkPaths(cfg)
+		d.checkHookNames(cfg)
 		d.checkWarnings(cfg)
 	}
 	return cfg
@@ -275,6 +280,7 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 		"bandwidth":       set(d, &w.Bandwidth, cRate),
 		"defaults":        func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &dflt, false) },
 		"rules":           func(n *yaml.Node, f string) { rulesNode, rulesField = n, f },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, &dflt) },
 	}) {
 		if isNull(n) {
 			d.errorf(n, field, "empty watch entry")

@@ -39,6 +39,7 @@ type ruleSpec struct {
 	qTo            *string
 	qToPos         Pos
 	qAttempts      *int
+	hooks          []Hook // accumulate: defaults, watch, rule
 }
 
 // decodeRuleSpec decodes a rule (isRule) or a defaults block into s.
@@ -62,6 +63,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, s) },
 		"quarantine": func(n *yaml.Node, f string) {
 			d.mapping(n, f, map[string]handler{
 				"to": func(n *yaml.Node, f string) {
@@ -84,7 +86,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 }
 
 func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
-	a := After{Action: AfterKeep}
+	a := After{Action: AfterKeep, When: AfterWhenDone}
 	var to *string
 	if !d.mapping(n, field, map[string]handler{
 		"action": set(d, &a.Action, enum(AfterKeep, AfterMove, AfterDelete)),
@@ -93,6 +95,7 @@ func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
 			setPtr(d, &to, cPath)(n, f)
 		},
 		"sidecar": set(d, &a.Sidecar, cBool),
+		"when":    set(d, &a.When, enum(AfterWhenDone, AfterWhenReady)),
 	}) {
 		return
 	}
@@ -178,6 +181,7 @@ func overlay(base, top ruleSpec) ruleSpec {
 		o.qTo, o.qToPos = top.qTo, top.qToPos
 	}
 	setIf(&o.qAttempts, top.qAttempts)
+	o.hooks = append(append([]Hook(nil), base.hooks...), top.hooks...)
 	return o
 }
 
@@ -222,7 +226,8 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		Priority:       val(s.priority, 0),
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
-		After:          val(s.after, After{Action: AfterKeep}),
+		After:          val(s.after, After{Action: AfterKeep, When: AfterWhenDone}),
+		Hooks:          s.hooks,
 		Quarantine:     Quarantine{To: val(s.qTo, ""), AfterAttempts: val(s.qAttempts, c.Upload.Retries.MaxAttempts), pos: s.qToPos},
 	}
 	if r.Concurrency == 0 {
