@@ -42,10 +42,12 @@ type Config struct {
 
 // Dispatcher delivers the outbox.
 type Dispatcher struct {
-	cfg   Config
+	cfg  Config
+	log  *slog.Logger
+	wake chan struct{}
+
+	mu    sync.Mutex
 	hooks map[string]Hook
-	log   *slog.Logger
-	wake  chan struct{}
 }
 
 // New checks cfg.
@@ -53,15 +55,9 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Outbox == nil {
 		return nil, errors.New("hooks: Outbox is required")
 	}
-	hooks := map[string]Hook{}
-	for _, h := range cfg.Hooks {
-		if err := h.Validate(); err != nil {
-			return nil, err
-		}
-		if _, dup := hooks[h.Name]; dup {
-			return nil, fmt.Errorf("hooks: two hooks are named %q", h.Name)
-		}
-		hooks[h.Name] = h
+	hooks, err := byName(cfg.Hooks)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 10
@@ -91,6 +87,33 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Now = time.Now
 	}
 	return &Dispatcher{cfg: cfg, hooks: hooks, log: cfg.Logger.With("component", "hooks"), wake: make(chan struct{}, 1)}, nil
+}
+
+func byName(hs []Hook) (map[string]Hook, error) {
+	out := map[string]Hook{}
+	for _, h := range hs {
+		if err := h.Validate(); err != nil {
+			return nil, err
+		}
+		if _, dup := out[h.Name]; dup {
+			return nil, fmt.Errorf("hooks: two hooks are named %q", h.Name)
+		}
+		out[h.Name] = h
+	}
+	return out, nil
+}
+
+// SetHooks replaces the hooks (a configuration reload); deliveries in the
+// outbox find their hook by name at each attempt.
+func (d *Dispatcher) SetHooks(hs []Hook) error {
+	m, err := byName(hs)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.hooks = m
+	d.mu.Unlock()
+	return nil
 }
 
 // Validate reports what is wrong with a hook, naming it.
@@ -181,7 +204,9 @@ func cmp(a, b error) error {
 
 // deliver makes one attempt and records it.
 func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) error {
+	d.mu.Lock()
 	h, ok := d.hooks[dl.Hook]
+	d.mu.Unlock()
 	var a Attempt
 	switch {
 	case !ok:

@@ -243,7 +243,13 @@ func (s *Store) UpdatePlay(ctx context.Context, id string, u PlayUpdate, plan Pl
 		}
 		return nil
 	}, func(old, next *Job) []hooks.Delivery {
-		if !changed || plan == nil {
+		if !changed {
+			return nil
+		}
+		if plan == nil {
+			plan = s.Planner()
+		}
+		if plan == nil {
 			return nil
 		}
 		return plan(old, next)
@@ -254,10 +260,24 @@ func (s *Store) UpdatePlay(ctx context.Context, id string, u PlayUpdate, plan Pl
 	return job, changed, nil
 }
 
-// UpdateNotify is Update that also writes the hook deliveries plan
-// returns for the change, in the same transaction: a crash loses neither
-// or both.
+// SetPlanner installs the planner Update consults on every change.
+func (s *Store) SetPlanner(p Planner) { s.planner.Store(&p) }
+
+// Planner is the installed planner (nil when none).
+func (s *Store) Planner() Planner {
+	if p := s.planner.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// UpdateNotify is Update that also writes the hook deliveries plan (the
+// installed planner when nil) returns for the change, in the same
+// transaction: a crash loses neither or both.
 func (s *Store) UpdateNotify(ctx context.Context, id string, fn func(*Job) error, plan Planner) (*Job, error) {
+	if plan == nil {
+		plan = s.Planner()
+	}
 	var old, out *Job
 	err := s.write(ctx, "update job "+id, func(tx *bolt.Tx) error {
 		cur, err := getJob(tx, id)

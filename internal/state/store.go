@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -43,6 +44,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
+	planner   atomic.Pointer[Planner]
 }
 
 // batchDelay is how long a write waits for others to share its
