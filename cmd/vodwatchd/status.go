@@ -282,6 +282,7 @@ type statusJob struct {
 	Error          *statusError `json:"error"`
 	QuarantinePath string       `json:"quarantine_path"`
 	MovedTo        string       `json:"moved_to"`
+	Play           *state.Play  `json:"play,omitempty"` // after done: processing, ready or processing_failed, with outputs or error
 }
 
 type statusError struct {
@@ -308,11 +309,11 @@ func jobSize(j *state.Job) int64 {
 func toStatus(j *state.Job) statusJob {
 	s := statusJob{
 		ID: j.ID, Path: j.Key.Path(), Root: j.Key.Root, Rel: j.Key.Rel, Kind: string(j.Kind), Rule: j.Rule,
-		Stage: string(j.Stage), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
+		Stage: j.DisplayStage(), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
 		Attempts: j.Attempts, NextRetry: timePtr(j.NextRetry), Created: j.Created, Updated: j.Updated,
 		Finished: timePtr(j.Finished), FileID: j.Result.FileID, MediaURL: j.Result.MediaURL,
 		CoverURL: j.Result.CoverURL, RequestID: j.Result.RequestID, QuarantinePath: j.QuarantinePath,
-		MovedTo: j.Post.MovedTo,
+		MovedTo: j.Post.MovedTo, Play: j.Play,
 	}
 	if e := j.LastError; e != nil {
 		s.Error = &statusError{Code: e.Code, Message: e.Message, RequestID: e.RequestID, Op: e.Op}
@@ -346,14 +347,33 @@ func writeTable(w io.Writer, jobs []*state.Job) error {
 		if !j.NextRetry.IsZero() && j.Stage == state.StageFailed {
 			next = j.NextRetry.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, printable(j.Key.Path()), j.Stage,
-			humanBytes(jobSize(j)), fmt.Sprintf("%.0f%%", 100*j.Progress()), j.Attempts, next, jobResult(j))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, printable(j.Key.Path()), j.DisplayStage(),
+			humanBytes(jobSize(j)), jobProgress(j), j.Attempts, next, jobResult(j))
 	}
 	return tw.Flush()
 }
 
+// jobProgress is the upload's progress, then the procedure's.
+func jobProgress(j *state.Job) string {
+	if j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayProcessing {
+		return fmt.Sprintf("%d%%", j.Play.Progress)
+	}
+	return fmt.Sprintf("%.0f%%", 100*j.Progress())
+}
+
 func jobResult(j *state.Job) string {
 	switch {
+	case j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayFailed && j.Play.Error != nil:
+		return printable("FileId " + j.Result.FileID + " processing failed: " + j.Play.Error.Code + ": " + j.Play.Error.Message)
+	case j.Stage == state.StageDone && j.Play != nil && j.Play.Outputs != nil && len(j.Play.Outputs.Streams)+len(j.Play.Outputs.Transcodes) > 0:
+		o := j.Play.Outputs
+		play := ""
+		if len(o.Streams) > 0 {
+			play = o.Streams[0].URL
+		} else {
+			play = o.Transcodes[0].URL
+		}
+		return printable(fmt.Sprintf("FileId %s %s (+%d outputs)", j.Result.FileID, play, len(o.Transcodes)+len(o.Streams)+len(o.Snapshots)))
 	case j.Stage == state.StageDone && j.Result.FileID != "":
 		if j.Result.MediaURL != "" {
 			return printable("FileId " + j.Result.FileID + " " + j.Result.MediaURL)
