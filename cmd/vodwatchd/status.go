@@ -175,12 +175,14 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	info := daemonInfo(ctx, jobs)
+	hk := hookInfo(ctx, jobs, info)
 	if *asJSON {
-		return writeJSON(env.stdout, source, info, list)
+		return writeJSON(env.stdout, source, info, hk, list)
 	}
 	if info != nil {
 		writeInfo(env.stdout, info)
 	}
+	writeHooks(env.stdout, hk)
 	return writeTable(env.stdout, list)
 }
 
@@ -321,12 +323,13 @@ func toStatus(j *state.Job) statusJob {
 	return s
 }
 
-func writeJSON(w io.Writer, source string, info *control.DaemonInfo, jobs []*state.Job) error {
+func writeJSON(w io.Writer, source string, info *control.DaemonInfo, hk *control.HookInfo, jobs []*state.Job) error {
 	out := struct {
 		Source string              `json:"source"`
 		Daemon *control.DaemonInfo `json:"daemon,omitempty"`
+		Hooks  *control.HookInfo   `json:"hooks,omitempty"`
 		Jobs   []statusJob         `json:"jobs"`
-	}{Source: source, Daemon: info, Jobs: make([]statusJob, 0, len(jobs))}
+	}{Source: source, Daemon: info, Hooks: hk, Jobs: make([]statusJob, 0, len(jobs))}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, toStatus(j))
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/hooks"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/vodoutput"
 )
@@ -71,5 +74,40 @@ func TestStatusShowsStagesAfterDone(t *testing.T) {
 				t.Errorf("failed play %v", play)
 			}
 		}
+	}
+}
+
+// TestStatusShowsHookDeadLetters: a delivery given up is visible.
+func TestStatusShowsHookDeadLetters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	s, err := state.Open(path, state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ob := s.Outbox()
+	now := time.Now()
+	ds := []hooks.Delivery{
+		{Key: "k1", Hook: "cms", Facts: hooks.Facts{Event: "ready", JobID: "0123456789abcdef", Path: "/srv/drop/a.mp4"}, Created: now, NextAt: now},
+		{Key: "k2", Hook: "cms", Facts: hooks.Facts{Event: "done", JobID: "0123456789abcdef"}, Created: now, NextAt: now},
+	}
+	if err := ob.Enqueue(ctx, ds...); err != nil {
+		t.Fatal(err)
+	}
+	if err := ob.Failed(ctx, "k1", hooks.Attempt{Error: "webhook cms: HTTP 503: down"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	out, _, code := stRun(t, "status", "--state", path)
+	if code != 0 || !strings.Contains(out, "hooks: 1 pending, 1 dead letters") ||
+		!strings.Contains(out, "dead letter: hook cms, ready of job 0123456789abcdef (/srv/drop/a.mp4), 1 attempts: webhook cms: HTTP 503: down") {
+		t.Fatalf("status:\n%s", out)
+	}
+	raw, _, _ := stRun(t, "status", "--json", "--state", path)
+	var doc struct {
+		Hooks struct{ Pending, Dead int } `json:"hooks"`
+	}
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil || doc.Hooks.Dead != 1 || doc.Hooks.Pending != 1 {
+		t.Fatalf("status --json hooks %+v %v", doc.Hooks, err)
 	}
 }

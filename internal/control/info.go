@@ -13,6 +13,7 @@ type DaemonInfo struct {
 	Active          int            `json:"active"`          // uploads in progress
 	QueueByPriority map[string]int `json:"queue_by_priority"`
 	StateError      string         `json:"state_error,omitempty"` // why the state cannot be written, if so
+	Hooks           *HookInfo      `json:"hooks,omitempty"`       // the hook outbox (hooks.go)
 }
 
 // InfoFunc reports the daemon's DaemonInfo.
