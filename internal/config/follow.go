@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -155,8 +157,7 @@ func (d *decoder) hookSecret(n *yaml.Node, field, v string) Secret {
 		return Secret(s)
 	case strings.HasPrefix(v, "file:"):
 		p := d.abs(strings.TrimPrefix(v, "file:"))
-		b, err := os.ReadFile(p)
-		s := strings.TrimRight(string(b), "\r\n")
+		s, err := readSecretFile(p)
 		if err != nil || s == "" {
 			d.errorf(n, field, "cannot read a secret from %s: %v", p, errOrEmpty(err))
 		}
@@ -167,6 +168,27 @@ func (d *decoder) hookSecret(n *yaml.Node, field, v string) Secret {
 		d.warnf(n, field, "an inline webhook secret in the config file is discouraged; prefer env:NAME or file:PATH")
 	}
 	return Secret(v)
+}
+
+// maxSecretFile bounds a secret file.
+const maxSecretFile = 64 << 10
+
+// readSecretFile reads a small regular file, without its final newline.
+func readSecretFile(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxSecretFile {
+		return "", fmt.Errorf("not a regular file of at most %d bytes", maxSecretFile)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile))
+	return strings.TrimRight(string(b), "\r\n"), err
 }
 
 func errOrEmpty(err error) any {

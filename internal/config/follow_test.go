@@ -32,6 +32,7 @@ func TestFollowAndHooksErrors(t *testing.T) {
 		{"secret on exec", rule("        hooks:\n          - {on: [done], command: [\"true\"], secret: \"env:HOME\"}\n"), `hooks[0].secret: only webhooks (url) are signed`},
 		{"missing env secret", rule("        hooks:\n          - {on: [done], url: \"http://x\", secret: \"env:VODWATCHD_TEST_NO_SUCH_VAR\"}\n"), `environment variable "VODWATCHD_TEST_NO_SUCH_VAR" is not set or empty`},
 		{"unknown hook key", rule("        hooks:\n          - {on: [done], url: \"http://x\", retries: 3}\n"), `watch[0].rules[0].hooks[0].retries: unknown key`},
+		{"secret not a file", rule("        hooks:\n          - {on: [done], url: \"http://x\", secret: \"file:/dev/zero\"}\n"), `cannot read a secret from /dev/zero: not a regular file`},
 		{"duplicate name", "watch:\n  - path: ./drop\n    hooks:\n      - {name: cms, on: [done], url: \"http://x\"}\n    rules:\n      - match: \"*.mp4\"\n        hooks:\n          - {name: cms, on: [ready], url: \"http://y\"}\n",
 			`hook name cms is already used at`},
 	}
