@@ -40,6 +40,9 @@ func (r *runner) info(ctx context.Context, d *daemon.Daemon) (control.DaemonInfo
 	if line.Note != "" {
 		in.StateError = line.Note
 	}
+	if in.Hooks, err = control.HookInfoOf(ctx, r.store); err != nil {
+		return control.DaemonInfo{}, err
+	}
 	return in, nil
 }
 

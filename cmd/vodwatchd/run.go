@@ -19,6 +19,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/metrics"
+	"github.com/vodwatchd/vodwatchd/internal/playable"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/throttle"
@@ -66,17 +67,19 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 
 // runner holds what one `vodwatchd run` owns.
 type runner struct {
-	env       *cmdEnv
-	log       *slog.Logger
-	cfgPath   string
-	emulated  func(*config.Config) // points a (re)loaded config at the emulator
-	wedge     <-chan struct{}      // tests: once closed, the daemon's loops hang in their heartbeat
-	store     *state.Store
-	metrics   *metrics.Metrics
-	schedule  *throttle.Schedule
-	group     *throttle.Group
-	uploaders *watchUploaders
-	compactor *compactor
+	env         *cmdEnv
+	log         *slog.Logger
+	cfgPath     string
+	emulated    func(*config.Config) // points a (re)loaded config at the emulator
+	wedge       <-chan struct{}      // tests: once closed, the daemon's loops hang in their heartbeat
+	store       *state.Store
+	metrics     *metrics.Metrics
+	schedule    *throttle.Schedule
+	group       *throttle.Group
+	uploaders   *watchUploaders
+	compactor   *compactor
+	play        *playable.Runner
+	playMetrics *metrics.Playable
 }
 
 func (r *runner) run(ctx context.Context, cfg *config.Config) error {
@@ -137,6 +140,9 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
+	if r.play, err = newPlayable(cfg, store, pacer, d, r.env.getenv, r.log); err != nil {
+		return err
+	}
 	var srv *health.Server
 	if cfg.Listen != "" {
 		// Bind before anything starts, so a busy port fails the start.
@@ -155,6 +161,7 @@ func (r *runner) run(ctx context.Context, cfg *config.Config) error {
 		go func() { errc <- f(ctx) }()
 	}
 	start(d.Run)
+	start(r.play.Run)
 	start(r.schedule.Run)
 	r.compactor = &compactor{store: store, log: r.log}
 	r.compactor.after.Store(int64(cfg.Compact))
@@ -209,6 +216,7 @@ func (r *runner) loop(ctx context.Context, d *daemon.Daemon, n *sdnotify.Notifie
 			if err := refreshGauges(ctx, r.store, r.metrics, time.Now()); err != nil && ctx.Err() == nil {
 				r.log.Warn("refreshing queue metrics", "err", err)
 			}
+			r.refreshPlayable(ctx)
 		}
 	}
 }
@@ -235,6 +243,7 @@ func (r *runner) reload(d *daemon.Daemon) {
 	r.schedule.Reload(cfg)
 	r.compactor.after.Store(int64(cfg.Compact))
 	d.Reload(cfg)
+	r.play.Reload(cfg)
 }
 
 func heartbeatNames(cfg *config.Config) []string {

@@ -63,6 +63,8 @@ type Store interface {
 	// Match finds the committed jobs an event is about, by FileId or by
 	// SourceContext (either may be empty): usually one, several when jobs
 	// share one media (content dedupe), none when the event is not ours.
+	// A job without FileID is ours but not recorded as committed yet: the
+	// event is left for VOD to deliver again.
 	Match(ctx context.Context, fileID, sourceContext string) ([]Job, error)
 	// Apply records an update of a job.
 	Apply(ctx context.Context, jobID string, u Update) error

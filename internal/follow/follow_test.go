@@ -226,3 +226,37 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestPullWaitsForAJobNotRecordedYet: events that come before the daemon
+// recorded the commit (or across a crash there) are left for VOD to
+// deliver again, not taken for foreign ones, and applied once the job is
+// recorded.
+func TestPullWaitsForAJobNotRecordedYet(t *testing.T) {
+	e := startEmulator(t, 100*time.Millisecond, 0)
+	vc := client(t, e)
+	enableUploadEvents(t, vc)
+	s := newMemStore()
+	s.add(follow.Job{ID: "late", SourceContext: "late", Procedure: "news-transcode"})
+	fileID := upload(t, e, vc, "news-transcode", "late")
+	logs := &logBuffer{}
+	run(t, follow.Config{Mode: follow.ModePull, Client: clientFor(vc), Store: s, SafetyPoll: -1,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	deadline := time.Now().Add(5 * time.Second)
+	for logs.count("not recorded as committed yet") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the early event was not seen")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := s.get("late"); len(got.history) != 0 {
+		t.Fatalf("an update was applied to a job not committed yet: %v", got.history)
+	}
+	s.mu.Lock()
+	s.jobs["late"].FileID = fileID // the daemon records done
+	s.mu.Unlock()
+	waitStage(t, s, "late", follow.Ready)
+	if n := logs.count("event matches no job"); n != 0 {
+		t.Fatalf("our own early event was logged as foreign %d times", n)
+	}
+	waitNoEvents(t, vc)
+}

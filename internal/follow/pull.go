@@ -106,6 +106,12 @@ func (f *Follower) handle(ctx context.Context, ev *vod.EventContent) (confirm bo
 		return f.cfg.ConfirmForeign, nil
 	}
 	for _, j := range jobs {
+		if j.FileID == "" {
+			f.log.Debug("event for a job not recorded as committed yet; it comes again", "type", typ, "job", j.ID, "file_id", fileID)
+			return false, nil
+		}
+	}
+	for _, j := range jobs {
 		u, has := f.update(ev, j)
 		if !has {
 			continue

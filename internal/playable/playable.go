@@ -153,13 +153,26 @@ func (p *Playable) Following(ctx context.Context) ([]follow.Job, error) {
 	return p.followJobs(jobs), nil
 }
 
-// Match implements follow.Store: the done jobs of the media.
-func (p *Playable) Match(ctx context.Context, fileID, _ string) ([]follow.Job, error) {
+// Match implements follow.Store: the done jobs of the media; else a job
+// of that SourceContext not recorded as committed yet (its event came
+// before the daemon wrote done, or a crash came between), returned
+// without FileId so that the event waits.
+func (p *Playable) Match(ctx context.Context, fileID, sourceContext string) ([]follow.Job, error) {
 	jobs, err := p.opts.Store.ByFileID(ctx, fileID)
+	if err != nil || len(jobs) > 0 || sourceContext == "" {
+		return p.followJobs(jobs), err
+	}
+	open, err := p.opts.Store.List(ctx, state.Filter{Stages: []state.Stage{state.StageQueued, state.StageApplied,
+		state.StageUploading, state.StageCommitting, state.StageFailed}})
 	if err != nil {
 		return nil, err
 	}
-	return p.followJobs(jobs), nil
+	for _, j := range open {
+		if j.SourceContext == sourceContext {
+			return []follow.Job{{ID: j.ID, SourceContext: sourceContext}}, nil
+		}
+	}
+	return nil, nil
 }
 
 func (p *Playable) followJobs(jobs []*state.Job) []follow.Job {

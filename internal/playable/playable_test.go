@@ -115,6 +115,10 @@ func TestHooksPlannedOncePerChangeAndFollowStore(t *testing.T) {
 	if m, _ := r.p.Match(ctx, "someone-else", "x"); len(m) != 0 {
 		t.Fatalf("foreign Match = %+v", m)
 	}
+	pending := r.committed(t, "news/pending.mp4", "news")
+	if m, _ := r.p.Match(ctx, "F-new", "vodwatchd:news/pending.mp4"); len(m) != 1 || m[0].ID != pending.ID || m[0].FileID != "" {
+		t.Fatalf("Match of a job still committing = %+v", m)
+	}
 	steps := []follow.Update{
 		{Stage: follow.Processing, TaskID: "t1", Progress: 50},
 		{Stage: follow.Ready, TaskID: "t1", Progress: 100, Outputs: vodoutput.Outputs{CoverURL: "http://c"}},

@@ -100,3 +100,6 @@ func (r *Runner) Committed() {
 
 // Changed wakes the dispatcher (a job failed or was quarantined).
 func (r *Runner) Changed() { r.disp.Notify() }
+
+// Config is the configuration in force.
+func (r *Runner) Config() *config.Config { return r.conf.Load() }
