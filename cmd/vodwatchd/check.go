@@ -14,7 +14,9 @@ import (
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
+	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
 
 // onlineCheck verifies with a harmless API call that the configured
@@ -27,6 +29,8 @@ type onlineCheck func(ctx context.Context, env *cmdEnv, cfg *config.Config) erro
 type checkDeps struct {
 	online       onlineCheck
 	inotifyLimit string // file holding fs.inotify.max_user_watches
+	// watchesInUse counts this user's inotify watches (nil: from /proc).
+	watchesInUse func(context.Context) (int, error)
 	now          func() time.Time
 }
 
@@ -197,7 +201,7 @@ func (c *checker) checkCredentials() {
 		c.line("ok", "credentials: cvm-role (fetched from the instance metadata service at run time; verify with --online)")
 		return
 	}
-	s, err := cr.Resolve(c.env.getenv)
+	s, err := credentials.Resolve(cr, c.env.getenv)
 	if err != nil {
 		c.line("FAIL", "credentials (%s): %v", describeCred(cr), err)
 		return
@@ -223,66 +227,50 @@ func maskID(id string) string {
 	return id[:4] + strings.Repeat("*", 4)
 }
 
-// maxCountedDirs bounds the inotify folder count walk.
-const maxCountedDirs = 10_000_000
-
 func (c *checker) checkInotify() {
-	dirs := 0
-	for _, w := range c.cfg.Watch {
+	var roots []watcher.BudgetRoot
+	for i := range c.cfg.Watch {
+		w := &c.cfg.Watch[i]
 		if w.Mode == config.ModePoll {
 			continue
 		}
-		dirs += countDirs(c.ctx, &w)
+		if fi, err := os.Stat(w.Path); err != nil || !fi.IsDir() {
+			continue // reported by the watch folder check
+		}
+		roots = append(roots, watcher.BudgetRoot{Path: w.Path, Ignore: w.IgnoreFunc()})
 	}
-	if dirs == 0 {
+	if len(roots) == 0 {
 		c.line("ok", "inotify: no folders to watch yet")
 		return
 	}
-	b, err := os.ReadFile(c.deps.inotifyLimit)
+	raw, err := os.ReadFile(c.deps.inotifyLimit)
 	if err != nil {
-		c.line("warn", "inotify: cannot read the limit (%v); %d folder(s) to watch", err, dirs)
+		c.line("warn", "inotify: cannot read the limit (%v)", err)
 		return
 	}
-	limit, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		c.line("warn", "inotify: bad limit in %s: %q", c.deps.inotifyLimit, strings.TrimSpace(string(b)))
+	limit, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || limit <= 0 {
+		c.line("warn", "inotify: bad limit in %s: %q", c.deps.inotifyLimit, strings.TrimSpace(string(raw)))
 		return
 	}
-	want := max(dirs*2, 65536)
+	b, err := watcher.CheckBudget(c.ctx, roots, limit, c.deps.watchesInUse)
+	if err != nil {
+		c.line("warn", "inotify: cannot count the folders to watch: %v", err)
+		return
+	}
+	inUse := ""
+	if b.InUse >= 0 {
+		inUse = fmt.Sprintf(" + %d watch(es) already in use", b.InUse)
+	}
 	switch {
-	case dirs > limit:
-		c.line("FAIL", "inotify: %d folder(s) to watch, but fs.inotify.max_user_watches is %d: raise it with "+
-			"`sysctl fs.inotify.max_user_watches=%d` (persist in /etc/sysctl.d/90-vodwatchd.conf), or use mode: poll",
-			dirs, limit, want)
-	case dirs > limit/2:
-		c.line("warn", "inotify: %d folder(s) to watch use over half of fs.inotify.max_user_watches=%d (shared with other programs); consider %d",
-			dirs, limit, want)
+	case b.Err() != nil:
+		c.line("FAIL", "inotify: %v", b.Err())
+	case b.Needed() > limit/2:
+		c.line("warn", "inotify: %d folder(s) to watch%s use over half of fs.inotify.max_user_watches=%d (shared with other programs); consider raising it",
+			b.Dirs, inUse, limit)
 	default:
-		c.line("ok", "inotify: %d folder(s) to watch, limit %d", dirs, limit)
+		c.line("ok", "inotify: %d folder(s) to watch%s, limit %d", b.Dirs, inUse, limit)
 	}
-}
-
-// countDirs counts the folders under a watch root that would get an
-// inotify watch (ignored folders and symlinks are not followed).
-func countDirs(ctx context.Context, w *config.Watch) int {
-	n := 0
-	_ = filepath.WalkDir(w.Path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || ctx.Err() != nil || n >= maxCountedDirs {
-			if d != nil && d.IsDir() && p != w.Path {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		if rel, _ := filepath.Rel(w.Path, p); rel != "." && w.Ignored(filepath.ToSlash(rel)) {
-			return filepath.SkipDir
-		}
-		n++
-		return nil
-	})
-	return n
 }
 
 func (c *checker) runOnline() {

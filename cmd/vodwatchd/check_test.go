@@ -4,13 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
+
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
 
 // checkFixture is a temp folder with a config, a watch root and an
@@ -18,13 +23,16 @@ import (
 type checkFixture struct {
 	dir, cfg, limit string
 	env             map[string]string
+	// inUse counts the inotify watches already held (nil: the real count).
+	inUse func(context.Context) (int, error)
 }
 
 func newCheckFixture(t *testing.T, cfgText string) *checkFixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &checkFixture{dir: dir, cfg: filepath.Join(dir, "config.yaml"), limit: filepath.Join(dir, "max_user_watches"),
-		env: map[string]string{"TENCENTCLOUD_SECRET_ID": "AKIDcheckTestId0001", "TENCENTCLOUD_SECRET_KEY": "checkTestSecretKeyValue"}}
+		env:   map[string]string{"TENCENTCLOUD_SECRET_ID": "AKIDcheckTestId0001", "TENCENTCLOUD_SECRET_KEY": "checkTestSecretKeyValue"},
+		inUse: func(context.Context) (int, error) { return 0, nil }}
 	f.write(t, "config.yaml", cfgText, 0o600)
 	f.write(t, "max_user_watches", "8192\n", 0o644)
 	return f
@@ -48,7 +56,7 @@ func (f *checkFixture) run(t *testing.T, online onlineCheck, args ...string) (st
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(k string) string { return f.env[k] }}
-	deps := checkDeps{online: online, inotifyLimit: f.limit,
+	deps := checkDeps{online: online, inotifyLimit: f.limit, watchesInUse: f.inUse,
 		now: func() time.Time { return time.Date(2024, 6, 1, 12, 0, 0, 0, time.UTC) }}
 	err = runCheck(context.Background(), env, append([]string{"--config", f.cfg}, args...), deps)
 	if s := out.String() + errb.String(); strings.Contains(s, f.env["TENCENTCLOUD_SECRET_KEY"]) && f.env["TENCENTCLOUD_SECRET_KEY"] != "" {
@@ -100,7 +108,7 @@ func TestCheckExplains(t *testing.T) {
 		"ok    state "+d("var/state.db")+": folder "+d("var")+" will be created",
 		"ok    watch[0] "+d("drop")+": folder exists (mode auto)",
 		"ok    credentials (env): secret id AKID****, secret key present",
-		"ok    inotify: 3 folder(s) to watch, limit 8192",
+		"ok    inotify: 3 folder(s) to watch + 0 watch(es) already in use, limit 8192",
 		// the media file
 		"  rule:      news ("+f.cfg+":5:9, match \"news/**/*.mp4\")",
 		"  media:     type mp4, name \"2024 clip\"",
@@ -170,7 +178,7 @@ func TestCheckMachineProblems(t *testing.T) {
 				f.write(t, "drop/a/b/c/x", "x", 0o644)
 				f.write(t, "max_user_watches", "3\n", 0o644)
 			},
-			[]string{"FAIL  inotify: 4 folder(s) to watch, but fs.inotify.max_user_watches is 3: raise it with `sysctl fs.inotify.max_user_watches=65536`"}},
+			[]string{"FAIL  inotify: watch root ", "needs 4 inotify watches (4 folders + 0 already in use by this user) but fs.inotify.max_user_watches is 3; raise it with `sysctl fs.inotify.max_user_watches=65536`"}},
 		{"poll roots need no inotify", "watch:\n  - path: ./drop\n    mode: poll\n    rules:\n      - match: \"*\"\n",
 			func(t *testing.T, f *checkFixture) {
 				f.write(t, "drop/a/b/c/x", "x", 0o644)
@@ -246,4 +254,63 @@ func TestCheckUsage(t *testing.T) {
 	if code := runMain(context.Background(), env, []string{"check", "--config", filepath.Join(t.TempDir(), "none.yaml")}); code != 1 {
 		t.Errorf("missing config: exit %d, want 1", code)
 	}
+}
+
+// TestCheckAndRunAgreeOnInotifyBudget: watches already held by this user
+// count against the limit in `check` as they do when the watcher starts.
+// Before, check counted folders only and passed where run refused.
+func TestCheckAndRunAgreeOnInotifyBudget(t *testing.T) {
+	held := holdInotifyWatches(t, 40)
+	f := newCheckFixture(t, "watch:\n  - path: ./drop\n    mode: notify\n    rules:\n      - match: \"*\"\n")
+	f.inUse = nil // count the real watches, as the watcher does
+	f.write(t, "drop/a/b/x", "x", 0o644)
+	const dirs = 3 // drop, a, a/b
+	limit := dirs + held/2
+	f.write(t, "max_user_watches", fmt.Sprintf("%d\n", limit), 0o644)
+
+	out, _, err := f.run(t, nil)
+	if !errors.Is(err, errCheckFailed) || !strings.Contains(out, "FAIL  inotify: watch root ") ||
+		!strings.Contains(out, "already in use by this user") {
+		t.Fatalf("check with %d folders, >= %d watches in use, limit %d: err %v, want an inotify FAIL; output:\n%s",
+			dirs, held, limit, err, out)
+	}
+
+	w, err := watcher.New(watcher.Config{Root: filepath.Join(f.dir, "drop"), Mode: watcher.ModeNotify,
+		Out: make(chan watcher.Event, 64), MaxUserWatches: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var le *watcher.LimitError
+	if err := w.Run(ctx); !errors.As(err, &le) {
+		t.Fatalf("watcher.Run with the same limit = %v, want a *LimitError (run refuses)", err)
+	}
+
+	f.write(t, "max_user_watches", fmt.Sprintf("%d\n", 1<<30), 0o644)
+	if out, _, err := f.run(t, nil); err != nil {
+		t.Fatalf("check with a large limit failed: %v\n%s", err, out)
+	}
+}
+
+// holdInotifyWatches adds n real inotify watches for the test's duration
+// and returns n.
+func holdInotifyWatches(t *testing.T, n int) int {
+	t.Helper()
+	fsw, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fsw.Close() })
+	base := t.TempDir()
+	for i := range n {
+		d := filepath.Join(base, strconv.Itoa(i))
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := fsw.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
 }

@@ -27,7 +27,7 @@ type cmdEnv struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	wedge  <-chan struct{} // tests only: see runner.wedge
+	wedge  <-chan struct{} // tests only: see app.Options.Wedge
 }
 
 func commands() map[string]command {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app"
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
@@ -14,7 +15,7 @@ import (
 // created from now on) with the configured credentials and endpoint, so a
 // wrong key, region or endpoint shows before the daemon runs.
 func checkOnline(ctx context.Context, env *cmdEnv, cfg *config.Config) error {
-	up, err := uploader.New(uploaderConfig(cfg, env.getenv, slog.New(slog.DiscardHandler)))
+	up, err := uploader.New(app.UploaderConfig(cfg, env.getenv, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}

@@ -439,35 +439,35 @@ func TestIgnored(t *testing.T) {
 	for rel, want := range map[string]bool{
 		"clip.mp4": false, ".clip.mp4.Ab12Cd": true, "a/.hidden/clip.mp4": true, "clip.mp4.part": true,
 		"x.crdownload": true, "x.filepart": true, "x.tmp": true, "old.bak": true, "tmp/a/b.mp4": true, "news/tmp.mp4": false,
+		"x.partial": true, "x.mp4~": true, ".DS_Store": true, "news/clip.tmp.mp4": false, "part": false,
 	} {
 		if got := w.Ignored(rel); got != want {
 			t.Errorf("Ignored(%q) = %v, want %v", rel, got, want)
 		}
 	}
+	ignore := w.IgnoreFunc()
+	if ignore("", true) || !ignore(".git", true) || !ignore("a/.cache", true) || ignore("news", true) {
+		t.Errorf("IgnoreFunc: root or folders wrong")
+	}
 }
 
-func TestCredentialsResolve(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "cred")
-	if err := os.WriteFile(p, []byte("# vod\nTENCENTCLOUD_SECRET_ID=AKIDfile\nTENCENTCLOUD_SECRET_KEY=\"keyfile\"\n"), 0o600); err != nil {
-		t.Fatal(err)
+// FuzzIgnoreFunc: with the default list, a dot name is always ignored and
+// the root never is, whatever the path.
+func FuzzIgnoreFunc(f *testing.F) {
+	for _, s := range []string{"a.mp4", ".x.abcdef", "a/b.part", "\xff.tmp", "", ".", "a/.b/c", "a//b", "../x"} {
+		f.Add(s, false)
 	}
-	s, err := Credentials{Kind: CredFile, Path: p}.Resolve(nil)
-	if err != nil || s.SecretID != "AKIDfile" || s.SecretKey.Reveal() != "keyfile" {
-		t.Errorf("file: %+v %v", s, err)
-	}
-	env := map[string]string{"TENCENTCLOUD_SECRET_ID": "AKIDenv"}
-	_, err = Credentials{Kind: CredEnv}.Resolve(func(k string) string { return env[k] })
-	if !errors.Is(err, ErrNoCredentials) {
-		t.Errorf("env without key: %v", err)
-	}
-	if err := os.WriteFile(p, []byte("TENCENTCLOUD_SECRET_KEY=topsecret\nPASSWORD=x\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Credentials{Kind: CredFile, Path: p}.Resolve(nil)
-	if err == nil || strings.Contains(err.Error(), "topsecret") {
-		t.Errorf("bad file: err %v (must not contain the secret)", err)
-	}
+	ignore := (&Watch{Ignore: DefaultIgnore}).IgnoreFunc()
+	f.Fuzz(func(t *testing.T, rel string, isDir bool) {
+		got := ignore(rel, isDir)
+		base := rel[strings.LastIndex(rel, "/")+1:]
+		if strings.HasPrefix(base, ".") && base != "." && base != ".." && !got {
+			t.Fatalf("dot name %q not ignored", rel)
+		}
+		if rel == "" && got {
+			t.Fatal("root ignored")
+		}
+	})
 }
 
 func fmtAll(v any) string {

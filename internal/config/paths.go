@@ -60,7 +60,7 @@ func (d *decoder) checkPaths(cfg *Config) {
 			d.errAt(w.Pos, field, "the credentials file %s is inside this watch root", c.Path)
 		}
 	}
-	for i, w := range cfg.Watch {
+	for _, w := range cfg.Watch {
 		for _, r := range w.Rules {
 			if r.After.Action == AfterMove {
 				d.checkDest(cfg, r.After.To, r.After.pos, r.Field+".after.to", "done")
@@ -69,7 +69,6 @@ func (d *decoder) checkPaths(cfg *Config) {
 				d.checkDest(cfg, r.Quarantine.To, r.Quarantine.pos, r.Field+".quarantine.to", "quarantine")
 			}
 		}
-		_ = i
 	}
 }
 

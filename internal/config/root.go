@@ -335,12 +335,11 @@ func cIgnore(d *decoder, n *yaml.Node, field string) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	for i, s := range list {
+	for i := range list {
 		item := d.resolve(d.resolve(n).Content[i])
 		if _, ok := cGlob(d, item, index(field, i)); !ok {
 			return nil, false
 		}
-		_ = s
 	}
 	return list, true
 }

@@ -308,7 +308,7 @@ func cListen(d *decoder, n *yaml.Node, field string) (string, bool) {
 	if s == "" || s == "off" {
 		return "", true
 	}
-	host, port, err := splitHostPort(s)
+	host, _, err := splitHostPort(s)
 	if err != nil {
 		d.errorf(d.resolve(n), field, "bad address %q: %v (use e.g. 127.0.0.1:9180, or off)", s, err)
 		return "", false
@@ -316,6 +316,5 @@ func cListen(d *decoder, n *yaml.Node, field string) (string, bool) {
 	if !isLoopback(host) {
 		d.warnf(d.resolve(n), field, "listening on %s exposes /metrics beyond this machine", s)
 	}
-	_ = port
 	return s, true
 }

@@ -7,20 +7,19 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"
-	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
 
 // candidate is a settled file of one watch that may become a job once its
 // cover, its ready marker or its bundle's files are there.
 type candidate struct {
 	rel     string
-	stat    watcher.Stat
+	stat    fileid.ID
 	rule    *rules.Rule
 	params  rules.Params
 	since   time.Time // when it settled
@@ -63,7 +62,7 @@ func newAssembler(d *Daemon, w *watchState) *assembler {
 }
 
 // settled takes a file that has stopped changing.
-func (a *assembler) settled(ctx context.Context, rel string, st watcher.Stat) {
+func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 	if _, isManifest := manifest.KindOf(rel); isManifest {
 		a.noteManifest(rel, st)
 	}
@@ -280,13 +279,13 @@ func (a *assembler) isCover(rel string) bool {
 	return ok
 }
 
-func (a *assembler) key(rel string, st watcher.Stat) state.Key {
-	return state.Key{Root: a.w.root, Rel: rel, Size: st.Size, MtimeNs: st.ModTime.UnixNano(), Dev: st.Dev, Ino: st.Ino}
+func (a *assembler) key(rel string, st fileid.ID) state.Key {
+	return state.NewKey(a.w.root, rel, st)
 }
 
 // noteManifest reads the direct references of a manifest that settled, so
 // that its variants and segments are not taken as jobs of their own.
-func (a *assembler) noteManifest(rel string, st watcher.Stat) {
+func (a *assembler) noteManifest(rel string, st fileid.ID) {
 	if old, ok := a.refs[rel]; ok && old.mtime.Equal(st.ModTime) && old.size == st.Size {
 		return
 	}
@@ -299,7 +298,7 @@ func (a *assembler) noteManifest(rel string, st watcher.Stat) {
 
 // maybeManifest notes a manifest's references as soon as it is seen, so
 // that its variants and segments are not taken as jobs while it settles.
-func (a *assembler) maybeManifest(rel string, st watcher.Stat) {
+func (a *assembler) maybeManifest(rel string, st fileid.ID) {
 	if _, ok := manifest.KindOf(rel); ok {
 		a.noteManifest(rel, st)
 	}
@@ -342,14 +341,6 @@ func directRefs(p, dir string) (map[string]bool, error) {
 		err = manifest.ParseHLS(f, manifest.ParseOptions{}, emit)
 	}
 	return out, err
-}
-
-func statOf(fi os.FileInfo) watcher.Stat {
-	st := watcher.Stat{Size: fi.Size(), ModTime: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino
-	}
-	return st
 }
 
 func exists(p string) bool {

@@ -1,6 +1,3 @@
-// Package daemon ties the stages together: watchers and settling feed the
-// assembler, which records jobs in the state store; the scheduler runs them
-// through the uploader and the post-actions.
 package daemon
 
 import (
@@ -11,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
@@ -74,7 +73,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder,
-		log: opts.Logger, events: events{opts.Events}}
+		log: opts.Logger, events: events{e: opts.Events, now: opts.Now}}
 	d.sched = newScheduler(d)
 	d.health.started, d.health.lastProgress = opts.Now(), opts.Now()
 	d.setConfig(opts.Config)
@@ -131,24 +130,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.ended.Store(true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		errc <- d.sched.run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		errc <- d.runWatches(ctx)
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	cancel()
-	wg.Wait()
+	// Whichever half returns first (an error, or nil) stops the other.
+	g := new(errgroup.Group)
+	g.Go(func() error { defer cancel(); return d.sched.run(ctx) })
+	g.Go(func() error { defer cancel(); return d.runWatches(ctx) })
+	err := g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -168,3 +154,7 @@ func (d *Daemon) Reload(c *config.Config) {
 	d.restartWatches()
 	d.sched.poke()
 }
+
+// Poke wakes the scheduler now instead of at its next tick (the CLI's
+// retry reaches it through the store's change signal; tests call this).
+func (d *Daemon) Poke() { d.sched.poke() }

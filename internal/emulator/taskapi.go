@@ -8,15 +8,23 @@ import (
 )
 
 // flowActions are the API actions of task flows and event notification.
-func (e *Emulator) flowActions() map[string]actionFunc {
-	return map[string]actionFunc{
-		"DescribeTaskDetail":  e.describeTaskDetail,
-		"DescribeTasks":       e.describeTasks,
-		"ModifyEventConfig":   e.modifyEventConfig,
-		"DescribeEventConfig": e.describeEventConfig,
-		"PullEvents":          e.pullEvents,
-		"ConfirmEvents":       e.confirmEvents,
+func (e *Emulator) flowActions() map[string]apiAction {
+	return map[string]apiAction{
+		"DescribeTaskDetail":  {e.describeTaskDetail, (*vod.DescribeTaskDetailRequestParams)(nil)},
+		"DescribeTasks":       {e.describeTasks, (*vod.DescribeTasksRequestParams)(nil)},
+		"ModifyEventConfig":   {e.modifyEventConfig, (*vod.ModifyEventConfigRequestParams)(nil)},
+		"DescribeEventConfig": {e.describeEventConfig, (*vod.DescribeEventConfigRequestParams)(nil)},
+		"PullEvents":          {e.pullEvents, (*vod.PullEventsRequestParams)(nil)},
+		"ConfirmEvents":       {e.confirmEvents, (*vod.ConfirmEventsRequestParams)(nil)},
 	}
+}
+
+// done is closed when the caller's request ends (never without one).
+func (c *caller) done() <-chan struct{} {
+	if c.ctx == nil {
+		return nil
+	}
+	return c.ctx.Done()
 }
 
 func isoTime(t time.Time) string {
@@ -220,7 +228,7 @@ func (e *Emulator) pullEvents(c *caller, body []byte) (any, *apiError) {
 		case <-retry:
 		case <-deadline.C:
 			set = []*vod.EventContent{}
-		case <-c.r.Context().Done():
+		case <-c.done():
 			set = []*vod.EventContent{}
 		}
 		if rt != nil {

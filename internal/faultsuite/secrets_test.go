@@ -208,10 +208,9 @@ func TestLoopbackOnly(t *testing.T) {
 			if err := health.CheckListenAddr(addr, false); err == nil {
 				t.Errorf("health listener accepts %s", addr)
 			}
-			s, err := health.Listen(health.ServerOptions{Addr: addr, Checker: health.NewChecker(nil, health.Options{})})
-			if err == nil {
+			if s, err := health.Listen(health.ServerOptions{Addr: addr, Checker: health.NewChecker(nil, health.Options{})}); err == nil {
+				s.Close()
 				t.Errorf("health listener bound %s", addr)
-				_ = s
 			}
 		})
 	}

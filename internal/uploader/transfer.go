@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/vodwatchd/vodwatchd/internal/crc64x"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // transfer stores every unfinished object, at most n requests with a body
@@ -86,11 +87,8 @@ func openChecked(o *Object) (*os.File, error) {
 }
 
 func sameFile(o *Object, fi os.FileInfo) bool {
-	if fi.Size() != o.Size || !fi.ModTime().Equal(o.ModTime) || !fi.Mode().IsRegular() {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !ok || o.Ino == 0 || (st.Ino == o.Ino && uint64(st.Dev) == o.Dev)
+	recorded := fileid.ID{Size: o.Size, ModTime: o.ModTime, Dev: o.Dev, Ino: o.Ino}
+	return fi.Mode().IsRegular() && recorded.Same(fileid.FromInfo(fi))
 }
 
 // putObject stores a small object with one PUT.
