@@ -25,6 +25,7 @@ import (
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
 	cossdk "github.com/tencentyun/cos-go-sdk-v5"
 
+	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -91,25 +92,22 @@ func newPlayWorld(t *testing.T, mode string) *playWorld {
 	for _, d := range []string{w.drop, w.done} {
 		os.MkdirAll(d, 0o755)
 	}
-	cfg := fmt.Sprintf(`vod: {region: ap-guangzhou, endpoint: %s, scheme: http, cos_endpoint: %s, cos_scheme: http, secret_id: %s, secret_key: %s}
-state: %s
-log: { level: debug, format: json }
-follow: { mode: %s, interval: 1s }
-hook_delivery: { backoff: 100ms, max_backoff: 500ms }
-upload: { retries: { max_attempts: 50, initial_backoff: 100ms, max_backoff: 500ms } }
-watch:
-  - path: %s
-    mode: notify
-    settle: 200ms
-    hooks: [{name: cms, on: [done, ready], url: %q, secret: "env:CRASH_HOOK_SECRET"}]
-    rules:
+	w.cfgPath = filepath.Join(dir, "config.yaml")
+	t.Setenv("CRASH_HOOK_SECRET", playSecret) // the template is validated here too
+	apptest.Template{
+		Endpoint: w.emu.Addr(), SecretID: w.emu.SecretID(), SecretKey: w.emu.SecretKey(),
+		State: w.state, Drop: w.drop, Log: "{ level: debug, format: json }",
+		Extra:   "follow: { mode: " + mode + ", interval: 1s }\nhook_delivery: { backoff: 100ms, max_backoff: 500ms }",
+		Retries: "{ max_attempts: 50, initial_backoff: 100ms, max_backoff: 500ms }",
+		Settle:  "200ms",
+		Watch:   fmt.Sprintf("    hooks: [{name: cms, on: [done, ready], url: %q, secret: \"env:CRASH_HOOK_SECRET\"}]", srv.URL),
+		Rules: fmt.Sprintf(`    rules:
       - match: "**/*.mp4"
         media_name: "{{.Rel}}"
         procedure: news-transcode
         after: { action: move, to: %s, sidecar: true, when: ready }
-`, w.emu.Addr(), w.emu.Addr(), w.emu.SecretID(), w.emu.SecretKey(), w.state, mode, w.drop, srv.URL, w.done)
-	w.cfgPath = filepath.Join(dir, "config.yaml")
-	os.WriteFile(w.cfgPath, []byte(cfg), 0o600)
+`, w.done),
+	}.Write(t, w.cfgPath)
 	f, err := os.Create(filepath.Join(dir, "daemon.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -334,6 +332,7 @@ func TestCrashFollowToReady(t *testing.T) {
 			}
 			d.stop(t, 10*time.Second)
 			w.verify()
+			w.verifyStatus()
 			if mode != "pull" {
 				return
 			}
@@ -375,4 +374,24 @@ func uploadVia(t *testing.T, e *emulator.Emulator, c *vod.Client, sourceContext 
 		t.Fatal(err)
 	}
 	return *cm.Response.FileId
+}
+
+// verifyStatus: `vodwatchd status` shows every job ready with its outputs.
+func (w *playWorld) verifyStatus() {
+	w.t.Helper()
+	out, err := exec.Command(binary(w.t), "status", "--config", w.cfgPath).CombinedOutput()
+	if err != nil {
+		w.t.Fatalf("status: %v\n%s", err, out)
+	}
+	for _, n := range w.names {
+		line := ""
+		for _, l := range strings.Split(string(out), "\n") {
+			if strings.Contains(l, "/"+n) {
+				line = l
+			}
+		}
+		if !strings.Contains(line, " ready ") || !strings.Contains(line, "/vodout/") || !strings.Contains(line, "outputs)") {
+			w.t.Errorf("status line of %s: %q", n, line)
+		}
+	}
 }
