@@ -22,9 +22,9 @@ import (
 // taskTime and fail at failRate.
 type playRig struct {
 	dir, drop string
-	emu             *emulator.Emulator
-	run             *apptest.Running
-	logs            *testutil.Buffer
+	emu       *emulator.Emulator
+	run       *apptest.Running
+	logs      *testutil.Buffer
 }
 
 func startPlay(t *testing.T, mode string, taskTime time.Duration, failRate float64, after, hooks string) *playRig {
