@@ -157,7 +157,8 @@ func TestProcessingFailedCarriesTheServiceError(t *testing.T) {
 	if got := strings.TrimSpace(string(b)); !strings.HasPrefix(got, "processing_failed|"+j.Result.FileID+"|SourceFileError: ") || strings.Count(got, "\n") != 0 {
 		t.Fatalf("hook saw %q", got)
 	}
-	if st, err := r.run.Store().Outbox().Stats(context.Background()); err != nil || st.Pending != 0 || st.Dead != 0 {
-		t.Fatalf("outbox %+v %v", st, err)
-	}
+	testutil.Eventually(t, 5*time.Second, "delivery recorded", func() bool {
+		st, err := r.run.Store().Outbox().Stats(context.Background())
+		return err == nil && st.Pending == 0 && st.Dead == 0
+	}, func() string { return r.logs.String() })
 }
