@@ -430,6 +430,9 @@ func describeAfter(a config.After) string {
 	if a.Sidecar {
 		s += ", with a .vod.json sidecar"
 	}
+	if a.When == config.AfterWhenReady && a.Action != config.AfterKeep {
+		s += ", once VOD made it playable (ready)"
+	}
 	return s
 }
 
