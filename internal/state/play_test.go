@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/hooks"
 	"github.com/vodwatchd/vodwatchd/internal/vodoutput"
@@ -94,4 +95,34 @@ func TestUpdatePlayAppliesEachChangeOnceWithItsHooks(t *testing.T) {
 	if _, _, err := s.UpdatePlay(ctx, j.ID, PlayUpdate{State: "playable"}, nil); err == nil {
 		t.Fatal("an unknown play state was accepted")
 	}
+}
+
+// TestCompactKeepsPlayAndSparesJobsStillProcessing: a processing job (or
+// one whose post-action waits for ready) is not compacted; a ready one
+// keeps its play record.
+func TestCompactKeepsPlayAndSparesJobsStillProcessing(t *testing.T) {
+	c := newClock()
+	s := openTest(t, statePath(t), Options{Now: c.now})
+	ctx := context.Background()
+	processing := doneWithProcedure(t, s, 1, "F1")
+	ready := doneWithProcedure(t, s, 2, "F2")
+	if _, _, err := s.UpdatePlay(ctx, ready.ID, PlayUpdate{State: PlayReady, Outputs: &vodoutput.Outputs{CoverURL: "http://c"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, ready.ID, func(n *Job) error { n.Post.State = PostDone; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(48 * time.Hour)
+	if _, err := s.Compact(ctx, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := s.Get(ctx, processing.ID)
+	r, _ := s.Get(ctx, ready.ID)
+	if p.Compacted || p.Play.State != PlayProcessing {
+		t.Fatalf("processing job compacted: %+v", p)
+	}
+	if !r.Compacted || r.Play == nil || r.Play.Outputs.CoverURL != "http://c" || r.DisplayStage() != "ready" {
+		t.Fatalf("ready job after compaction: compacted %v play %+v", r.Compacted, r.Play)
+	}
+	mustCheck(t, s)
 }
