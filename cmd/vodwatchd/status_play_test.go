@@ -49,8 +49,8 @@ func TestStatusShowsStagesAfterDone(t *testing.T) {
 	}
 	s.Close()
 	out, _, code := stRun(t, "status", "--state", path)
-	if code != 0 {
-		t.Fatalf("status exit %d", code)
+	if code != 1 { // a processing_failed job is a failure to report
+		t.Fatalf("status exit %d, want 1 (one job processing_failed)", code)
 	}
 	for _, want := range []string{"processing  ", "40%", "ready  ", "FileId F-ready http://vod/adp.10.m3u8 (+1 outputs)",
 		"processing_failed", "FileId F-failed processing failed: SourceFileError: broken source"} {
