@@ -44,7 +44,7 @@ func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	fs.StringVar(&r.SessionContext, "session-context", "", "session context")
 	fs.StringVar(&r.MediaName, "media-name", "", "media name (default: file name without extension)")
 	fs.StringVar(&r.MediaType, "media-type", "", "media type (default: the file's extension)")
-	fs.IntVar(&r.ConcurrentUploadNumber, "concurrent-upload-number", 0, "parts/files in flight (default 8)")
+	fs.IntVar(&r.ConcurrentUploadNumber, "concurrent-upload-number", 0, "most parts in flight; fewer when the measured round trip needs fewer (default 32)")
 	fs.StringVar(&f.partSize, "part-size", "8MiB", "multipart part size (1MiB..5GiB)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "VOD API host:port (default vod.tencentcloudapi.com)")
 	fs.StringVar(&f.scheme, "scheme", "https", "scheme for --endpoint: https or http")

@@ -270,7 +270,7 @@ watch:
 		{"a.quarantine.to resolved", a.Quarantine.To, filepath.Join(dir, "quarantine")},
 		{"a.quarantine attempts default", a.Quarantine.AfterAttempts, 5},
 		{"a.name default", a.Name, "watch[0].rules[0]"},
-		{"a.concurrency default", a.Concurrency, 8},
+		{"a.concurrency default", a.Concurrency, 32},
 		{"a.media_name default", a.MediaName.Src, "{{.Stem}}"},
 		{"a.source_context default", a.SourceContext.Src, "vodwatchd:{{.JobID}}"},
 		{"b.name", b.Name, "bee"},
@@ -279,7 +279,7 @@ watch:
 		{"b.priority from watch", b.Priority, 5},
 		{"b.expire_after own", b.ExpireAfter, time.Hour},
 		{"b.expire_time cleared", b.ExpireTime.IsZero(), true},
-		{"b.after replaced whole", b.After, After{Action: AfterDelete}},
+		{"b.after replaced whole", b.After, After{Action: AfterDelete, When: AfterWhenDone}},
 		{"b.quarantine.to inherited", b.Quarantine.To, filepath.Join(dir, "quarantine")},
 		{"b.quarantine attempts own", b.Quarantine.AfterAttempts, 2},
 		{"b.concurrency", b.Concurrency, 3},
@@ -305,7 +305,7 @@ func TestDefaultsAndPaths(t *testing.T) {
 		t.Errorf("top-level defaults: state %q listen %q region %q cred %q", cfg.State, cfg.Listen, cfg.VOD.Region, cfg.VOD.Credentials.Kind)
 	}
 	u := cfg.Upload
-	if u.Workers != 4 || u.PartsInFlight != 8 || u.PartSize != 8<<20 || u.APIRate != 50 || u.SmallWorkers != 1 || u.Retries.MaxAttempts != 5 {
+	if u.Workers != 4 || u.PartsInFlight != 32 || u.ObjectsInFlight != 128 || u.PartSize != 8<<20 || u.APIRate != 50 || u.SmallWorkers != 1 || u.Retries.MaxAttempts != 5 {
 		t.Errorf("upload defaults: %+v", u)
 	}
 	if w.Mode != ModeAuto || w.Settle != 5*time.Second || w.RescanInterval != 5*time.Minute {
