@@ -104,11 +104,12 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapTransport != nil {
 		transport = opts.WrapTransport(transport)
 	}
-	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry, log: a.log}
-	if err := a.uploaders.configure(cfg); err != nil {
+	if a.metrics, err = metrics.New(prometheus.NewRegistry()); err != nil {
 		return nil, err
 	}
-	if a.metrics, err = metrics.New(prometheus.NewRegistry()); err != nil {
+	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry,
+		onRetry: a.metrics.Retried, log: a.log}
+	if err := a.uploaders.configure(cfg); err != nil {
 		return nil, err
 	}
 	a.schedule = throttle.NewSchedule(a.group, cfg, throttle.ScheduleOptions{Logger: a.log, OnChange: a.metrics.SetBandwidthLimit})
@@ -316,6 +317,7 @@ func UploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,
+		ObjectsInFlight:    cfg.Upload.ObjectsInFlight,
 		Logger:             log,
 	}
 }

@@ -32,7 +32,7 @@ func defaultConfig() *Config {
 		HookDelivery: defaultHookDelivery(),
 		Log:          Log{Level: slog.LevelInfo, Format: "auto"},
 		Upload: Upload{
-			Workers: 4, PartsInFlight: 8, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
+			Workers: 4, PartsInFlight: 32, ObjectsInFlight: 128, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
 			Location: time.Local,
 			Retries:  Retries{MaxAttempts: 5, InitialBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
 			APIRate:  50, SmallFileThreshold: 16 << 20, SmallWorkers: -1,
@@ -51,16 +51,17 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	var watchField string
 	uploadNode := n
 	isMap := d.mapping(n, "", map[string]handler{
-		"vod":           func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
-		"state":         set(d, &cfg.State, cPath),
-		"listen":        set(d, &cfg.Listen, cListen),
-		"log":           func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
-		"upload":        func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
-		"compact_after": set(d, &cfg.Compact, cDuration),
-		"follow":        func(n *yaml.Node, f string) { d.decodeFollow(n, f, &cfg.Follow) },
-		"hook_delivery": func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
-		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
-		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
+		"vod":            func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
+		"state":          set(d, &cfg.State, cPath),
+		"listen":         set(d, &cfg.Listen, cListen),
+		"log":            func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
+		"upload":         func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
+		"compact_after":  set(d, &cfg.Compact, cDuration),
+		"group_readable": set(d, &cfg.GroupReadable, cBool),
+		"follow":         func(n *yaml.Node, f string) { d.decodeFollow(n, f, &cfg.Follow) },
+		"hook_delivery":  func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
+		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
+		"watch":          func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})
 	if !isMap {
 		if isNull(d.resolve(n)) {
@@ -104,7 +105,7 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 		return
 	}
 	if cred != nil {
-		c, err := d.parseCredentials(*cred)
+		c, err := d.parseCredentials(d.expand(credNode, join(field, "credentials"), *cred))
 		if err != nil {
 			d.errorf(d.resolve(credNode), join(field, "credentials"), "%v", err)
 		}
@@ -121,7 +122,8 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 	}
 }
 
-// parseCredentials reads "env", "file:PATH", "cvm-role", "profile[:NAME]".
+// parseCredentials reads "env", "file:PATH", "systemd:DIR", "cvm-role",
+// "profile[:NAME]".
 func (d *decoder) parseCredentials(s string) (Credentials, error) {
 	kind, arg, hasArg := strings.Cut(s, ":")
 	switch CredentialKind(kind) {
@@ -134,6 +136,11 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredFile, Path: d.abs(arg)}, nil
 		}
 		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: file needs a path (file:/etc/vodwatchd/credentials)", s)
+	case CredSystemd:
+		if hasArg && arg != "" {
+			return Credentials{Kind: CredSystemd, Path: d.abs(arg)}, nil
+		}
+		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: systemd needs the folder LoadCredential= reads from (systemd:/etc/vodwatchd)", s)
 	case CredProfile:
 		if !hasArg {
 			return Credentials{Kind: CredProfile, Profile: "default"}, nil
@@ -142,7 +149,7 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredProfile, Profile: arg}, nil
 		}
 	}
-	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, cvm-role, profile, profile:NAME)", s)
+	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)", s)
 }
 
 // cHostPort accepts host or host:port without scheme or path.
@@ -203,6 +210,7 @@ func (d *decoder) decodeUpload(n *yaml.Node, field string, u *Upload) {
 	d.mapping(n, field, map[string]handler{
 		"workers":             set(d, &u.Workers, cPositive),
 		"parts_in_flight":     set(d, &u.PartsInFlight, cPositive),
+		"objects_in_flight":   set(d, &u.ObjectsInFlight, cPositive),
 		"part_size":           set(d, &u.PartSize, cPartSize),
 		"multipart_threshold": set(d, &u.MultipartThreshold, cSize),
 		"bandwidth":           set(d, &u.Bandwidth, cRate),

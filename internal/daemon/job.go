@@ -282,7 +282,8 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		files.Root = quarantineRoot(j)
 	}
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
-	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar}
+	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
+		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}}
 	res := playable.SidecarResult(j)
 	dest, perr := postaction.Done(ctx, files, spec, res)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
@@ -454,7 +455,8 @@ func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.
 	}
 	failure := postaction.Failure{Path: j.Key.Rel, Code: f.code, Message: f.msg, RequestID: f.requestID,
 		Attempts: attempts, FailedAt: d.now()}
-	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure); err != nil {
+	opts := postaction.Options{PruneEmpty: rule.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}
+	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure, opts); err != nil {
 		log.Error("moving the file to quarantine failed; it stays in place", "to", rule.Quarantine.To, "err", err)
 		return ""
 	}

@@ -66,7 +66,8 @@ func (d *Daemon) afterPost(used, recorded *state.Job, log *slog.Logger) {
 	if recorded.Post.Sidecar == "" || used.DisplayStage() == recorded.DisplayStage() {
 		return
 	}
-	if err := postaction.UpdateSidecar(recorded.Post.Sidecar, playable.SidecarResult(recorded)); err != nil {
+	opts := postaction.Options{GroupReadable: d.cfg().GroupReadable}
+	if err := postaction.UpdateSidecar(recorded.Post.Sidecar, playable.SidecarResult(recorded), opts); err != nil {
 		log.Warn("sidecar not updated", "err", err)
 	}
 }

@@ -56,6 +56,12 @@ type apiAction struct {
 
 func (e *Emulator) actions() map[string]apiAction {
 	return map[string]apiAction{
+		// describe.go: the account as check --online asks about it
+		"DescribeSubAppIds":          {e.describeSubAppIds, (*vod.DescribeSubAppIdsRequestParams)(nil)},
+		"DescribeProcedureTemplates": {e.describeProcedureTemplates, (*vod.DescribeProcedureTemplatesRequestParams)(nil)},
+		"DescribeAllClass":           {e.describeAllClass, (*vod.DescribeAllClassRequestParams)(nil)},
+		"DescribeStorageRegions":     {e.describeStorageRegions, (*vod.DescribeStorageRegionsRequestParams)(nil)},
+
 		"ApplyUpload":            {e.applyUpload, (*vod.ApplyUploadRequestParams)(nil)},
 		"CommitUpload":           {e.commitUpload, (*vod.CommitUploadRequestParams)(nil)},
 		"ParseStreamingManifest": {e.parseStreamingManifest, (*vod.ParseStreamingManifestRequestParams)(nil)},

@@ -224,5 +224,3 @@ func (s subtaskState) results(t task) []*vod.MediaProcessTaskResult {
 		{Type: ptr("CoverBySnapshot"), CoverBySnapshotTask: cv},
 	}
 }
-
-func ptr[T any](v T) *T { return &v }

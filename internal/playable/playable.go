@@ -232,7 +232,8 @@ func (p *Playable) afterPlayChange(j *state.Job) {
 		p.opts.Ready(j.ID)
 	}
 	if j.Post.State == state.PostDone && j.Post.Sidecar != "" {
-		if err := postaction.UpdateSidecar(j.Post.Sidecar, SidecarResult(j)); err != nil {
+		opts := postaction.Options{GroupReadable: p.opts.Config().GroupReadable}
+		if err := postaction.UpdateSidecar(j.Post.Sidecar, SidecarResult(j), opts); err != nil {
 			p.log.Warn("sidecar not updated", "job", j.ID, "err", err)
 		}
 	}

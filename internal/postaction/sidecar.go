@@ -33,9 +33,10 @@ func SidecarPath(files Files, spec Spec) string {
 	return filepath.Join(dir, filepath.FromSlash(files.Main)) + ".vod.json"
 }
 
-// UpdateSidecar rewrites the sidecar at p with res (atomically). A sidecar
-// that is not there (never written, or removed since) stays absent.
-func UpdateSidecar(p string, res Result) error {
+// UpdateSidecar rewrites the sidecar at p with res (atomically, with the
+// mode o asks for). A sidecar that is not there (never written, or removed
+// since) stays absent.
+func UpdateSidecar(p string, res Result, o Options) error {
 	if p == "" {
 		return nil
 	}
@@ -45,5 +46,5 @@ func UpdateSidecar(p string, res Result) error {
 		}
 		return fmt.Errorf("sidecar %s: %w", p, err)
 	}
-	return writeSidecar(p, res)
+	return writeSidecar(p, res, o)
 }
