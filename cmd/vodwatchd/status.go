@@ -233,7 +233,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if n := countFailed(list); n > 0 && !*exitZero {
-		return fmt.Errorf("%d job(s) failed or quarantined (or their processing failed; --exit-zero to exit 0)", n)
+		return fmt.Errorf("%d job(s) failed, quarantined or processing_failed (--exit-zero to exit 0)", n)
 	}
 	return nil
 }
@@ -241,7 +241,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 func countFailed(list []*state.Job) int {
 	n := 0
 	for _, j := range list {
-		if j.Stage == state.StageFailed || j.Stage == state.StageQuarantined || j.DisplayStage() == string(state.PlayFailed) {
+		if j.Stage == state.StageFailed || j.Stage == state.StageQuarantined || j.DisplayStage() == "processing_failed" {
 			n++
 		}
 	}

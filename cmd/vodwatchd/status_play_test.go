@@ -48,9 +48,9 @@ func TestStatusShowsStagesAfterDone(t *testing.T) {
 		}
 	}
 	s.Close()
-	out, errs, code := stRun(t, "status", "--state", path)
-	if code != 1 || !strings.Contains(errs, "1 job(s) failed or quarantined (or their processing failed") {
-		t.Fatalf("status with a processing_failed job: exit %d, %s", code, errs)
+	out, _, code := stRun(t, "status", "--state", path)
+	if code != 1 { // a processing_failed job is a failure to report
+		t.Fatalf("status exit %d, want 1 (one job processing_failed)", code)
 	}
 	for _, want := range []string{"processing  ", "40%", "ready  ", "FileId F-ready http://vod/adp.10.m3u8 (+1 outputs)",
 		"processing_failed", "FileId F-failed processing failed: SourceFileError: broken source"} {
@@ -58,7 +58,7 @@ func TestStatusShowsStagesAfterDone(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}
 	}
-	_, jobs := stStatusJSON(t, "--state", path, "--exit-zero")
+	_, jobs := stStatusJSON(t, "--state", path)
 	if got := stStages(jobs); got != "processing,processing_failed,ready" {
 		t.Fatalf("stages %s", got)
 	}

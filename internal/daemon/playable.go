@@ -66,8 +66,7 @@ func (d *Daemon) afterPost(used, recorded *state.Job, log *slog.Logger) {
 	if recorded.Post.Sidecar == "" || used.DisplayStage() == recorded.DisplayStage() {
 		return
 	}
-	opts := postaction.Options{GroupReadable: d.cfg().GroupReadable}
-	if err := postaction.UpdateSidecar(recorded.Post.Sidecar, playable.SidecarResult(recorded), opts); err != nil {
+	if err := postaction.UpdateSidecar(recorded.Post.Sidecar, playable.SidecarResult(recorded)); err != nil {
 		log.Warn("sidecar not updated", "err", err)
 	}
 }

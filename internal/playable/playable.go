@@ -232,8 +232,7 @@ func (p *Playable) afterPlayChange(j *state.Job) {
 		p.opts.Ready(j.ID)
 	}
 	if j.Post.State == state.PostDone && j.Post.Sidecar != "" {
-		opts := postaction.Options{GroupReadable: p.opts.Config().GroupReadable}
-		if err := postaction.UpdateSidecar(j.Post.Sidecar, SidecarResult(j), opts); err != nil {
+		if err := postaction.UpdateSidecar(j.Post.Sidecar, SidecarResult(j)); err != nil {
 			p.log.Warn("sidecar not updated", "job", j.ID, "err", err)
 		}
 	}

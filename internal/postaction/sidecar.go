@@ -33,18 +33,19 @@ func SidecarPath(files Files, spec Spec) string {
 	return filepath.Join(dir, filepath.FromSlash(files.Main)) + ".vod.json"
 }
 
-// UpdateSidecar rewrites the sidecar at p with res (atomically, with the
-// mode o asks for). A sidecar that is not there (never written, or removed
-// since) stays absent.
-func UpdateSidecar(p string, res Result, o Options) error {
+// UpdateSidecar rewrites the sidecar at p with res (atomically). A sidecar
+// that is not there (never written, or removed since) stays absent.
+func UpdateSidecar(p string, res Result) error {
 	if p == "" {
 		return nil
 	}
-	if _, err := os.Lstat(p); err != nil {
+	fi, err := os.Lstat(p)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		return fmt.Errorf("sidecar %s: %w", p, err)
 	}
-	return writeSidecar(p, res, o)
+	// The rewrite keeps the mode the first write chose (group_readable).
+	return writeSidecar(p, res, Options{GroupReadable: fi.Mode().Perm()&0o040 != 0})
 }

@@ -24,7 +24,7 @@ func TestSidecarCarriesPlayableAndIsRewritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Playable = Playable{Stage: "ready", TaskID: "t", Progress: 100, Outputs: &vodoutput.Outputs{CoverURL: "http://c"}}
-	if err := UpdateSidecar(p, res, Options{}); err != nil {
+	if err := UpdateSidecar(p, res); err != nil {
 		t.Fatal(err)
 	}
 	var got map[string]any
@@ -37,7 +37,7 @@ func TestSidecarCarriesPlayableAndIsRewritten(t *testing.T) {
 	}
 	// A sidecar the user removed is not written again.
 	os.Remove(p)
-	if err := UpdateSidecar(p, res, Options{}); err != nil {
+	if err := UpdateSidecar(p, res); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
