@@ -243,7 +243,7 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 // done records the result durably, then runs the post-action.
 func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
-	play, post := playOnDone(p)
+	play, post := d.playFor(ctx, res, p)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		if !state.CanMove(n.Stage, state.StageDone) {
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
