@@ -81,7 +81,7 @@ func printEmulator(env *cmdEnv, e *emulator.Emulator, keyGiven bool) {
 	if keyGiven {
 		fmt.Fprintln(w, "  SecretKey:        (as given)")
 	} else {
-		fmt.Fprintf(w, "  SecretKey:        %s (generated for this run; pass --secret-key to keep one)\n", e.SecretKey())
+		fmt.Fprintf(w, "  SecretKey:        %s (generated; kept in the data folder's account.json)\n", e.SecretKey())
 	}
 }
 

@@ -60,7 +60,7 @@ func runEmulatorCmd(t *testing.T, vars map[string]string, args ...string) (int, 
 func TestEmulatorCommand(t *testing.T) {
 	t.Run("generated key is printed", func(t *testing.T) {
 		code, out, _ := runEmulatorCmd(t, nil, "--data", t.TempDir(), "--listen", "127.0.0.1:0")
-		if code != 0 || !strings.Contains(out, "SecretId:         AKID") || !strings.Contains(out, "(generated for this run") {
+		if code != 0 || !strings.Contains(out, "SecretId:         AKID") || !strings.Contains(out, "(generated; kept in the data folder") {
 			t.Fatalf("code %d output:\n%s", code, out)
 		}
 		if !strings.Contains(out, "serving on http://127.0.0.1:") || !strings.Contains(out, "emulator: stopping") {

@@ -4,49 +4,51 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify/sdnotifytest"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 // writeRunConfig writes a config for one watch pointed at emu.
-func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string) (cfgPath, drop string) {
+func writeRunConfig(t *testing.T, emu *emulator.Emulator, extra string, upload ...string) (cfgPath, drop string) {
 	t.Helper()
 	dir := t.TempDir()
 	drop = filepath.Join(dir, "drop")
-	cfg := fmt.Sprintf(`vod:
-  region: ap-guangzhou
-  endpoint: %[1]s
-  scheme: http
-  cos_endpoint: %[1]s
-  cos_scheme: http
-  secret_id: %[2]s
-  secret_key: %[3]s
-state: %[4]s/var/state.db
-%[5]s
-watch:
-  - path: %[6]s
-    create: true
-    settle: 200ms
-    rules:
-      - match: "**/*.mp4"
-        cover_wait: 0s
-`, emu.Addr(), emu.SecretID(), emu.SecretKey(), dir, extra, drop)
 	cfgPath = filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	apptest.Template{
+		Endpoint: emu.Addr(), SecretID: emu.SecretID(), SecretKey: emu.SecretKey(),
+		State: apptest.StatePath(dir), Extra: extra, Upload: strings.Join(upload, "\n"), Drop: drop, Settle: "200ms",
+		Rules: "    rules:\n      - match: \"**/*.mp4\"\n        cover_wait: 0s\n",
+	}.Write(t, cfgPath)
 	return cfgPath, drop
+}
+
+// startRun runs `vodwatchd run --config cfgPath` in the background; stop
+// cancels it and waits for it to return (once; later calls do nothing).
+func startRun(t *testing.T, env *cmdEnv, cfgPath string, logs fmt.Stringer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
+	return sync.OnceFunc(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Errorf("run did not stop\n%s", logs)
+		}
+	})
 }
 
 // TestRunNotifiesSystemd runs the daemon under a fake NOTIFY_SOCKET with a
@@ -59,17 +61,8 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	wedge := make(chan struct{})
 	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv, wedge: wedge}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("run did not stop\n%s", logs)
-		}
-	}()
+	stop := startRun(t, env, cfgPath, logs)
+	defer stop()
 
 	sock.WaitFor(t, "READY=1", 10*time.Second)
 	if n := sock.Count("WATCHDOG=1", 2*time.Second); n < 3 {
@@ -87,7 +80,7 @@ func TestRunNotifiesSystemd(t *testing.T) {
 	if n := sock.Count("WATCHDOG=1", 2*time.Second); n != 0 {
 		t.Fatalf("%d WATCHDOG=1 pings after the event loop wedged, want 0\n%s", n, logs)
 	}
-	cancel()
+	stop()
 	sock.WaitFor(t, "STOPPING=1", 10*time.Second)
 }
 
@@ -137,20 +130,11 @@ func TestRunRefusesBadStart(t *testing.T) {
 // /readyz turn unhealthy when the watch root disappears.
 func TestRunMetricsAndReadiness(t *testing.T) {
 	emu := emulatortest.Start(t)
-	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0\nupload:\n  bandwidth: 2MiB/s")
+	cfgPath, drop := writeRunConfig(t, emu, "listen: 127.0.0.1:0", "  bandwidth: 2MiB/s")
 	logs := &testutil.Buffer{}
 	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text"}) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Errorf("run did not stop\n%s", logs)
-		}
-	}()
+	stop := startRun(t, env, cfgPath, logs)
+	defer stop()
 	addr := waitForLog(t, logs, `msg="serving /metrics, /healthz and /readyz" addr=`, 10*time.Second)
 	base := "http://" + addr
 	sizes := []int{1000, 3 << 20}
@@ -185,7 +169,7 @@ func TestRunMetricsAndReadiness(t *testing.T) {
 	// status, answered by the running daemon through its control socket.
 	var out bytes.Buffer
 	senv := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: os.Getenv}
-	if code := runMain(ctx, senv, []string{"status", "--config", cfgPath}); code != 0 {
+	if code := runMain(context.Background(), senv, []string{"status", "--config", cfgPath}); code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, out.String())
 	}
 	for _, want := range []string{"daemon: bandwidth limit 2 MiB/s", "queue by priority empty", "clip1.mp4", "done", "FileId ", "http://" + emu.Addr() + "/media/"} {

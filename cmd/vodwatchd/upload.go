@@ -14,30 +14,24 @@ import (
 	"golang.org/x/term"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
 // uploadFlags is the command line of `vodwatchd upload`.
 type uploadFlags struct {
-	req                      uploader.Request
-	region, endpoint, scheme string
-	cosEndpoint, cosScheme   string
-	partSize                 string
-	asJSON, useEmulator      bool
-	verbose                  bool
+	req                        uploader.Request
+	region, endpoint, scheme   string
+	cosEndpoint, cosScheme     string
+	partSize, emulatorAccounts string
+	asJSON, useEmulator        bool
+	verbose                    bool
 }
 
 func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	f := &uploadFlags{}
 	fs := newFlagSet(env, "upload")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd upload --region REGION [flags] FILE\n\n"+
-			"Uploads FILE (or the HLS/DASH bundle of a .m3u8/.mpd) into VOD and prints its FileId.\n"+
-			"Credentials: TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY[/TENCENTCLOUD_SESSION_TOKEN],\n"+
-			"else the SDK chain (profile file, CVM role).\n\nflags:")
-		fs.PrintDefaults()
-	}
 	r := &f.req
 	fs.StringVar(&f.region, "region", "", "API access region, e.g. ap-guangzhou (required unless --emulator)")
 	fs.StringVar(&r.CoverFilePath, "cover", "", "cover image `file`")
@@ -58,6 +52,7 @@ func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	fs.StringVar(&f.cosScheme, "cos-scheme", "", "scheme for --cos-endpoint (default: --scheme)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
 	fs.BoolVar(&f.useEmulator, "emulator", false, "start the embedded VOD/COS emulator and upload into it")
+	fs.StringVar(&f.emulatorAccounts, "emulator-accounts", "", "accounts `file` of the --emulator (YAML: sub-apps, regions, procedures, classes, faults)")
 	fs.BoolVar(&f.verbose, "v", false, "log progress details to stderr")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -128,7 +123,7 @@ func (f *uploadFlags) uploaderConfig(ctx context.Context, env *cmdEnv) (uploader
 	if err != nil {
 		return cfg, nil, err
 	}
-	emu, err := emulator.Start(ctx, emulator.Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
+	emu, err := emulator.Start(ctx, emulator.Config{DataDir: dir, AccountsFile: f.emulatorAccounts, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		os.RemoveAll(dir)
 		return cfg, nil, fmt.Errorf("starting the emulator: %w", err)
@@ -139,7 +134,7 @@ func (f *uploadFlags) uploaderConfig(ctx context.Context, env *cmdEnv) (uploader
 	}
 	cfg.Endpoint, cfg.Scheme = emu.Addr(), emu.Scheme()
 	cfg.COSEndpoint, cfg.COSScheme = emu.Addr(), emu.Scheme()
-	cfg.Credentials = uploader.StaticCredentials(emu.SecretID(), emu.SecretKey(), "")
+	cfg.Credentials = credentials.Static(emu.SecretID(), emu.SecretKey(), "")
 	return cfg, func() { emu.Close(); os.RemoveAll(dir) }, nil
 }
 
@@ -148,9 +143,9 @@ func (f *uploadFlags) uploaderConfig(ctx context.Context, env *cmdEnv) (uploader
 func envCredentials(env *cmdEnv) uploader.Credentials {
 	id, key := env.getenv("TENCENTCLOUD_SECRET_ID"), env.getenv("TENCENTCLOUD_SECRET_KEY")
 	if id != "" && key != "" {
-		return uploader.StaticCredentials(id, key, env.getenv("TENCENTCLOUD_SESSION_TOKEN"))
+		return credentials.Static(id, key, env.getenv("TENCENTCLOUD_SESSION_TOKEN"))
 	}
-	return uploader.DefaultCredentials()
+	return credentials.SDKDefault()
 }
 
 func printResult(w io.Writer, res uploader.Result, asJSON bool) error {

@@ -33,6 +33,10 @@ func TestUploadCommand(t *testing.T) {
 	}
 	emu := emulatortest.Start(t)
 	creds := map[string]string{"TENCENTCLOUD_SECRET_ID": emu.SecretID(), "TENCENTCLOUD_SECRET_KEY": emu.SecretKey()}
+	accounts := filepath.Join(dir, "accounts.yaml")
+	if err := os.WriteFile(accounts, []byte("defaults:\n  sub_apps: [1600000009]\n  procedures: [from-file]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	endpoint := []string{"--region", "ap-guangzhou", "--endpoint", emu.Addr(), "--scheme", "http", "--cos-endpoint", emu.Addr()}
 	textResult := func(t *testing.T, stdout string) {
 		for _, k := range []string{"FileId:", "MediaUrl:", "CoverUrl:", "RequestId:"} {
@@ -57,6 +61,14 @@ func TestUploadCommand(t *testing.T) {
 				t.Errorf("stderr: %s", stderr)
 			}
 		}},
+		{name: "emulator with an accounts file", args: []string{"--emulator", "--emulator-accounts", accounts, "--sub-app-id", "1600000009", "--procedure", "from-file", media},
+			check: func(t *testing.T, stdout, _ string) { textResult(t, stdout) }},
+		{name: "emulator accounts file missing", args: []string{"--emulator", "--emulator-accounts", filepath.Join(dir, "none.yaml"), media}, wantCode: 1,
+			check: func(t *testing.T, _, stderr string) {
+				if !strings.Contains(stderr, "none.yaml") {
+					t.Errorf("stderr: %s", stderr)
+				}
+			}},
 		{name: "endpoint text with cover", vars: creds, args: append(append([]string{}, endpoint...), "--cover", cover, "--procedure", "news-transcode", media),
 			check: func(t *testing.T, stdout, _ string) {
 				textResult(t, stdout)

@@ -30,7 +30,11 @@ type Config struct {
 	Log     Log
 	Upload  Upload
 	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
-	Watch   []Watch
+	// GroupReadable gives sidecars mode 0640 and the folders the daemon
+	// creates (done, quarantine, their subfolders) 0750, whatever the umask
+	// (the unit's UMask=0077 would make them 0600/0700). Default false.
+	GroupReadable bool
+	Watch         []Watch
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string
@@ -57,13 +61,14 @@ const (
 	CredCVMRole CredentialKind = "cvm-role" // instance role from the CVM metadata service
 	CredProfile CredentialKind = "profile"  // tccli profile ~/.tccli/<Profile>.credential
 	CredInline  CredentialKind = "inline"   // secret_id/secret_key in the config (discouraged)
+	CredSystemd CredentialKind = "systemd"  // secret_id/secret_key files: $CREDENTIALS_DIRECTORY, else Path
 )
 
 // Credentials is the configured credential source. SecretKey is a Secret so
 // that it never prints.
 type Credentials struct {
 	Kind      CredentialKind
-	Path      string // CredFile: absolute path
+	Path      string // CredFile: absolute path; CredSystemd: folder LoadCredential= reads from
 	Profile   string // CredProfile: profile name, default "default"
 	SecretID  string // CredInline
 	SecretKey Secret // CredInline
@@ -171,6 +176,7 @@ type Rule struct {
 	Priority       int
 	Concurrency    int // parts in flight for this rule's jobs
 	Dedupe         bool
+	AllowEmpty     bool // upload zero-byte files; default false: refused with a warning
 	After          After
 	Quarantine     Quarantine
 }
@@ -190,7 +196,10 @@ type After struct {
 	Action  AfterAction
 	To      string // absolute folder for AfterMove
 	Sidecar bool   // write <name>.vod.json with the FileId next to the (moved) file
-	pos     Pos    // where "to" was set
+	// PruneEmpty removes the folders under the watch root that the moved or
+	// deleted files leave empty (never the root). Default false.
+	PruneEmpty bool
+	pos        Pos // where "to" was set
 }
 
 // Quarantine is where files go that keep failing.

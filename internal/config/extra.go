@@ -1,14 +1,7 @@
 package config
 
 import (
-	"bufio"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -29,6 +22,12 @@ func syntaxError(name string, err error) *FieldError {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
 	return &FieldError{Pos: Pos{File: name, Line: line, Column: 1}, Msg: "YAML syntax: " + msg}
+}
+
+// IgnoreFunc is Ignored as the watcher's ignore function (the root itself
+// is never ignored).
+func (w *Watch) IgnoreFunc() func(rel string, isDir bool) bool {
+	return func(rel string, _ bool) bool { return rel != "" && w.Ignored(rel) }
 }
 
 // Ignored reports whether a slash path relative to the watch root is
@@ -55,108 +54,4 @@ func (w *Watch) Ignored(rel string) bool {
 		}
 	}
 	return false
-}
-
-// Secrets are resolved API credentials.
-type Secrets struct {
-	SecretID  string
-	SecretKey Secret
-	Token     Secret // temporary credentials only
-}
-
-// ErrNoCredentials means the configured source holds no credentials.
-var ErrNoCredentials = errors.New("no credentials")
-
-// Resolve reads the credentials from their configured source. CVM roles
-// are fetched at run time by the API client, so Resolve returns
-// ErrUnsupported-wrapped error for them. Errors never contain secrets.
-func (c Credentials) Resolve(getenv func(string) string) (Secrets, error) {
-	switch c.Kind {
-	case CredInline:
-		return Secrets{SecretID: c.SecretID, SecretKey: c.SecretKey}, nil
-	case CredEnv:
-		s := Secrets{SecretID: getenv("TENCENTCLOUD_SECRET_ID"), SecretKey: Secret(getenv("TENCENTCLOUD_SECRET_KEY")),
-			Token: Secret(getenv("TENCENTCLOUD_SESSION_TOKEN"))}
-		if s.SecretID == "" || s.SecretKey == "" {
-			return s, fmt.Errorf("%w: TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY must both be set", ErrNoCredentials)
-		}
-		return s, nil
-	case CredFile:
-		return ReadCredentialsFile(c.Path)
-	case CredProfile:
-		return readProfile(getenv("HOME"), c.Profile)
-	case CredCVMRole:
-		return Secrets{}, fmt.Errorf("cvm-role credentials come from the instance metadata service at run time: %w", errors.ErrUnsupported)
-	}
-	return Secrets{}, fmt.Errorf("unknown credentials kind %q", c.Kind)
-}
-
-// ReadCredentialsFile reads a KEY=VALUE file (systemd EnvironmentFile
-// style; # comments, optional quotes) with TENCENTCLOUD_SECRET_ID and
-// TENCENTCLOUD_SECRET_KEY (or secret_id / secret_key), and optionally
-// TENCENTCLOUD_SESSION_TOKEN (or token).
-func ReadCredentialsFile(p string) (Secrets, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return Secrets{}, fmt.Errorf("credentials file: %w", err)
-	}
-	defer f.Close()
-	var s Secrets
-	sc := bufio.NewScanner(io.LimitReader(f, 1<<16))
-	for ln := 1; sc.Scan(); ln++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
-		if !ok {
-			return Secrets{}, fmt.Errorf("credentials file %s:%d: want KEY=VALUE", p, ln)
-		}
-		v = strings.Trim(strings.TrimSpace(v), `"'`)
-		switch strings.ToLower(strings.TrimSpace(k)) {
-		case "tencentcloud_secret_id", "secret_id":
-			s.SecretID = v
-		case "tencentcloud_secret_key", "secret_key":
-			s.SecretKey = Secret(v)
-		case "tencentcloud_session_token", "token":
-			s.Token = Secret(v)
-		default:
-			return Secrets{}, fmt.Errorf("credentials file %s:%d: unknown key %q", p, ln, strings.TrimSpace(k))
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return Secrets{}, fmt.Errorf("credentials file %s: %w", p, err)
-	}
-	if s.SecretID == "" || s.SecretKey == "" {
-		return s, fmt.Errorf("%w: credentials file %s needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY", ErrNoCredentials, p)
-	}
-	return s, nil
-}
-
-// ProfilePath is where tccli keeps a profile's credentials.
-func ProfilePath(home, profile string) string {
-	return filepath.Join(home, ".tccli", profile+".credential")
-}
-
-func readProfile(home, profile string) (Secrets, error) {
-	if home == "" {
-		return Secrets{}, fmt.Errorf("%w: HOME is not set, cannot find the tccli profile %q", ErrNoCredentials, profile)
-	}
-	p := ProfilePath(home, profile)
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return Secrets{}, fmt.Errorf("tccli profile: %w", err)
-	}
-	var v struct {
-		SecretID  string `json:"secretId"`
-		SecretKey string `json:"secretKey"`
-		Token     string `json:"token"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return Secrets{}, fmt.Errorf("tccli profile %s: not JSON with secretId/secretKey", p)
-	}
-	if v.SecretID == "" || v.SecretKey == "" {
-		return Secrets{}, fmt.Errorf("%w: tccli profile %s has no secretId/secretKey", ErrNoCredentials, p)
-	}
-	return Secrets{SecretID: v.SecretID, SecretKey: Secret(v.SecretKey), Token: Secret(v.Token)}, nil
 }

@@ -49,14 +49,15 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	var watchField string
 	uploadNode := n
 	isMap := d.mapping(n, "", map[string]handler{
-		"vod":           func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
-		"state":         set(d, &cfg.State, cPath),
-		"listen":        set(d, &cfg.Listen, cListen),
-		"log":           func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
-		"upload":        func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
-		"compact_after": set(d, &cfg.Compact, cDuration),
-		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
-		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
+		"vod":            func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
+		"state":          set(d, &cfg.State, cPath),
+		"listen":         set(d, &cfg.Listen, cListen),
+		"log":            func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
+		"upload":         func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
+		"compact_after":  set(d, &cfg.Compact, cDuration),
+		"group_readable": set(d, &cfg.GroupReadable, cBool),
+		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
+		"watch":          func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})
 	if !isMap {
 		if isNull(d.resolve(n)) {
@@ -99,7 +100,7 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 		return
 	}
 	if cred != nil {
-		c, err := d.parseCredentials(*cred)
+		c, err := d.parseCredentials(d.expand(credNode, join(field, "credentials"), *cred))
 		if err != nil {
 			d.errorf(d.resolve(credNode), join(field, "credentials"), "%v", err)
 		}
@@ -116,7 +117,8 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 	}
 }
 
-// parseCredentials reads "env", "file:PATH", "cvm-role", "profile[:NAME]".
+// parseCredentials reads "env", "file:PATH", "systemd:DIR", "cvm-role",
+// "profile[:NAME]".
 func (d *decoder) parseCredentials(s string) (Credentials, error) {
 	kind, arg, hasArg := strings.Cut(s, ":")
 	switch CredentialKind(kind) {
@@ -129,6 +131,11 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredFile, Path: d.abs(arg)}, nil
 		}
 		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: file needs a path (file:/etc/vodwatchd/credentials)", s)
+	case CredSystemd:
+		if hasArg && arg != "" {
+			return Credentials{Kind: CredSystemd, Path: d.abs(arg)}, nil
+		}
+		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: systemd needs the folder LoadCredential= reads from (systemd:/etc/vodwatchd)", s)
 	case CredProfile:
 		if !hasArg {
 			return Credentials{Kind: CredProfile, Profile: "default"}, nil
@@ -137,7 +144,7 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredProfile, Profile: arg}, nil
 		}
 	}
-	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, cvm-role, profile, profile:NAME)", s)
+	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)", s)
 }
 
 // cHostPort accepts host or host:port without scheme or path.
@@ -330,12 +337,11 @@ func cIgnore(d *decoder, n *yaml.Node, field string) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	for i, s := range list {
+	for i := range list {
 		item := d.resolve(d.resolve(n).Content[i])
 		if _, ok := cGlob(d, item, index(field, i)); !ok {
 			return nil, false
 		}
-		_ = s
 	}
 	return list, true
 }

@@ -202,6 +202,10 @@ func cRegion(d *decoder, n *yaml.Node, field string) (string, bool) {
 		return "", false
 	}
 	if !regions[s] {
+		if hint := suggestFrom(s, Regions()); hint != "" {
+			d.errorf(d.resolve(n), field, "unknown region %q%s", s, hint)
+			return "", false
+		}
 		d.errorf(d.resolve(n), field, "unknown region %q (known: %s)", s, strings.Join(Regions(), ", "))
 		return "", false
 	}
@@ -218,7 +222,7 @@ func cPath(d *decoder, n *yaml.Node, field string) (string, bool) {
 		d.errorf(d.resolve(n), field, "bad path %q", s)
 		return "", false
 	}
-	return d.abs(s), true
+	return d.abs(d.expand(n, field, s)), true
 }
 
 func (d *decoder) abs(p string) string {
@@ -308,7 +312,7 @@ func cListen(d *decoder, n *yaml.Node, field string) (string, bool) {
 	if s == "" || s == "off" {
 		return "", true
 	}
-	host, port, err := splitHostPort(s)
+	host, _, err := splitHostPort(s)
 	if err != nil {
 		d.errorf(d.resolve(n), field, "bad address %q: %v (use e.g. 127.0.0.1:9180, or off)", s, err)
 		return "", false
@@ -316,6 +320,5 @@ func cListen(d *decoder, n *yaml.Node, field string) (string, bool) {
 	if !isLoopback(host) {
 		d.warnf(d.resolve(n), field, "listening on %s exposes /metrics beyond this machine", s)
 	}
-	_ = port
 	return s, true
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
@@ -100,48 +101,14 @@ func newWorld(t *testing.T, seed uint64) *world {
 			t.Fatal(err)
 		}
 	}
-	cfg := fmt.Sprintf(`vod:
-  region: ap-guangzhou
-  endpoint: %s
-  scheme: http
-  cos_endpoint: %s
-  cos_scheme: http
-  secret_id: %s
-  secret_key: %s
-state: %s
-log: { level: info, format: json }
-upload:
-  workers: 4
-  parts_in_flight: 2
-  part_size: 1MiB
-  multipart_threshold: 2MiB
-  retries: { max_attempts: 50, initial_backoff: 100ms, max_backoff: 500ms }
-watch:
-  - path: %s
-    mode: notify
-    settle: 200ms
-    rescan_interval: 5s
-    rules:
-      - name: hls
-        match: "**/*.m3u8"
-        media_name: "{{.Rel}}"
-        after: { action: move, to: %s, sidecar: true }
-      - name: dash
-        match: "**/*.mpd"
-        media_name: "{{.Rel}}"
-        after: { action: move, to: %s, sidecar: true }
-      - name: media
-        match: "**/*.mp4"
-        media_name: "{{.Rel}}"
-        cover: [".jpg"]
-        cover_wait: 2s
-        after: { action: move, to: %s, sidecar: true }
-`, w.emu.Addr(), w.emu.Addr(), w.emu.SecretID(), w.emu.SecretKey(), filepath.Join(dir, "var", "state.db"),
-		w.drop, w.done, w.done, w.done)
 	w.cfgPath = filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(w.cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	apptest.Template{
+		Endpoint: w.emu.Addr(), SecretID: w.emu.SecretID(), SecretKey: w.emu.SecretKey(),
+		State: apptest.StatePath(dir), Drop: w.drop, Log: "{ level: info, format: json }",
+		PartsInFlight: 2, Retries: "{ max_attempts: 50, initial_backoff: 100ms, max_backoff: 500ms }",
+		NoCreate: true, Settle: "200ms", Watch: "    rescan_interval: 5s",
+		Rules: crashRules(w.done),
+	}.Write(t, w.cfgPath)
 	f, err := os.Create(filepath.Join(dir, "daemon.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -513,4 +480,24 @@ func get(t *testing.T, url string) []byte {
 		return nil
 	}
 	return b
+}
+
+// crashRules move every upload to done with a sidecar.
+func crashRules(done string) string {
+	return fmt.Sprintf(`    rules:
+      - name: hls
+        match: "**/*.m3u8"
+        media_name: "{{.Rel}}"
+        after: { action: move, to: %[1]s, sidecar: true }
+      - name: dash
+        match: "**/*.mpd"
+        media_name: "{{.Rel}}"
+        after: { action: move, to: %[1]s, sidecar: true }
+      - name: media
+        match: "**/*.mp4"
+        media_name: "{{.Rel}}"
+        cover: [".jpg"]
+        cover_wait: 2s
+        after: { action: move, to: %[1]s, sidecar: true }
+`, done)
 }

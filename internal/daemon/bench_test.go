@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
@@ -63,7 +65,7 @@ func benchDrop(b *testing.B, lat time.Duration, n int) {
 	// the daemon runs second, against the fuller emulator.
 	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: h.emu.Addr(), Scheme: "http",
 		COSEndpoint: h.emu.Addr(), COSScheme: "http", PartsInFlight: 1,
-		Credentials: uploader.StaticCredentials(h.emu.SecretID(), h.emu.SecretKey(), "")})
+		Credentials: credentials.Static(h.emu.SecretID(), h.emu.SecretKey(), "")})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func benchDrop(b *testing.B, lat time.Duration, n int) {
 
 // startRecorder notes when each upload starts.
 type startRecorder struct {
-	Uploader
+	daemon.Uploader
 	mu     sync.Mutex
 	starts map[string]time.Time
 }
@@ -133,7 +135,7 @@ func BenchmarkSettleLatency(b *testing.B) {
 	for range b.N {
 		h := newHarness(b, hconf{settle: window.String()})
 		rec := &startRecorder{starts: map[string]time.Time{}}
-		h.wrap = func(u Uploader) Uploader { rec.Uploader = u; return rec }
+		h.wrap = func(u daemon.Uploader) daemon.Uploader { rec.Uploader = u; return rec }
 		h.start(h.cfg)
 		time.Sleep(300 * time.Millisecond)
 		written := map[string]time.Time{}

@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
@@ -47,12 +49,12 @@ func BenchmarkCatchUp(b *testing.B) {
 	}
 	seedDone(b, store, root, n)
 	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: emu.Addr(), Scheme: "http",
-		COSEndpoint: emu.Addr(), Credentials: uploader.StaticCredentials(emu.SecretID(), emu.SecretKey(), "")})
+		COSEndpoint: emu.Addr(), Credentials: credentials.Static(emu.SecretID(), emu.SecretKey(), "")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	for range b.N {
-		d, err := New(Options{Config: cfg, Store: store, Uploader: up,
+		d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up,
 			Logger: slog.New(slog.NewTextHandler(&discardCounter{}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 		if err != nil {
 			b.Fatal(err)
@@ -67,7 +69,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		done := make(chan error, 1)
 		t0 := time.Now()
 		go func() { done <- d.Run(ctx) }()
-		for d.HealthSnapshot().Watches[0].LastScan.IsZero() {
+		for d.Snapshot(ctx).Watches[0].LastScan.IsZero() {
 			if time.Since(t0) > 5*time.Minute {
 				b.Fatal("catch-up scan not finished after 5 minutes")
 			}

@@ -1,6 +1,3 @@
-// Package daemon ties the stages together: watchers and settling feed the
-// assembler, which records jobs in the state store; the scheduler runs them
-// through the uploader and the post-actions.
 package daemon
 
 import (
@@ -11,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
@@ -43,6 +42,12 @@ type Daemon struct {
 	conf   atomic.Pointer[config.Config]
 	ended  atomic.Bool // Run has returned
 
+	// waiting: files seen but not jobs yet, for status and metrics.
+	waiting waitingBoard
+	// reloaded: the watches run with a reloaded configuration (their
+	// scans say reason=reload, not startup).
+	reloaded atomic.Bool
+
 	mu      sync.Mutex
 	watches map[string]*watchState // by root
 	restart context.CancelFunc     // restarts the intakes (Reload)
@@ -74,7 +79,7 @@ func New(opts Options) (*Daemon, error) {
 		opts.Now = time.Now
 	}
 	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder,
-		log: opts.Logger, events: events{opts.Events}}
+		log: opts.Logger, events: events{e: opts.Events, now: opts.Now}}
 	d.sched = newScheduler(d)
 	d.health.started, d.health.lastProgress = opts.Now(), opts.Now()
 	d.setConfig(opts.Config)
@@ -131,24 +136,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.ended.Store(true)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		errc <- d.sched.run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		errc <- d.runWatches(ctx)
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	cancel()
-	wg.Wait()
+	// Whichever half returns first (an error, or nil) stops the other.
+	g := new(errgroup.Group)
+	g.Go(func() error { defer cancel(); return d.sched.run(ctx) })
+	g.Go(func() error { defer cancel(); return d.runWatches(ctx) })
+	err := g.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -160,11 +152,28 @@ func (d *Daemon) Run(ctx context.Context) error {
 // goroutine must not see false before Run got going.)
 func (d *Daemon) Running() bool { return !d.ended.Load() }
 
+// startReason labels the first scan of a watch: startup, or reload.
+func (d *Daemon) startReason() string {
+	if d.reloaded.Load() {
+		return "reload"
+	}
+	return "startup"
+}
+
 // Reload installs a new, already validated configuration: the watches are
 // restarted with it (their start-up scans find anything in between).
 func (d *Daemon) Reload(c *config.Config) {
+	changed := config.Diff(d.cfg(), c)
 	d.setConfig(c)
-	d.log.Info("configuration reloaded", "file", c.File, "watches", len(c.Watch))
+	if len(changed) == 0 {
+		changed = []string{"nothing"}
+	}
+	d.reloaded.Store(true)
+	d.log.Info("configuration reloaded", "file", c.File, "watches", len(c.Watch), "changed", changed)
 	d.restartWatches()
 	d.sched.poke()
 }
+
+// Poke wakes the scheduler now instead of at its next tick (the CLI's
+// retry reaches it through the store's change signal; tests call this).
+func (d *Daemon) Poke() { d.sched.poke() }

@@ -1,6 +1,10 @@
-package daemon
+package daemon_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
+)
 
 // TestRunningUntilRunReturns: Running is true from New on (a supervisor
 // that checks it right after starting Run in a goroutine must not take the
@@ -15,7 +19,7 @@ func TestRunningUntilRunReturns(t *testing.T) {
 	if h.d.Running() {
 		t.Fatal("Running is true after Run returned")
 	}
-	d, err := New(Options{Config: h.cfg, Store: h.store, Uploader: h.d.up})
+	d, err := daemon.New(daemon.Options{Config: h.cfg, Store: h.store, Uploader: noUploader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,3 +27,6 @@ func TestRunningUntilRunReturns(t *testing.T) {
 		t.Fatal("a new daemon reads as finished")
 	}
 }
+
+// noUploader is an Uploader never called.
+type noUploader struct{ daemon.Uploader }

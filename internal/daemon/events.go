@@ -15,10 +15,14 @@ type Events interface {
 	WatcherOverflow(watch string)
 	WatcherRescan(watch string, when time.Time)
 	SetWatchUp(watch string, up bool)
+	SetWaiting(byReason map[string]int)
 }
 
 // events makes every Events call safe when none was given.
-type events struct{ e Events }
+type events struct {
+	e   Events
+	now func() time.Time // the daemon's clock
+}
 
 func (ev events) enqueued(watch string) {
 	if ev.e != nil {
@@ -28,7 +32,7 @@ func (ev events) enqueued(watch string) {
 
 func (ev events) uploaded(j *state.Job, took time.Duration) {
 	if ev.e != nil {
-		ev.e.ObserveUpload(took, j.Bytes, time.Now())
+		ev.e.ObserveUpload(took, j.Bytes, ev.now())
 	}
 }
 
@@ -45,7 +49,13 @@ func (ev events) rescan(watch string, overflow bool) {
 	if overflow {
 		ev.e.WatcherOverflow(watch)
 	}
-	ev.e.WatcherRescan(watch, time.Now())
+	ev.e.WatcherRescan(watch, ev.now())
+}
+
+func (ev events) waiting(byReason map[string]int) {
+	if ev.e != nil {
+		ev.e.SetWaiting(byReason)
+	}
 }
 
 func (ev events) watchUp(watch string, up bool) {

@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
@@ -185,7 +186,7 @@ func assertNoPipelineGoroutines(t *testing.T) {
 // save that would record its answer until the daemon stops: the job stays
 // in committing, as after a crash at that moment.
 type commitCrash struct {
-	Uploader
+	daemon.Uploader
 	once sync.Once
 	hit  chan struct{}
 }
@@ -202,17 +203,6 @@ func (c *commitCrash) Upload(ctx context.Context, req uploader.Request, cp *uplo
 	}))
 }
 
-// searchFinder is the production MediaFinder: the uploader's SearchMedia
-// by SourceContext, against the test's emulator.
-func searchFinder(t testing.TB, h *harness) MediaFinder {
-	up, err := uploader.New(uploader.Config{Region: "ap-guangzhou", Endpoint: h.emu.Addr(), Scheme: "http",
-		COSEndpoint: h.emu.Addr(), Credentials: uploader.StaticCredentials(h.emu.SecretID(), h.emu.SecretKey(), "")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return up
-}
-
 // TestCommittingSettledAfterCrash: a job left in committing after its
 // CommitUpload succeeded is settled without a second copy, whether the
 // service answers a repeated CommitUpload with the same FileId or refuses
@@ -222,7 +212,7 @@ func TestCommittingSettledAfterCrash(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			h := newHarness(t, hconf{}, func(c *emulator.Config) { c.RepeatCommit = mode })
 			crash := &commitCrash{hit: make(chan struct{})}
-			h.wrap = func(u Uploader) Uploader { crash.Uploader = u; return crash }
+			h.wrap = func(u daemon.Uploader) daemon.Uploader { crash.Uploader = u; return crash }
 			h.start(h.cfg)
 			want := h.write("commit.mp4", 5<<20+1)
 			select {
@@ -241,7 +231,7 @@ func TestCommittingSettledAfterCrash(t *testing.T) {
 			}
 			h.closeReopened()
 
-			h.wrap, h.finder = nil, searchFinder(t, h)
+			h.wrap = nil // the app gives the daemon the production MediaFinder
 			h.start(h.cfg)
 			j = h.waitStage("commit.mp4", state.StageDone, 20*time.Second)
 			media := h.emu.Media()

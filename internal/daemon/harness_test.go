@@ -1,43 +1,42 @@
-package daemon
+package daemon_test
 
 import (
 	"context"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app"
+	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
 // harness is a daemon running against the emulator, with its drop folder,
 // state file and log in a temporary folder.
 type harness struct {
-	t      testing.TB
-	dir    string
-	drop   string
-	emu    *emulator.Emulator
-	store  *state.Store
-	d      *Daemon
-	cancel context.CancelFunc
-	done   chan error
-	logs   *testutil.Buffer
-	cfg    *config.Config
+	t     testing.TB
+	dir   string
+	drop  string
+	emu   *emulator.Emulator
+	run   *apptest.Running // the daemon wired as in production (nil when stopped)
+	store *state.Store
+	d     *daemon.Daemon
+	logs  *testutil.Buffer
+	cfg   *config.Config
 
 	// wrap, when set, wraps the uploader the daemon is given (tests that
 	// interrupt an upload at a chosen moment).
-	wrap   func(Uploader) Uploader
-	finder MediaFinder
+	wrap   func(daemon.Uploader) daemon.Uploader
 	reopen []*state.Store // stores opened between stop and start
 	// logLevel is the daemon's log level (default debug; benchmarks log
 	// at info, as a production daemon does).
@@ -70,50 +69,22 @@ func testConfig(t testing.TB, dir string, emu *emulator.Emulator, watchYAML stri
 
 func testConfigOf(t testing.TB, dir string, emu *emulator.Emulator, hc hconf) *config.Config {
 	t.Helper()
-	watchYAML := hc.watch
-	if watchYAML == "" {
-		watchYAML = `    rules:
-      - name: all
-        match: "**/*"`
+	rules := strings.ReplaceAll(hc.watch, "$DIR", dir)
+	if rules != "" {
+		rules += "\n"
 	}
-	watchYAML = strings.ReplaceAll(watchYAML, "$DIR", dir)
-	if hc.mode == "" {
-		hc.mode = "notify"
+	upload := hc.upload
+	workers := 4
+	if strings.HasPrefix(upload, "workers: ") {
+		first, rest, _ := strings.Cut(upload, "\n")
+		fmt.Sscanf(first, "workers: %d", &workers)
+		upload = rest
 	}
-	if hc.settle == "" {
-		hc.settle = "300ms"
-	}
-	if hc.upload == "" {
-		hc.upload = "workers: 4"
-	}
-	y := fmt.Sprintf(`vod:
-  region: ap-guangzhou
-  endpoint: %s
-  scheme: http
-  cos_endpoint: %s
-  cos_scheme: http
-  secret_id: %s
-  secret_key: %s
-state: %s
-upload:
-  %s
-  part_size: 1MiB
-  multipart_threshold: 2MiB
-  retries: { max_attempts: 3, initial_backoff: 50ms, max_backoff: 200ms }
-watch:
-  - path: %s
-    create: true
-    mode: %s
-    settle: %s
-%s
-%s
-`, emu.Addr(), emu.Addr(), emu.SecretID(), emu.SecretKey(), filepath.Join(dir, "var", "state.db"), hc.upload,
-		filepath.Join(dir, "drop"), hc.mode, hc.settle, hc.extra, watchYAML)
-	cfg, err := config.Parse(filepath.Join(dir, "config.yaml"), []byte(y))
-	if err != nil {
-		t.Fatalf("config: %v\n%s", err, y)
-	}
-	return cfg
+	return apptest.Template{
+		Endpoint: emu.Addr(), SecretID: emu.SecretID(), SecretKey: emu.SecretKey(),
+		State: apptest.StatePath(dir), Drop: filepath.Join(dir, "drop"),
+		Workers: workers, Upload: upload, Mode: hc.mode, Settle: hc.settle, Watch: hc.extra, Rules: rules,
+	}.Config(t, filepath.Join(dir, "config.yaml"))
 }
 
 func startHarness(t testing.TB, watchYAML string, emuOpts ...func(*emulator.Config)) *harness {
@@ -142,58 +113,25 @@ func startHarnessOf(t testing.TB, hc hconf, emuOpts ...func(*emulator.Config)) *
 }
 
 func (h *harness) start(cfg *config.Config) {
-	t := h.t
 	h.closeReopened()
 	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: h.logLevel}))
-	store, err := state.Open(cfg.State, state.Options{Logger: log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, err := uploader.New(uploader.Config{
-		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
-		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
-		Credentials: uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
-		PartSize:    cfg.Upload.PartSize, MultipartThreshold: cfg.Upload.MultipartThreshold,
-		PartsInFlight: cfg.Upload.PartsInFlight,
-		Retry:         uploader.RetryPolicy{MaxAttempts: 3, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
-		Logger:        log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var u Uploader = up
-	if h.wrap != nil {
-		u = h.wrap(up)
-	}
-	d, err := New(Options{Config: cfg, Store: store, Uploader: u, Finder: h.finder, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h.store, h.d, h.cancel, h.done = store, d, cancel, make(chan error, 1)
-	go func() { h.done <- d.Run(ctx) }()
-	t.Cleanup(h.stop)
+	h.run = apptest.Start(h.t, app.Options{Config: cfg, Logger: log, WrapUploader: h.wrap,
+		UploaderRetry: &uploader.RetryPolicy{MaxAttempts: 3, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond},
+	}, h.logs)
+	h.store, h.d = h.run.Store(), h.run.Daemon()
 }
 
 // stop ends the daemon and closes the store (idempotent).
 func (h *harness) stop() {
-	if h.cancel == nil {
-		return
+	if h.run != nil {
+		h.run.Stop()
 	}
-	h.cancel()
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Errorf("daemon: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		h.t.Errorf("daemon did not stop within 20s\n%s", h.logs)
-	}
-	h.store.Close()
-	h.cancel = nil
-	if h.t.Failed() {
-		h.t.Logf("daemon log:\n%s", testutil.Tail(h.logs.String(), 80))
-	}
+}
+
+// exists reports whether p exists.
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // write creates a file under the drop folder with n pseudo-random bytes.
@@ -203,13 +141,7 @@ func (h *harness) write(rel string, n int) []byte {
 	for i := range b {
 		b[i] = byte(i*7 + len(rel) + i/251)
 	}
-	p := filepath.Join(h.drop, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		h.t.Fatal(err)
-	}
+	h.writeFile(rel, b)
 	return b
 }
 
@@ -234,19 +166,7 @@ func (h *harness) waitDone(n int, timeout time.Duration) []*state.Job {
 }
 
 // fetch GETs a MediaUrl from the emulator.
-func fetch(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
-	}
-	return b
-}
+func fetch(t testing.TB, url string) []byte { return testutil.Fetch(t, url) }
 
 // eventually waits for cond (testutil.Eventually) and shows the log's
 // tail when it times out.
@@ -257,12 +177,7 @@ func (h *harness) eventually(timeout time.Duration, what string, cond func() boo
 
 // jobs lists the jobs in the given stages (all when none).
 func (h *harness) jobs(stages ...state.Stage) []*state.Job {
-	h.t.Helper()
-	jobs, err := h.store.List(context.Background(), state.Filter{Stages: stages})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return jobs
+	return apptest.Jobs(h.t, h.store, stages...)
 }
 
 // jobAt returns the latest job of rel, failing the test when there is none.
@@ -298,28 +213,13 @@ func (h *harness) mediaNamed() map[string]int {
 }
 
 // writeFile writes b at rel under the drop folder.
-func (h *harness) writeFile(rel string, b []byte) {
-	h.t.Helper()
-	p := filepath.Join(h.drop, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		h.t.Fatal(err)
-	}
-}
+func (h *harness) writeFile(rel string, b []byte) { apptest.WriteFile(h.t, h.drop, rel, b) }
 
 // noneFor asserts that cond stays false for d.
 func (h *harness) never(d time.Duration, what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			h.t.Fatalf("%s\n%s", what, testutil.Tail(h.logs.String(), 40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Never(h.t, d, what, cond, func() string { return testutil.Tail(h.logs.String(), 40) })
 }
 
 // poke wakes the scheduler (the CLI's retry reaches it through the store).
-func (h *harness) poke() { h.d.sched.poke() }
+func (h *harness) poke() { h.d.Poke() }

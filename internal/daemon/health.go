@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/health"
-	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
@@ -23,7 +21,7 @@ type healthState struct {
 	lastUpload   time.Time
 	stateErr     string
 	stateErrAt   time.Time
-	roots        map[string]health.Watch
+	roots        map[string]WatchHealth
 }
 
 func (d *Daemon) noteStateError(err error) {
@@ -87,51 +85,57 @@ func (d *Daemon) noteRoot(root string, ev watcher.Event) {
 	d.health.roots[root] = w
 }
 
-func (d *Daemon) rootHealth(root string) health.Watch {
+func (d *Daemon) rootHealth(root string) WatchHealth {
 	if d.health.roots == nil {
-		d.health.roots = map[string]health.Watch{}
+		d.health.roots = map[string]WatchHealth{}
 	}
 	w, ok := d.health.roots[root]
 	if !ok {
-		w = health.Watch{Root: root, Reason: "not watched yet"}
+		w = WatchHealth{Root: root, Reason: "not watched yet"}
 	}
 	return w
 }
 
-// HealthSnapshot implements health.Status.
-func (d *Daemon) HealthSnapshot() health.Snapshot {
-	counts, err := d.store.Stats(context.Background())
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := health.Snapshot{
-		Heartbeat:    d.health.heartbeat,
-		StateOpen:    err == nil && d.health.stateErr == "",
-		StateError:   d.health.stateErr,
-		QueueDepth:   counts[state.StageQueued] + counts[state.StageApplied] + counts[state.StageUploading] + counts[state.StageCommitting],
-		LastProgress: d.health.lastProgress,
-	}
-	for _, c := range d.cfg().Watch {
-		w := d.rootHealth(c.Path)
-		s.Watches = append(s.Watches, w)
-	}
-	return s
+// Snapshot is the daemon's condition, for /readyz, systemd's STATUS= and
+// `vodwatchd status` (the app converts it for each).
+type Snapshot struct {
+	Heartbeat    time.Time // the scheduler loop's last turn
+	LastProgress time.Time // last stage change or bytes sent (start time at first)
+	LastUpload   time.Time // last upload done (zero: none yet)
+	// StateError says why the state file refused a write recently ("" when
+	// it did not); StateReadable is false when it cannot be read now.
+	StateError    string
+	StateReadable bool
+	Stages        map[state.Stage]int // jobs by stage
+	Active        int                 // uploads in flight
+	Watches       []WatchHealth       // one per configured watch, in order
 }
 
-// StatusLine is the one-line summary for systemd's STATUS=.
-func (d *Daemon) StatusLine(ctx context.Context) sdnotify.StatusLine {
-	counts, _ := d.store.Stats(ctx)
-	d.sched.mu.Lock()
-	active := len(d.sched.running)
-	d.sched.mu.Unlock()
+// Pending counts the jobs that could make progress now.
+func (s Snapshot) Pending() int {
+	return s.Stages[state.StageQueued] + s.Stages[state.StageApplied] + s.Stages[state.StageUploading] + s.Stages[state.StageCommitting]
+}
+
+// WatchHealth is one watch root's condition.
+type WatchHealth struct {
+	Root     string
+	Live     bool      // the root exists and is watched (or polled)
+	Reason   string    // why not live
+	LastScan time.Time // when the last full scan finished (zero: none yet)
+}
+
+// Snapshot reads the daemon's condition (the state's counts with ctx).
+func (d *Daemon) Snapshot(ctx context.Context) Snapshot {
+	counts, err := d.store.Stats(ctx)
+	active := d.sched.active()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	line := sdnotify.StatusLine{
-		Queue: counts[state.StageQueued], Active: active,
-		Failed:     counts[state.StageFailed] + counts[state.StageQuarantined],
-		LastUpload: d.health.lastUpload,
+	s := Snapshot{
+		Heartbeat: d.health.heartbeat, LastProgress: d.health.lastProgress, LastUpload: d.health.lastUpload,
+		StateError: d.health.stateErr, StateReadable: err == nil, Stages: counts, Active: active,
 	}
-	if d.health.stateErr != "" {
-		line.Note = "state_error"
+	for _, c := range d.cfg().Watch {
+		s.Watches = append(s.Watches, d.rootHealth(c.Path))
 	}
-	return line
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 )
@@ -92,7 +93,7 @@ func (a *assembler) activity(dir string) time.Time {
 		}
 		if fi.Mode().IsRegular() {
 			if _, ok := manifest.KindOf(rel); ok {
-				a.noteManifest(rel, statOf(fi))
+				a.noteManifest(rel, fileid.FromInfo(fi))
 			}
 		}
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -46,27 +47,17 @@ func (d *Daemon) restartWatches() {
 }
 
 func (d *Daemon) runIntakes(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ws := d.watchList()
-	errc := make(chan error, len(ws))
-	var wg sync.WaitGroup
-	for _, w := range ws {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errc <- d.runIntake(ctx, w)
-		}()
+	// The first intake that fails stops the others.
+	g, ctx := errgroup.WithContext(ctx)
+	for _, w := range d.watchList() {
+		g.Go(func() error {
+			if err := d.runIntake(ctx, w); !errors.Is(err, context.Canceled) {
+				return err
+			}
+			return nil
+		})
 	}
-	var first error
-	for range ws {
-		if err := <-errc; err != nil && first == nil && !errors.Is(err, context.Canceled) {
-			first = err
-			cancel()
-		}
-	}
-	wg.Wait()
-	return first
+	return g.Wait()
 }
 
 // runIntake watches one root: watcher hints and scans go through settling
@@ -76,8 +67,8 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{
 		Root: w.root, Mode: watcher.Mode(w.cfg.Mode), PollInterval: w.cfg.PollInterval,
-		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log,
-		Ignore: func(rel string, isDir bool) bool { return rel != "" && w.cfg.Ignored(rel) },
+		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log, StartReason: d.startReason(),
+		Ignore: w.cfg.IgnoreFunc(),
 	})
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
@@ -92,6 +83,8 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	go func() { errc <- wt.Run(ctx) }()
 	go func() { errc <- st.Run(ctx) }()
 	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w)}
+	d.waiting.register(w.root, st)
+	defer d.waiting.unregister(w.root)
 	err = in.loop(ctx, events, stable, errc)
 	cancel()
 	for range 2 - in.exited {
@@ -143,7 +136,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			in.event(ctx, ev)
 		case s := <-stable:
 			if in.d.acceptingWork() {
-				in.asm.settled(ctx, s.Rel, watcher.Stat(s.FileState))
+				in.asm.settled(ctx, s.Rel, s.ID)
 			} else {
 				in.settler.Changed(s.Rel) // look again once the state is writable
 			}
@@ -151,6 +144,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			if in.d.acceptingWork() {
 				in.asm.recheck(ctx)
 			}
+			in.publishWaiting()
 		}
 	}
 }
@@ -172,7 +166,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 			return
 		}
 		in.asm.maybeManifest(ev.Rel, ev.Stat)
-		in.settler.Seen(ev.Rel, settle.FileState(ev.Stat))
+		in.settler.Seen(ev.Rel, ev.Stat)
 	case watcher.Removed:
 		in.settler.Removed(ev.Rel, ev.Dir)
 		in.asm.removed(ev.Rel, ev.Dir)
@@ -189,7 +183,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 // has a job for: the catch-up scan of a large tree costs one lookup per file
 // and never waits a settle window for it.
 func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
-	key := state.Key{Root: in.w.root, Rel: ev.Rel, Size: ev.Stat.Size, MtimeNs: ev.Stat.ModTime.UnixNano(), Dev: ev.Stat.Dev, Ino: ev.Stat.Ino}
+	key := state.NewKey(in.w.root, ev.Rel, ev.Stat)
 	_, _, found, err := in.d.store.Seen(ctx, key)
 	return err == nil && found
 }

@@ -8,13 +8,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path"
 	"path/filepath"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
@@ -37,15 +37,15 @@ type MediaFinder interface {
 // Error codes the daemon itself gives a job (the service's codes pass
 // through unchanged).
 const (
-	CodeFileChanged   = "FileChanged" // the file changed after it was taken
-	CodeFileMissing   = "FileMissing" // the file vanished
-	CodeFileUnreadble = "FileUnreadable"
-	CodeBundleInvalid = "BundleInvalid" // a manifest reference was refused
-	CodeNoRule        = "NoRule"        // no rule takes the file any more
-	CodeState         = "StateError"    // the state file could not be written
-	CodeLocal         = "LocalError"
-	CodeCommitUnknown = "CommitUnknown"
-	CodePostAction    = "PostActionFailed"
+	CodeFileChanged    = "FileChanged" // the file changed after it was taken
+	CodeFileMissing    = "FileMissing" // the file vanished
+	CodeFileUnreadable = "FileUnreadable"
+	CodeBundleInvalid  = "BundleInvalid" // a manifest reference was refused
+	CodeNoRule         = "NoRule"        // no rule takes the file any more
+	CodeState          = "StateError"    // the state file could not be written
+	CodeLocal          = "LocalError"
+	CodeCommitUnknown  = "CommitUnknown"
+	CodePostAction     = "PostActionFailed"
 )
 
 // runJob takes one job from the stage it is in to its next resting stage:
@@ -101,7 +101,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, classify(err, prog), rule)
 		return
 	}
-	d.done(ctx, j, res, time.Since(start), log, params)
+	d.done(ctx, j, res, d.now().Sub(start), log, params)
 }
 
 // paramsFor finds the job's rule in the current configuration (by name,
@@ -125,7 +125,7 @@ func (d *Daemon) paramsFor(j *state.Job) (*rules.Rule, rules.Params, error) {
 		}
 	}
 	p, err := rule.Params(rules.FileFacts{Root: j.Key.Root, Rel: j.Key.Rel, Size: j.Key.Size,
-		ModTime: time.Unix(0, j.Key.MtimeNs), JobID: j.ID})
+		ModTime: j.Key.Version().ModTime, JobID: j.ID})
 	return rule, p, err
 }
 
@@ -142,32 +142,21 @@ func (d *Daemon) request(j *state.Job, p rules.Params) uploader.Request {
 	if j.QuarantinePath == "" {
 		// The uploader refuses a file that is no longer the one this job
 		// took (replaced, rewritten, swapped for a symlink).
-		req.Expect = &uploader.FileIdentity{Size: j.Key.Size, ModTime: time.Unix(0, j.Key.MtimeNs),
-			Dev: j.Key.Dev, Ino: j.Key.Ino}
+		id := j.Key.Version()
+		req.Expect = &id
 	}
 	return req
 }
 
-// checkUnchanged compares the file with the identity the job was taken
-// with.
+// checkUnchanged compares the file with the version the job was taken
+// with (a *fileid.ChangedError, or fileid.ErrChanged with the lstat cause).
+// A quarantined file was moved by the daemon, so its inode is not compared.
 func (d *Daemon) checkUnchanged(j *state.Job) error {
-	fi, err := os.Lstat(j.SourcePath())
-	if err != nil {
-		return err
+	id := j.Key.Version()
+	if j.QuarantinePath != "" {
+		id = id.Relocated()
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is no longer a regular file (%v)", j.SourcePath(), fi.Mode().Type())
-	}
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	switch {
-	case fi.Size() != j.Key.Size:
-		return fmt.Errorf("size changed from %d to %d bytes", j.Key.Size, fi.Size())
-	case fi.ModTime().UnixNano() != j.Key.MtimeNs:
-		return fmt.Errorf("modification time changed")
-	case j.QuarantinePath == "" && st != nil && (uint64(st.Ino) != j.Key.Ino || uint64(st.Dev) != j.Key.Dev):
-		return fmt.Errorf("the file was replaced (inode changed)")
-	}
-	return nil
+	return fileid.Check(j.SourcePath(), id)
 }
 
 // fileChanged drops a job whose file changed or vanished before commit:
@@ -177,7 +166,7 @@ func (d *Daemon) fileChanged(ctx context.Context, j *state.Job, log *slog.Logger
 	if errors.Is(cause, fs.ErrNotExist) {
 		code = CodeFileMissing
 	} else if errors.Is(cause, fs.ErrPermission) {
-		code = CodeFileUnreadble
+		code = CodeFileUnreadable
 	}
 	log.Warn("file changed or vanished before its upload was committed; upload abandoned", "code", code, "reason", cause)
 	d.fail(ctx, j, log, jobFailure{code: code, msg: cause.Error(), final: true, keepFile: true}, nil)
@@ -290,7 +279,8 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		files.Root = quarantineRoot(j)
 	}
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
-	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar}
+	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
+		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}}
 	res := postaction.Result{FileID: j.Result.FileID, MediaURL: j.Result.MediaURL, CoverURL: j.Result.CoverURL,
 		RequestID: j.Result.RequestID, Path: j.Key.Rel, UploadedAt: j.Finished}
 	dest, perr := postaction.Done(ctx, files, spec, res)
@@ -361,20 +351,10 @@ func markerExtra(root, marker, dest string) []string {
 // quarantineRoot returns the folder a quarantined job's rel path is under.
 func quarantineRoot(j *state.Job) string {
 	p := j.QuarantinePath
-	for range stringsCount(j.Key.Rel, '/') + 1 {
+	for range strings.Count(j.Key.Rel, "/") + 1 {
 		p = filepath.Dir(p)
 	}
 	return p
-}
-
-func stringsCount(s string, c byte) int {
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			n++
-		}
-	}
-	return n
 }
 
 // jobFailure is a classified failure of one attempt.
@@ -407,7 +387,7 @@ func classify(err error, prog *jobProgress) jobFailure {
 	case errors.Is(err, uploader.ErrFileChanged):
 		return jobFailure{code: CodeFileChanged, msg: err.Error(), final: true, keepFile: true}
 	case errors.Is(err, fs.ErrPermission):
-		return jobFailure{code: CodeFileUnreadble, msg: err.Error()}
+		return jobFailure{code: CodeFileUnreadable, msg: err.Error()}
 	case state.IsStorageFull(err):
 		return jobFailure{code: CodeState, msg: err.Error(), retry: true}
 	}
@@ -471,7 +451,8 @@ func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.
 	}
 	failure := postaction.Failure{Path: j.Key.Rel, Code: f.code, Message: f.msg, RequestID: f.requestID,
 		Attempts: attempts, FailedAt: d.now()}
-	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure); err != nil {
+	opts := postaction.Options{PruneEmpty: rule.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}
+	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure, opts); err != nil {
 		log.Error("moving the file to quarantine failed; it stays in place", "to", rule.Quarantine.To, "err", err)
 		return ""
 	}

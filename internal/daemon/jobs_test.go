@@ -1,4 +1,4 @@
-package daemon
+package daemon_test
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
@@ -67,8 +68,8 @@ func TestFileChangedDuringUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if old.Stage != state.StageFailed || old.LastError == nil || old.LastError.Code != CodeFileChanged {
-		t.Fatalf("old job: stage %s, error %+v; want failed with %s", old.Stage, old.LastError, CodeFileChanged)
+	if old.Stage != state.StageFailed || old.LastError == nil || old.LastError.Code != daemon.CodeFileChanged {
+		t.Fatalf("old job: stage %s, error %+v; want failed with %s", old.Stage, old.LastError, daemon.CodeFileChanged)
 	}
 	media := h.emu.Media()
 	if len(media) != 1 {

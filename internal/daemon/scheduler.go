@@ -27,6 +27,13 @@ func newScheduler(d *Daemon) *scheduler {
 	return &scheduler{d: d, running: map[string]int64{}, postDue: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
+// active is the number of uploads in flight.
+func (s *scheduler) active() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.running)
+}
+
 func (s *scheduler) poke() {
 	select {
 	case s.wake <- struct{}{}:
@@ -73,9 +80,9 @@ func (s *scheduler) run(ctx context.Context) error {
 	for {
 		s.d.beat("scheduler")
 		if s.d.acceptingWork() {
-			if len(queue) == 0 || time.Since(lastFill) >= refillEvery {
+			if len(queue) == 0 || s.d.now().Sub(lastFill) >= refillEvery {
 				queue = s.refill(ctx)
-				lastFill = time.Now()
+				lastFill = s.d.now()
 			}
 			queue = s.dispatch(ctx, &wg, queue)
 		}
@@ -90,7 +97,11 @@ func (s *scheduler) run(ctx context.Context) error {
 			if len(queue) > 0 {
 				// Wait out the refill interval so a burst of changes
 				// costs one read, not one per file.
-				time.Sleep(max(0, refillEvery-time.Since(lastFill)))
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(refillEvery - s.d.now().Sub(lastFill)):
+				}
 			}
 			queue = nil
 		case <-s.wake:

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -18,6 +20,10 @@ var (
 	DefaultProcedures     = []string{"news-transcode", "LongVideoPreset"}
 	DefaultClassIDs       = []int64{0, 12}
 	DefaultSubAppIDs      = []uint64{1500000001, 1500000002}
+	// SystemProcedures are the preset task flows that every account has
+	// besides its own; ApplyUpload also takes them in the documented
+	// Name(parameters) form, e.g. QCVB_SimpleProcessFile(1, 1).
+	SystemProcedures = []string{"QCVB_SimpleProcessFile", "QCVB_ProcessUGCFile"}
 )
 
 // AccountsFile is the YAML file given by Config.AccountsFile.
@@ -159,6 +165,22 @@ func (as *accounts) add(spec, defaults AccountSpec, appID uint64, where string) 
 		}
 	}
 	return a, nil
+}
+
+// hasProcedure: the account's own task flows by name, and the system
+// presets by name or as Name(parameters) with parameters of digits,
+// commas, spaces and braces.
+func (a *account) hasProcedure(name string) bool {
+	if a.procedures[name] {
+		return true
+	}
+	base, params, call := strings.Cut(name, "(")
+	if call {
+		if !strings.HasSuffix(params, ")") || strings.Trim(params[:len(params)-1], "0123456789, {}") != "" {
+			return false
+		}
+	}
+	return slices.Contains(SystemProcedures, base)
 }
 
 func (as *accounts) addCred(id string, c credential, where string) error {

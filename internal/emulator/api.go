@@ -14,6 +14,9 @@ import (
 	"strings"
 	"time"
 
+	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
+
+	"github.com/vodwatchd/vodwatchd/internal/emulator/legacysign"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/tc3"
 )
 
@@ -38,20 +41,41 @@ func newAPIError(code, format string, args ...any) *apiError {
 // caller is an authenticated API request.
 type caller struct {
 	acct *account
-	r    *http.Request
 }
 
 type actionFunc func(c *caller, body []byte) (any, *apiError)
 
-func (e *Emulator) actions() map[string]actionFunc {
-	return map[string]actionFunc{
-		"ApplyUpload":            e.applyUpload,
-		"CommitUpload":           e.commitUpload,
-		"ParseStreamingManifest": e.parseStreamingManifest,
-		"DescribeMediaInfos":     e.describeMediaInfos,
-		"SearchMedia":            e.searchMedia,
-		"DeleteMedia":            e.deleteMedia,
+// apiAction is one API action: what runs it, and its request model (a nil
+// pointer to the parameters struct) for form-encoded parameters.
+type apiAction struct {
+	run   actionFunc
+	model any
+}
+
+func (e *Emulator) actions() map[string]apiAction {
+	return map[string]apiAction{
+		// describe.go: the account as check --online asks about it
+		"DescribeSubAppIds":          {e.describeSubAppIds, (*vod.DescribeSubAppIdsRequestParams)(nil)},
+		"DescribeProcedureTemplates": {e.describeProcedureTemplates, (*vod.DescribeProcedureTemplatesRequestParams)(nil)},
+		"DescribeAllClass":           {e.describeAllClass, (*vod.DescribeAllClassRequestParams)(nil)},
+		"DescribeStorageRegions":     {e.describeStorageRegions, (*vod.DescribeStorageRegionsRequestParams)(nil)},
+
+		"ApplyUpload":            {e.applyUpload, (*vod.ApplyUploadRequestParams)(nil)},
+		"CommitUpload":           {e.commitUpload, (*vod.CommitUploadRequestParams)(nil)},
+		"ParseStreamingManifest": {e.parseStreamingManifest, (*vod.ParseStreamingManifestRequestParams)(nil)},
+		"DescribeMediaInfos":     {e.describeMediaInfos, (*vod.DescribeMediaInfosRequestParams)(nil)},
+		"SearchMedia":            {e.searchMedia, (*vod.SearchMediaRequestParams)(nil)},
+		"DeleteMedia":            {e.deleteMedia, (*vod.DeleteMediaRequestParams)(nil)},
 	}
+}
+
+// apiRequest is an API call read from either signature form: TC3 (headers,
+// JSON body or GET query) or the legacy v1 (every parameter in the form).
+type apiRequest struct {
+	action, version string
+	json            []byte            // JSON parameters (TC3 POST)
+	form            map[string]string // form parameters, common ones removed (legacy, TC3 GET)
+	auth            func() (*account, *apiError)
 }
 
 // serveAPI answers one VOD API 3.0 request: always HTTP 200 with JSON.
@@ -60,8 +84,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	action := r.Header.Get("X-TC-Action")
-	result, aerr := e.callAPI(r, action)
+	action, result, aerr := e.callAPI(r)
 	if aerr != nil {
 		e.counters.apiError(aerr.Code)
 		e.logger.Info("api error", "action", clipName(action), "code", aerr.Code, "message", aerr.Message)
@@ -71,39 +94,124 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	e.writeResult(w, result)
 }
 
-func (e *Emulator) callAPI(r *http.Request, action string) (any, *apiError) {
-	if r.Method != http.MethodPost {
-		return nil, newAPIError("UnsupportedOperation", "The emulator accepts only POST requests with a JSON body (got %s).", r.Method)
+func (e *Emulator) callAPI(r *http.Request) (string, any, *apiError) {
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		return "", nil, newAPIError("UnsupportedOperation", "The API accepts POST (JSON or form-encoded) and GET requests, not %s.", clipName(r.Method))
 	}
 	body, aerr := e.readAPIBody(r)
 	if aerr != nil {
-		return nil, aerr
+		return "", nil, aerr
 	}
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return nil, newAPIError("InvalidParameter", "Content-Type must be application/json, got %q.", clipName(ct))
+	var req *apiRequest
+	if isLegacy(r) {
+		req, aerr = e.legacyRequest(r, body)
+	} else {
+		req, aerr = e.tc3Request(r, body)
 	}
-	if action == "" {
-		return nil, newAPIError("MissingParameter", "The request is missing the required parameter `Action` (X-TC-Action header).")
+	if aerr != nil {
+		return "", nil, aerr
 	}
-	switch v := r.Header.Get("X-TC-Version"); v {
+	result, aerr := e.run(req)
+	return req.action, result, aerr
+}
+
+// isLegacy: a request without a TC3 Authorization header that carries its
+// parameters in a form (GET query or form-encoded POST) uses signature v1.
+func isLegacy(r *http.Request) bool {
+	if r.Header.Get("Authorization") != "" {
+		return false
+	}
+	return r.Method == http.MethodGet || isForm(r)
+}
+
+func isForm(r *http.Request) bool {
+	ct := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Type")))
+	return strings.HasPrefix(ct, "application/x-www-form-urlencoded")
+}
+
+// run checks the action and version, authenticates and runs the action.
+func (e *Emulator) run(req *apiRequest) (any, *apiError) {
+	if req.action == "" {
+		return nil, newAPIError("MissingParameter", "The request is missing the required parameter `Action`.")
+	}
+	switch req.version {
 	case APIVersion:
 	case "":
-		return nil, newAPIError("MissingParameter", "The request is missing the required parameter `Version` (X-TC-Version header).")
+		return nil, newAPIError("MissingParameter", "The request is missing the required parameter `Version`.")
 	default:
-		return nil, newAPIError("NoSuchVersion", "The API version `%s` does not exist; vod speaks %s.", clipName(v), APIVersion)
+		return nil, newAPIError("NoSuchVersion", "The API version `%s` does not exist; vod speaks %s.", clipName(req.version), APIVersion)
 	}
-	fn, ok := e.actions()[action]
+	act, ok := e.actions()[req.action]
 	if !ok {
-		return nil, newAPIError("InvalidAction", "The action `%s` does not exist or is not supported by the emulator.", clipName(action))
+		return nil, newAPIError("InvalidAction", "The action `%s` does not exist or is not supported by the emulator.", clipName(req.action))
 	}
-	acct, aerr := e.authenticate(r, body)
+	acct, aerr := req.auth()
 	if aerr != nil {
 		return nil, aerr
 	}
-	if !e.limits.allow(action, e.now()) {
-		return nil, newAPIError("RequestLimitExceeded", "The request rate of %s exceeds the limit of %d requests per second.", action, e.cfg.APIRateLimit)
+	body := req.json
+	if req.form != nil {
+		if body, aerr = formToJSON(req.form, act.model); aerr != nil {
+			return nil, aerr
+		}
 	}
-	return fn(&caller{acct: acct, r: r}, body)
+	if !e.limits.allow(req.action, e.now()) {
+		return nil, newAPIError("RequestLimitExceeded", "The request rate of %s exceeds the limit of %d requests per second.", req.action, e.cfg.APIRateLimit)
+	}
+	return act.run(&caller{acct: acct}, body)
+}
+
+// tc3Request reads a TC3-signed request: common parameters in X-TC-*
+// headers, action parameters in a JSON body (POST) or the query (GET).
+func (e *Emulator) tc3Request(r *http.Request, body []byte) (*apiRequest, *apiError) {
+	req := &apiRequest{action: r.Header.Get("X-TC-Action"), version: r.Header.Get("X-TC-Version"), json: body}
+	if r.Method == http.MethodPost {
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			return nil, newAPIError("InvalidParameter", "Content-Type must be application/json (TC3 signature) or application/x-www-form-urlencoded (signature v1 parameters), got %q.", clipName(ct))
+		}
+	} else {
+		form, aerr := parseForm(r.URL.RawQuery)
+		if aerr != nil {
+			return nil, aerr
+		}
+		req.form = form
+	}
+	if aerr := checkLanguage(r.Header.Get("X-TC-Language")); aerr != nil {
+		return nil, aerr
+	}
+	if aerr := checkAPIRegion(r.Header.Get("X-TC-Region")); aerr != nil {
+		return nil, aerr
+	}
+	req.auth = func() (*account, *apiError) { return e.authenticate(r, body) }
+	return req, nil
+}
+
+// maxFormParams bounds the parameters of a form-encoded request.
+const maxFormParams = 1000
+
+func parseForm(raw string) (map[string]string, *apiError) {
+	form, err := legacysign.ParseParams(raw, maxFormParams)
+	if err != nil {
+		return nil, newAPIError("InvalidParameter", "The request parameters could not be decoded: %v.", err)
+	}
+	return form, nil
+}
+
+// checkAPIRegion: the API access region is optional for VOD, but when given
+// it must be a region name.
+func checkAPIRegion(v string) *apiError {
+	if v == "" || regionRE.MatchString(v) {
+		return nil
+	}
+	return newAPIError("UnsupportedRegion", "The region `%s` is not supported.", clipName(v))
+}
+
+func checkLanguage(v string) *apiError {
+	switch v {
+	case "", "zh-CN", "en-US":
+		return nil
+	}
+	return newAPIError("InvalidParameterValue", "Language `%s` must be zh-CN or en-US.", clipName(v))
 }
 
 func (e *Emulator) readAPIBody(r *http.Request) ([]byte, *apiError) {
@@ -147,20 +255,21 @@ func (e *Emulator) authenticate(r *http.Request, body []byte) (*account, *apiErr
 	if aerr := e.checkToken(cred, r.Header.Get("X-TC-Token")); aerr != nil {
 		return nil, aerr
 	}
+	e.counters.signed(tc3.Algorithm)
 	return cred.acct, nil
 }
 
 func (e *Emulator) checkTimestamp(v string) (int64, *apiError) {
 	if v == "" {
-		return 0, newAPIError("MissingParameter", "The request is missing the required parameter `Timestamp` (X-TC-Timestamp header).")
+		return 0, newAPIError("MissingParameter", "The request is missing the required parameter `Timestamp`.")
 	}
 	ts, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || ts <= 0 {
-		return 0, newAPIError("InvalidParameter", "X-TC-Timestamp %q is not a Unix time in seconds.", clipName(v))
+		return 0, newAPIError("InvalidParameter", "Timestamp %q is not a Unix time in seconds.", clipName(v))
 	}
 	skew := e.now().Sub(time.Unix(ts, 0))
 	if skew > maxSkew || skew < -maxSkew {
-		return 0, newAPIError("AuthFailure.SignatureExpire", "The signature expired: X-TC-Timestamp %d is %s from the server time.", ts, skew.Round(time.Second))
+		return 0, newAPIError("AuthFailure.SignatureExpire", "The signature expired: Timestamp %d is %s from the server time.", ts, skew.Round(time.Second))
 	}
 	return ts, nil
 }

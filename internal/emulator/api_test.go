@@ -44,6 +44,12 @@ func TestApplyUploadValidation(t *testing.T) {
 		{"session context too long", func(r *vod.ApplyUploadRequest) { r.SessionContext = s(strings.Repeat("x", 1001)) }, "InvalidParameterValue.SessionContextTooLong"},
 		{"storage region not enabled", func(r *vod.ApplyUploadRequest) { r.StorageRegion = s("ap-mumbai") }, "InvalidParameterValue.StorageRegion"},
 		{"unknown procedure", func(r *vod.ApplyUploadRequest) { r.Procedure = s("no-such-flow") }, "ResourceNotFound"},
+		{"system preset procedure", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile") }, ""},
+		{"system preset procedure with parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile(1, 1)") }, ""},
+		{"system preset procedure with list parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_ProcessUGCFile({10,20}, 1)") }, ""},
+		{"system preset procedure with bad parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile(rm -rf)") }, "ResourceNotFound"},
+		{"system preset procedure unclosed", func(r *vod.ApplyUploadRequest) { r.Procedure = s("QCVB_SimpleProcessFile(1") }, "ResourceNotFound"},
+		{"own procedure with parameters", func(r *vod.ApplyUploadRequest) { r.Procedure = s("news-transcode(1)") }, "ResourceNotFound"},
 		{"unknown class", func(r *vod.ApplyUploadRequest) { r.ClassId = common.Int64Ptr(99) }, "ResourceNotFound"},
 		{"relative storage path", func(r *vod.ApplyUploadRequest) { r.MediaStoragePath = s("a/../b.mp4") }, "InvalidParameterValue.MediaStoragePath"},
 	}
@@ -108,7 +114,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"unknown action", rawReq{action: "DescribeInstances", body: `{}`}, "InvalidAction"},
 		{"missing action", rawReq{action: "-", body: `{}`}, "MissingParameter"},
 		{"wrong version", rawReq{action: "ApplyUpload", version: "2017-03-12", body: apply}, "NoSuchVersion"},
-		{"GET", rawReq{method: "GET", action: "ApplyUpload"}, "UnsupportedOperation"},
+		{"PUT", rawReq{method: "PUT", action: "ApplyUpload"}, "UnsupportedOperation"},
 		{"body over the cap", rawReq{action: "ApplyUpload", body: `{"MediaName":"` + strings.Repeat("x", 5000) + `"}`}, "RequestSizeLimitExceeded"},
 		{"wrong signature", rawReq{action: "ApplyUpload", body: apply, secretID: e.SecretID(), secretKey: "wrong"}, "AuthFailure.SignatureFailure"},
 		{"body changed after signing", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) {
@@ -126,6 +132,8 @@ func TestProtocolErrors(t *testing.T) {
 		{"garbage authorization", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("Authorization", "Basic Zm9v") }}, "AuthFailure.InvalidAuthorization"},
 		{"missing timestamp", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Del("X-TC-Timestamp") }}, "MissingParameter"},
 		{"token with a permanent key", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("X-TC-Token", "t") }}, "AuthFailure.TokenFailure"},
+		{"bad region", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("X-TC-Region", "Guangzhou") }}, "UnsupportedRegion"},
+		{"bad language", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("X-TC-Language", "fr") }}, "InvalidParameterValue"},
 		{"not JSON content type", rawReq{action: "ApplyUpload", body: apply, after: func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }}, "InvalidParameter"},
 	}
 	for _, tc := range tests {

@@ -23,9 +23,9 @@ type Config struct {
 	DataDir          string        // objects + metadata persist here (required)
 	Listen           string        // default "127.0.0.1:0"
 	AllowNonLoopback bool          // refuse a non-loopback bind unless set
-	AppID            uint64        // default 1250000000; buckets are "<name>-<appid>"
-	SecretID         string        // default account's SecretId (generated if empty)
-	SecretKey        string        // default account's SecretKey (generated if empty)
+	AppID            uint64        // default: the data folder's, else 1250000000; buckets are "<name>-<appid>"
+	SecretID         string        // default account's SecretId (with SecretKey empty: the data folder's, else generated and kept there)
+	SecretKey        string        // default account's SecretKey
 	AccountsFile     string        // optional YAML: accounts, sub-apps, regions, procedures, classes, faults
 	CertLifetime     time.Duration // temporary certificate lifetime, default 1h
 	SessionLifetime  time.Duration // how long a VodSessionKey can be committed, default 24h
@@ -42,6 +42,9 @@ type Config struct {
 	Now              func() time.Time
 	Logger           *slog.Logger
 }
+
+// defaultAppID is the default account's APPID unless configured.
+const defaultAppID = 1250000000
 
 // Repeat-commit behaviours.
 const (
@@ -76,6 +79,9 @@ func Start(ctx context.Context, cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg, err = withIdentity(cfg); err != nil {
+		return nil, err
+	}
 	file, err := loadAccountsFile(cfg.AccountsFile)
 	if err != nil {
 		return nil, err
@@ -107,9 +113,6 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
-	}
-	if cfg.AppID == 0 {
-		cfg.AppID = 1250000000
 	}
 	if cfg.CertLifetime <= 0 {
 		cfg.CertLifetime = time.Hour
@@ -260,11 +263,6 @@ func (e *Emulator) Close() error {
 			e.srv.Close()
 		}
 		e.closeErr = e.store.flush()
-		if c, ok := any(e.cos).(interface{ Close() error }); ok {
-			if err := c.Close(); err != nil && e.closeErr == nil {
-				e.closeErr = err
-			}
-		}
 	})
 	return e.closeErr
 }

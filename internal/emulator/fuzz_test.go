@@ -1,15 +1,18 @@
 package emulator
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
+
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
 )
 
 func fuzzEmulator() *Emulator {
-	cfg, _ := withDefaults(Config{DataDir: "unused"})
+	cfg, _ := withDefaults(Config{DataDir: "unused", AppID: defaultAppID})
 	as, _ := newAccounts(cfg, AccountsFile{})
 	return &Emulator{cfg: cfg, now: time.Now, accounts: as, faults: newFaults(FaultConfig{})}
 }
@@ -61,11 +64,11 @@ func FuzzManifestParsers(f *testing.F) {
 	f.Add(`<MPD><x media="`, true)
 	f.Add(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><MPD>&a;</MPD>`, true)
 	f.Fuzz(func(t *testing.T, content string, dash bool) {
-		parse := hlsSegments
+		parse := manifest.ParseHLS
 		if dash {
-			parse = dashSegments
+			parse = manifest.ParseDASH
 		}
-		segs, err := parse(content)
+		segs, err := manifestSegments(content, parse)
 		if err != nil {
 			return
 		}
@@ -75,6 +78,39 @@ func FuzzManifestParsers(f *testing.F) {
 				t.Fatalf("segments %q", segs)
 			}
 			seen[s] = true
+		}
+	})
+}
+
+// FuzzFormParams feeds arbitrary form-encoded parameters through the
+// decoding and mapping of legacy (signature v1) requests: an API error or a
+// JSON object that the action's strict decoding accepts, never a panic.
+func FuzzFormParams(f *testing.F) {
+	for _, s := range []string{
+		"MediaType=mp4&SubAppId=1500000001&ClassId=12",
+		"Names.0=a&Names.1=b&Sort.Field=CreateTime&Limit=5",
+		"Names.0=a&Names.2=b", "Names.01=a", "Sort=x", "Sort.Field.X=1", "MediaType.X=1",
+		"SubAppId=-1", "ClassId=9223372036854775808", "Names.0.X=1", "a=%zz", "=&&=", "Limit=1e3",
+	} {
+		f.Add(s)
+	}
+	models := []any{(*vod.ApplyUploadRequestParams)(nil), (*vod.SearchMediaRequestParams)(nil), (*vod.DescribeMediaInfosRequestParams)(nil)}
+	f.Fuzz(func(t *testing.T, raw string) {
+		form, aerr := parseForm(raw)
+		if aerr != nil {
+			checkCode(t, aerr)
+			return
+		}
+		for _, m := range models {
+			body, aerr := formToJSON(form, m)
+			if aerr != nil {
+				checkCode(t, aerr)
+				continue
+			}
+			dst := reflect.New(reflect.TypeOf(m).Elem()).Interface()
+			if aerr := decodeParams(body, dst); aerr != nil {
+				t.Fatalf("%q mapped to %s, which does not decode: %v", raw, body, aerr)
+			}
 		}
 	})
 }

@@ -1,14 +1,13 @@
 package emulator
 
 import (
-	"bufio"
-	"encoding/xml"
 	"errors"
 	"io"
-	"regexp"
 	"strings"
 
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
+
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
 )
 
 func (e *Emulator) parseStreamingManifest(c *caller, body []byte) (any, *apiError) {
@@ -24,9 +23,9 @@ func (e *Emulator) parseStreamingManifest(c *caller, body []byte) (any, *apiErro
 	var err error
 	switch t := strings.ToLower(deref(p.ManifestType)); t {
 	case "", "m3u8":
-		segs, err = hlsSegments(content)
+		segs, err = manifestSegments(content, manifest.ParseHLS)
 	case "mpd":
-		segs, err = dashSegments(content)
+		segs, err = manifestSegments(content, manifest.ParseDASH)
 	default:
 		return nil, newAPIError("InvalidParameterValue.ManifestType", "ManifestType `%s` must be m3u8 or mpd.", clipName(t))
 	}
@@ -36,92 +35,29 @@ func (e *Emulator) parseStreamingManifest(c *caller, body []byte) (any, *apiErro
 	return map[string]any{"MediaSegmentSet": segs}, nil
 }
 
-var hlsURIAttr = regexp.MustCompile(`URI="([^"]*)"`)
+// manifestParser is manifest.ParseHLS or manifest.ParseDASH.
+type manifestParser func(r io.Reader, po manifest.ParseOptions, emit func(manifest.Ref) error) error
 
-// hlsSegments lists the URIs of a playlist: URI lines and URI="..."
-// attributes (keys, init maps, renditions), each once, in order.
-func hlsSegments(content string) ([]string, error) {
-	sc := bufio.NewScanner(strings.NewReader(content))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	first := true
+// manifestSegments lists the files a manifest references, as a player
+// would fetch them, each once, in order: HLS URI lines and URI attributes
+// (keys, init maps, renditions); DASH initialization, index and media
+// segments of every Representation with SegmentTemplate (Number, Time,
+// Timeline), SegmentList and SegmentBase expanded and BaseURLs joined.
+// It uses the daemon's own manifest parsers, so the emulator and the
+// uploader agree on what a bundle holds.
+func manifestSegments(content string, parse manifestParser) ([]string, error) {
 	out, seen := []string{}, map[string]bool{}
-	add := func(u string) {
+	err := parse(strings.NewReader(content), manifest.ParseOptions{}, func(r manifest.Ref) error {
+		u := strings.TrimSpace(r.URI)
 		if u != "" && !seen[u] {
 			seen[u] = true
 			out = append(out, u)
 		}
+		return nil
+	})
+	var pe *manifest.ParseError
+	if errors.As(err, &pe) && pe.Manifest == "" {
+		pe.Manifest = "MediaManifestContent"
 	}
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if first {
-			line = strings.TrimPrefix(line, "\ufeff")
-			if line != "#EXTM3U" {
-				return nil, errors.New("the playlist does not start with #EXTM3U")
-			}
-			first = false
-			continue
-		}
-		if strings.HasPrefix(line, "#") {
-			for _, m := range hlsURIAttr.FindAllStringSubmatch(line, -1) {
-				add(m[1])
-			}
-			continue
-		}
-		add(line)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if first {
-		return nil, errors.New("the playlist is empty")
-	}
-	return out, nil
-}
-
-// dashSegments lists BaseURL texts and the media/initialization/sourceURL
-// attributes of an MPD, each once, in document order.
-func dashSegments(content string) ([]string, error) {
-	dec := xml.NewDecoder(strings.NewReader(content))
-	out, seen := []string{}, map[string]bool{}
-	add := func(u string) {
-		u = strings.TrimSpace(u)
-		if u != "" && !seen[u] {
-			seen[u] = true
-			out = append(out, u)
-		}
-	}
-	root, inBase := false, false
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if !root && t.Name.Local != "MPD" {
-				return nil, errors.New("the root element is not MPD")
-			}
-			root = true
-			inBase = t.Name.Local == "BaseURL"
-			for _, a := range t.Attr {
-				switch a.Name.Local {
-				case "media", "initialization", "sourceURL":
-					add(a.Value)
-				}
-			}
-		case xml.CharData:
-			if inBase {
-				add(string(t))
-			}
-		case xml.EndElement:
-			inBase = false
-		}
-	}
-	if !root {
-		return nil, errors.New("no MPD element")
-	}
-	return out, nil
+	return out, err
 }

@@ -98,8 +98,9 @@ func TestParseStreamingManifestDASHAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(pr.Response.MediaSegmentSet); n != 4 {
-		t.Fatalf("%d segments", n)
+	want := []string{"video/v/init.mp4", "video/v/1.m4s", "video/v/2.m4s"}
+	if got := common.StringValues(pr.Response.MediaSegmentSet); !slices.Equal(got, want) {
+		t.Fatalf("segments %q, want %q (joined with their BaseURL)", got, want)
 	}
 	for _, tc := range []struct{ content, typ, code string }{
 		{"", "m3u8", "MissingParameter"},
@@ -111,6 +112,43 @@ func TestParseStreamingManifestDASHAndErrors(t *testing.T) {
 		if codeOf(err) != tc.code {
 			t.Errorf("%q/%s: %v, want %s", tc.content, tc.typ, err, tc.code)
 		}
+	}
+}
+
+// TestParseStreamingManifestFFmpegDASH: the DASH that ffmpeg writes by
+// default (SegmentTemplate with $Number%05d$, $Time$, $Bandwidth$,
+// SegmentTimeline; and SegmentList) lists exactly the files of its bundle,
+// like a player would fetch them.
+func TestParseStreamingManifestFFmpegDASH(t *testing.T) {
+	e := emulatortest.Start(t)
+	vc := defaultClient(t, e)
+	for _, dir := range []string{"dash_number", "dash_time", "dash_timeline", "dash_list"} {
+		t.Run(dir, func(t *testing.T) {
+			folder := filepath.Join("..", "manifest", "testdata", dir)
+			mpd, err := os.ReadFile(filepath.Join(folder, "manifest.mpd"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr, err := vc.ParseStreamingManifest(&vod.ParseStreamingManifestRequest{MediaManifestContent: common.StringPtr(string(mpd)), ManifestType: common.StringPtr("mpd")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := common.StringValues(pr.Response.MediaSegmentSet)
+			entries, err := os.ReadDir(folder)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []string
+			for _, de := range entries {
+				if de.Name() != "manifest.mpd" {
+					want = append(want, de.Name())
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("segments %q, want the bundle's files %q", got, want)
+			}
+		})
 	}
 }
 
@@ -319,4 +357,58 @@ func pool(t *testing.T, certFile string) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AppendCertsFromPEM(b)
 	return p
+}
+
+// TestRestartKeepsGeneratedAccount: an emulator started without keys keeps
+// the keys and APPID it generated in its data folder, so a session applied
+// before a restart commits after it with the same client.
+func TestRestartKeepsGeneratedAccount(t *testing.T) {
+	dir := t.TempDir()
+	e1, err := emulator.Start(t.Context(), emulator.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, key, app := e1.SecretID(), e1.SecretKey(), e1.AppID()
+	vc := defaultClient(t, e1)
+	ap := apply(t, vc, nil)
+	media := randomBytes(5000, 3)
+	putObject(t, cosClient(t, e1, ap), (*ap.MediaStoragePath)[1:], media)
+	if err := e1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, "account.json")); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("account file: %v %v", info, err)
+	}
+
+	e2 := startOn(t, emulator.Config{DataDir: dir})
+	if e2.SecretID() != id || e2.SecretKey() != key || e2.AppID() != app {
+		t.Fatal("the restarted emulator has other keys or another APPID")
+	}
+	vc2 := vodClient(t, e2, id, key, "")
+	cm := commit(t, vc2, *ap.VodSessionKey)
+	if _, body := fetch(t, *cm.MediaUrl, nil); !bytes.Equal(body, media) {
+		t.Fatal("media bytes differ after the restart")
+	}
+	e2.Close()
+
+	// Keys given in the configuration win and do not replace the kept ones.
+	e3 := startOn(t, emulator.Config{DataDir: dir, SecretID: "AKIDgiven", SecretKey: "given"})
+	if e3.SecretID() != "AKIDgiven" {
+		t.Fatalf("given SecretId ignored: %s", e3.SecretID())
+	}
+	e3.Close()
+	if e4 := startOn(t, emulator.Config{DataDir: dir}); e4.SecretID() != id {
+		t.Fatal("the kept keys were replaced by given ones")
+	}
+}
+
+func TestCorruptAccountFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "account.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := emulator.Start(t.Context(), emulator.Config{DataDir: dir})
+	if err == nil || !strings.Contains(err.Error(), "account.json") {
+		t.Fatalf("err %v, want it to name account.json", err)
+	}
 }

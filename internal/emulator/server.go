@@ -26,11 +26,11 @@ func (e *Emulator) handler() http.Handler {
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()
-		kind, op := e.classify(r)
-		e.counters.request(op)
 		if r.Body != nil {
 			r.Body = &idleBody{rc: r.Body, ctl: http.NewResponseController(w), idle: e.cfg.BodyIdleTimeout}
 		}
+		kind, op := e.classify(r)
+		e.counters.request(op)
 		if !e.delay(r.Context(), op) {
 			return
 		}
@@ -68,7 +68,11 @@ func (e *Emulator) classify(r *http.Request) (route, string) {
 	if strings.HasPrefix(r.URL.Path, "/media/") {
 		return routeMedia, "GetMedia"
 	}
-	if a := r.Header.Get("X-TC-Action"); a != "" && len(a) <= 64 {
+	a := r.Header.Get("X-TC-Action")
+	if a == "" {
+		a = e.legacyAction(r)
+	}
+	if a != "" && len(a) <= 64 {
 		return routeAPI, a
 	}
 	return routeAPI, "API"

@@ -39,9 +39,12 @@ type Stats struct {
 	Requests map[string]int64 // per VOD action, COS operation, "GetMedia"
 	Errors   map[string]int64 // API error codes answered
 	Faults   map[string]int64 // injected faults by kind: "error", "throttle", "reset"
-	Applies  int64            // sessions opened by ApplyUpload
-	Commits  int64            // successful CommitUpload calls (repeats included)
-	COS      cos.Stats        // the COS side's own counters (parts per upload id, bytes...)
+	// Signatures counts authenticated API requests by signature method:
+	// "TC3-HMAC-SHA256", "HmacSHA256", "HmacSHA1" (legacy v1).
+	Signatures map[string]int64
+	Applies    int64     // sessions opened by ApplyUpload
+	Commits    int64     // successful CommitUpload calls (repeats included)
+	COS        cos.Stats // the COS side's own counters (parts per upload id, bytes...)
 }
 
 type counters struct {
@@ -49,17 +52,19 @@ type counters struct {
 	requests map[string]int64
 	errors   map[string]int64
 	faults   map[string]int64
+	sigs     map[string]int64
 	applies  int64
 	commits  int64
 }
 
 func newCounters() *counters {
-	return &counters{requests: map[string]int64{}, errors: map[string]int64{}, faults: map[string]int64{}}
+	return &counters{requests: map[string]int64{}, errors: map[string]int64{}, faults: map[string]int64{}, sigs: map[string]int64{}}
 }
 
 func (c *counters) request(op string)    { c.add(c.requests, op) }
 func (c *counters) apiError(code string) { c.add(c.errors, code) }
 func (c *counters) fault(kind string)    { c.add(c.faults, kind) }
+func (c *counters) signed(method string) { c.add(c.sigs, method) }
 
 func (c *counters) add(m map[string]int64, k string) {
 	c.mu.Lock()
@@ -84,7 +89,7 @@ func (e *Emulator) Stats() Stats {
 	c := e.counters
 	c.mu.Lock()
 	s := Stats{
-		Requests: copyMap(c.requests), Errors: copyMap(c.errors), Faults: copyMap(c.faults),
+		Requests: copyMap(c.requests), Errors: copyMap(c.errors), Faults: copyMap(c.faults), Signatures: copyMap(c.sigs),
 		Applies: c.applies, Commits: c.commits,
 	}
 	c.mu.Unlock()

@@ -118,11 +118,11 @@ func checkTypes(p *vod.ApplyUploadRequestParams) (string, string, *apiError) {
 	}
 	mt := strings.ToLower(*p.MediaType)
 	if !videoTypes[mt] && !audioTypes[mt] {
-		return "", "", newAPIError("InvalidParameterValue.MediaType", "The media type `%s` is not supported.", clipName(*p.MediaType))
+		return "", "", newAPIError("InvalidParameterValue.MediaType", "invalid media type")
 	}
 	ct := strings.ToLower(deref(p.CoverType))
 	if ct != "" && !coverTypes[ct] {
-		return "", "", newAPIError("InvalidParameterValue.CoverType", "The cover type `%s` is not supported.", clipName(ct))
+		return "", "", newAPIError("InvalidParameterValue.CoverType", "invalid cover type")
 	}
 	return mt, ct, nil
 }
@@ -173,7 +173,7 @@ func checkContexts(p *vod.ApplyUploadRequestParams) *apiError {
 
 func checkProcedureClass(a *account, p *vod.ApplyUploadRequestParams) (string, int64, *apiError) {
 	proc := deref(p.Procedure)
-	if proc != "" && !a.procedures[proc] {
+	if proc != "" && !a.hasProcedure(proc) {
 		return "", 0, newAPIError("ResourceNotFound", "The procedure (task flow template) `%s` does not exist.", clipName(proc))
 	}
 	var class int64
@@ -219,10 +219,12 @@ func bucketName(appID, subAppID uint64, region string) string {
 	return fmt.Sprintf("%08xvod-%d", h.Sum32(), appID)
 }
 
+// commitUploadResponse always has CoverUrl, empty without a cover, like
+// the service (clients read it unconditionally).
 type commitUploadResponse struct {
 	FileId   string
 	MediaUrl string
-	CoverUrl string `json:",omitempty"`
+	CoverUrl string
 }
 
 func (e *Emulator) commitUpload(c *caller, body []byte) (any, *apiError) {

@@ -1,6 +1,7 @@
 package faultsuite
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,9 +115,9 @@ func TestReadyzSaysWhy(t *testing.T) {
 	fill(t, filepath.Join(stateDir, "filler"))
 	r.write("full.mp4", testutil.Content("full", 4000))
 	r.eventually(20*time.Second, "the daemon to notice the full disk", func() bool {
-		return !r.d.HealthSnapshot().StateOpen
+		return !r.run.HealthSnapshot(context.Background()).StateOpen
 	})
-	for _, c := range health.NewChecker(r.d, health.Options{}).Ready().Checks {
+	for _, c := range health.NewChecker(r.run, health.Options{}).Ready(context.Background()).Checks {
 		if c.Name == "state" && !strings.Contains(c.Reason, "disk full") {
 			t.Errorf("/readyz state check says %q; want the reason (disk full)", c.Reason)
 		}

@@ -3,7 +3,6 @@ package faultsuite
 import (
 	"context"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,13 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/vodwatchd/vodwatchd/internal/app"
+	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/metrics"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
@@ -53,24 +53,22 @@ const defaultRules = `    rules:
 // rig is one emulator plus one daemon watching one drop folder, all in a
 // temporary folder; the emulator can be restarted on the same address.
 type rig struct {
-	t        testing.TB
-	dir      string
-	drop     string
-	opts     rigOpts
-	logs     *testutil.Buffer
-	log      *slog.Logger
-	cfg      *config.Config
-	metrics  *metrics.Metrics
-	emuMu    sync.Mutex
-	emu      *emulator.Emulator
-	emuCfg   emulator.Config
-	emuStop  context.CancelFunc
-	earlier  []emulator.Stats // stats of emulator instances before a restart
-	store    *state.Store
-	d        *daemon.Daemon
-	cancel   context.CancelFunc
-	done     chan error
-	stopOnce sync.Once
+	t       testing.TB
+	dir     string
+	drop    string
+	opts    rigOpts
+	logs    *testutil.Buffer
+	log     *slog.Logger
+	cfg     *config.Config
+	metrics *metrics.Metrics
+	emuMu   sync.Mutex
+	emu     *emulator.Emulator
+	emuCfg  emulator.Config
+	emuStop context.CancelFunc
+	earlier []emulator.Stats // stats of emulator instances before a restart
+	run     *apptest.Running
+	store   *state.Store
+	d       *daemon.Daemon
 }
 
 // newRig starts the emulator and prepares the configuration; start runs
@@ -184,132 +182,42 @@ func (r *rig) config() *config.Config {
 	if rules == "" {
 		rules = defaultRules
 	}
-	settle := o.settle
-	if settle == "" {
-		settle = "300ms"
-	}
 	parts := o.parts
 	if parts == 0 {
 		parts = 4
 	}
-	addr := r.emulator().Addr()
-	y := fmt.Sprintf(`vod:
-  region: ap-guangzhou
-  endpoint: %s
-  scheme: http
-  cos_endpoint: %s
-  cos_scheme: http
-  secret_id: %s
-  secret_key: %s
-state: %s
-log: { level: debug }
-upload:
-  workers: 4
-  parts_in_flight: %d
-  part_size: 1MiB
-  multipart_threshold: 2MiB
-  retries: { max_attempts: 8, initial_backoff: 200ms, max_backoff: 1s }
-%s
-watch:
-  - path: %s
-    create: true
-    mode: notify
-    settle: %s
-%s`, addr, addr, testSecretID, testSecretKey, r.statePath(), parts, o.upload, r.drop, settle, rules)
-	cfg, err := config.Parse(filepath.Join(r.dir, "config.yaml"), []byte(y))
-	if err != nil {
-		r.t.Fatalf("config: %v\n%s", err, y)
-	}
-	return cfg
+	return apptest.Template{
+		Endpoint: r.emulator().Addr(), SecretID: testSecretID, SecretKey: testSecretKey,
+		State: r.statePath(), Log: "{ level: debug }", PartsInFlight: parts,
+		Retries: "{ max_attempts: 8, initial_backoff: 200ms, max_backoff: 1s }", Upload: o.upload,
+		Drop: r.drop, Settle: o.settle, Rules: rules,
+	}.Config(r.t, filepath.Join(r.dir, "config.yaml"))
 }
 
-// start opens the state and runs the daemon until the test ends (or stop).
+// start runs the daemon, wired as in production, until the test ends (or
+// stop).
 func (r *rig) start() {
-	t := r.t
-	t.Helper()
-	cfg := r.cfg
-	store, err := state.Open(cfg.State, state.Options{Logger: r.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rt http.RoundTripper = uploader.DefaultTransport()
-	if r.opts.wrapRT != nil {
-		rt = r.opts.wrapRT(rt)
-	}
-	up, err := uploader.New(uploader.Config{
-		Region: cfg.VOD.Region, Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme,
-		COSEndpoint: cfg.VOD.COSEndpoint, COSScheme: cfg.VOD.COSScheme,
-		Credentials:        uploader.StaticCredentials(cfg.VOD.Credentials.SecretID, cfg.VOD.Credentials.SecretKey.Reveal(), ""),
-		PartSize:           cfg.Upload.PartSize,
-		MultipartThreshold: cfg.Upload.MultipartThreshold,
-		PartsInFlight:      cfg.Upload.PartsInFlight,
+	r.t.Helper()
+	r.run = apptest.Start(r.t, app.Options{Config: r.cfg, Logger: r.log, WrapTransport: r.opts.wrapRT,
 		// Tighter than the defaults (500ms..20s) so the suite stays short.
-		Retry:     uploader.RetryPolicy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second},
-		Transport: rt,
-		Logger:    r.log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := metrics.New(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := daemon.New(daemon.Options{Config: cfg, Store: store, Uploader: up, Events: m, Logger: r.log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.store, r.d, r.metrics, r.cancel, r.done = store, d, m, cancel, make(chan error, 1)
-	r.stopOnce = sync.Once{}
-	go func() { r.done <- d.Run(ctx) }()
-	t.Cleanup(r.stop)
+		UploaderRetry: &uploader.RetryPolicy{MaxAttempts: 5, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second},
+	}, r.logs)
+	r.store, r.d, r.metrics = r.run.Store(), r.run.Daemon(), r.run.Metrics()
 }
 
 // stop ends the daemon and closes the state (idempotent).
 func (r *rig) stop() {
-	r.stopOnce.Do(func() {
-		if r.cancel == nil {
-			return
-		}
-		r.cancel()
-		select {
-		case err := <-r.done:
-			if err != nil {
-				r.t.Errorf("daemon: %v", err)
-			}
-		case <-time.After(20 * time.Second):
-			r.t.Errorf("daemon did not stop within 20s\n%s", testutil.Tail(r.logs.String(), 60))
-		}
-		if err := r.store.Close(); err != nil {
-			r.t.Errorf("state close: %v", err)
-		}
-		if r.t.Failed() {
-			r.t.Logf("daemon log (tail):\n%s", testutil.Tail(r.logs.String(), 80))
-		}
-	})
+	if r.run != nil {
+		r.run.Stop()
+	}
 }
 
 // write creates rel under the drop folder with b.
-func (r *rig) write(rel string, b []byte) {
-	r.t.Helper()
-	p := filepath.Join(r.drop, filepath.FromSlash(rel))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		r.t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		r.t.Fatal(err)
-	}
-}
+func (r *rig) write(rel string, b []byte) { apptest.WriteFile(r.t, r.drop, rel, b) }
 
 // jobs lists the jobs in the given stages (all when none).
 func (r *rig) jobs(stages ...state.Stage) []*state.Job {
-	r.t.Helper()
-	jobs, err := r.store.List(context.Background(), state.Filter{Stages: stages})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return jobs
+	return apptest.Jobs(r.t, r.store, stages...)
 }
 
 // eventually waits for cond (testutil.Eventually) and shows the log's
@@ -322,13 +230,7 @@ func (r *rig) eventually(timeout time.Duration, what string, cond func() bool) {
 // never fails the test if cond holds at any time during d.
 func (r *rig) never(d time.Duration, what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			r.t.Fatalf("%s\n%s", what, testutil.Tail(r.logs.String(), 60))
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	testutil.Never(r.t, d, what, cond, func() string { return testutil.Tail(r.logs.String(), 60) })
 }
 
 // jobAt returns the latest job of rel (ok false when there is none).

@@ -159,7 +159,8 @@ func runStatus(t *testing.T, bin, statePath string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, append([]string{"status", "--state", statePath}, args...)...)
+	// --exit-zero: the run leaves a failed job on purpose (fails.mp4).
+	cmd := exec.CommandContext(ctx, bin, append([]string{"status", "--exit-zero", "--state", statePath}, args...)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -208,10 +209,9 @@ func TestLoopbackOnly(t *testing.T) {
 			if err := health.CheckListenAddr(addr, false); err == nil {
 				t.Errorf("health listener accepts %s", addr)
 			}
-			s, err := health.Listen(health.ServerOptions{Addr: addr, Checker: health.NewChecker(nil, health.Options{})})
-			if err == nil {
+			if s, err := health.Listen(health.ServerOptions{Addr: addr, Checker: health.NewChecker(nil, health.Options{})}); err == nil {
+				s.Close()
 				t.Errorf("health listener bound %s", addr)
-				_ = s
 			}
 		})
 	}

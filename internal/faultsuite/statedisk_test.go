@@ -70,8 +70,8 @@ func TestStateDiskFull(t *testing.T) {
 		return ok && j.Stage == state.StageDone
 	}
 	r.eventually(20*time.Second, "before.mp4 done", func() bool { return done("before.mp4") })
-	checker := health.NewChecker(r.d, health.Options{})
-	if rep := checker.Ready(); !stateOK(rep) {
+	checker := health.NewChecker(r.run, health.Options{})
+	if rep := checker.Ready(context.Background()); !stateOK(rep) {
 		t.Fatalf("state unhealthy before the disk filled: %+v", rep)
 	}
 
@@ -82,15 +82,15 @@ func TestStateDiskFull(t *testing.T) {
 		r.write(rel, testutil.Content(rel, 4000))
 	}
 	r.eventually(20*time.Second, "the daemon to notice the full disk", func() bool {
-		return !r.d.HealthSnapshot().StateOpen
+		return !r.run.HealthSnapshot(context.Background()).StateOpen
 	})
 	if !logHas(r.logs.String(), "level=ERROR", "the state file cannot be written", "disk full") {
 		t.Errorf("no log line says the state disk is full")
 	}
-	if rep := checker.Ready(); rep.OK() || stateOK(rep) {
+	if rep := checker.Ready(context.Background()); rep.OK() || stateOK(rep) {
 		t.Errorf("/readyz stays ready with a full state disk: %+v", rep)
 	}
-	if note := r.d.StatusLine(context.Background()).Note; note != "state_error" {
+	if note := r.run.StatusLine(context.Background()).Note; note != "state_error" {
 		t.Errorf("status line note %q, want state_error", note)
 	}
 	// While full, nothing of the new files is committed.
@@ -114,7 +114,7 @@ func TestStateDiskFull(t *testing.T) {
 		}
 		return true
 	})
-	r.eventually(15*time.Second, "the state healthy again", func() bool { return stateOK(checker.Ready()) })
+	r.eventually(15*time.Second, "the state healthy again", func() bool { return stateOK(checker.Ready(context.Background())) })
 	counts := mediaBySC(r)
 	for _, rel := range append([]string{"before.mp4"}, during...) {
 		j, ok := r.jobAt(rel)

@@ -4,6 +4,7 @@
 package health
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -40,7 +41,7 @@ type Watch struct {
 
 // Status is implemented by the daemon.
 type Status interface {
-	HealthSnapshot() Snapshot
+	HealthSnapshot(ctx context.Context) Snapshot
 }
 
 // Options are the thresholds; zero values take the defaults.
@@ -97,17 +98,17 @@ func NewChecker(s Status, opts Options) *Checker {
 }
 
 // Alive checks that the event loop's heartbeat is recent.
-func (c *Checker) Alive() Report {
+func (c *Checker) Alive(ctx context.Context) Report {
 	now := c.opts.Now()
-	snap := c.status.HealthSnapshot()
+	snap := c.status.HealthSnapshot(ctx)
 	return report(now, []Check{c.heartbeat(now, snap)})
 }
 
 // Ready checks the heartbeat, the state store, every watch root (live and
 // recently scanned) and that a non-empty queue is making progress.
-func (c *Checker) Ready() Report {
+func (c *Checker) Ready(ctx context.Context) Report {
 	now := c.opts.Now()
-	snap := c.status.HealthSnapshot()
+	snap := c.status.HealthSnapshot(ctx)
 	checks := []Check{c.heartbeat(now, snap), stateCheck(snap)}
 	for _, w := range snap.Watches {
 		checks = append(checks, watchCheck(w), c.scanCheck(now, w))
@@ -195,14 +196,14 @@ func (c *Checker) ReadinessHandler() http.Handler {
 	return reportHandler(c.Ready)
 }
 
-func reportHandler(f func() Report) http.Handler {
+func reportHandler(f func(context.Context) Report) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		rep := f()
+		rep := f(r.Context())
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		code := http.StatusOK

@@ -26,7 +26,7 @@ type fakeStatus struct {
 	snap health.Snapshot
 }
 
-func (f *fakeStatus) HealthSnapshot() health.Snapshot {
+func (f *fakeStatus) HealthSnapshot(context.Context) health.Snapshot {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.snap
@@ -98,7 +98,7 @@ func TestReadiness(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &fakeStatus{snap: healthy()}
 			st.set(tc.mut)
-			rep := health.NewChecker(st, opts).Ready()
+			rep := health.NewChecker(st, opts).Ready(context.Background())
 			bad := failed(rep)
 			if tc.wantCheck == "" {
 				if !rep.OK() || len(bad) != 0 {
@@ -124,11 +124,11 @@ func TestAliveIgnoresReadiness(t *testing.T) {
 	st := &fakeStatus{snap: healthy()}
 	st.set(func(s *health.Snapshot) { s.StateOpen = false; s.Watches[0].Live = false })
 	c := health.NewChecker(st, opts)
-	if rep := c.Alive(); !rep.OK() || len(rep.Checks) != 1 {
+	if rep := c.Alive(context.Background()); !rep.OK() || len(rep.Checks) != 1 {
 		t.Fatalf("Alive with a closed state but a fresh heartbeat: %+v", rep)
 	}
 	st.set(func(s *health.Snapshot) { s.Heartbeat = t0.Add(-31 * time.Second) })
-	if rep := c.Alive(); rep.OK() {
+	if rep := c.Alive(context.Background()); rep.OK() {
 		t.Fatalf("Alive with a 31s old heartbeat: %+v", rep)
 	}
 }
@@ -144,11 +144,11 @@ func TestDefaults(t *testing.T) {
 		}
 	})
 	c := health.NewChecker(st, health.Options{})
-	if rep := c.Ready(); !rep.OK() {
+	if rep := c.Ready(context.Background()); !rep.OK() {
 		t.Fatalf("just inside the defaults (30s, 1h, 30m): %+v", rep)
 	}
 	st.set(func(s *health.Snapshot) { s.Heartbeat = time.Now().Add(-31 * time.Second) })
-	if rep := c.Ready(); rep.OK() {
+	if rep := c.Ready(context.Background()); rep.OK() {
 		t.Fatalf("heartbeat just past the 30s default: %+v", rep)
 	}
 }
@@ -243,7 +243,7 @@ type dirStatus struct {
 	start time.Time
 }
 
-func (d *dirStatus) HealthSnapshot() health.Snapshot {
+func (d *dirStatus) HealthSnapshot(context.Context) health.Snapshot {
 	w := health.Watch{Root: d.root, Live: true, LastScan: d.start}
 	if _, err := os.Stat(d.root); err != nil {
 		w.Live, w.Reason = false, err.Error()

@@ -9,12 +9,12 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // Defaults for Config.
@@ -25,42 +25,12 @@ const (
 	batchSize         = 1024
 )
 
-// FileState identifies a file's content as far as lstat can tell. It has
-// the same fields as watcher.Stat, so one converts to the other.
-type FileState struct {
-	Size    int64
-	ModTime time.Time
-	Dev     uint64
-	Ino     uint64
-}
-
-// Same reports whether two states are equal (mtime compared with Equal).
-func (s FileState) Same(o FileState) bool {
-	return s.Size == o.Size && s.ModTime.Equal(o.ModTime) && s.Dev == o.Dev && s.Ino == o.Ino
-}
-
-// StatFile lstats path; anything but a regular file is an error.
-func StatFile(path string) (FileState, error) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return FileState{}, err
-	}
-	if !fi.Mode().IsRegular() {
-		return FileState{}, fmt.Errorf("%s: not a regular file (%v)", path, fi.Mode().Type())
-	}
-	st := FileState{Size: fi.Size(), ModTime: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino
-	}
-	return st, nil
-}
-
 // Stable is a file that settled: its state when it was taken.
 type Stable struct {
 	Root string // Config.Root
 	Rel  string // slash path relative to Root
 	Path string // absolute path
-	FileState
+	fileid.ID
 	Empty bool // zero bytes: settled like any file; the consumer decides
 }
 
@@ -96,7 +66,7 @@ type Settler struct {
 
 type entry struct {
 	rel        string
-	last       FileState
+	last       fileid.ID
 	haveLast   bool      // last is a stat taken after lastChange
 	lastChange time.Time // last observed change
 	next       time.Time // next check
@@ -151,7 +121,7 @@ func (s *Settler) Changed(rel string) {
 
 // Seen reports a stat of rel from a scan. An untracked file is tracked
 // from now; a tracked one restarts its window only if st differs.
-func (s *Settler) Seen(rel string, st FileState) {
+func (s *Settler) Seen(rel string, st fileid.ID) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -271,7 +241,7 @@ func (s *Settler) untilNext() time.Duration {
 type check struct {
 	e   *entry
 	gen uint64
-	st  FileState
+	st  fileid.ID
 	err error
 }
 
@@ -283,7 +253,7 @@ func (s *Settler) runDue(ctx context.Context) error {
 			return nil
 		}
 		for i := range batch {
-			batch[i].st, batch[i].err = StatFile(s.path(batch[i].e.rel))
+			batch[i].st, batch[i].err = fileid.Lstat(s.path(batch[i].e.rel))
 		}
 		for _, c := range batch {
 			if err := s.apply(ctx, c); err != nil {
@@ -411,7 +381,7 @@ func (s *Settler) judge(c check) (Stable, bool) {
 		s.reschedule(e, next)
 		return Stable{}, false
 	}
-	return Stable{Root: s.cfg.Root, Rel: e.rel, Path: s.path(e.rel), FileState: c.st,
+	return Stable{Root: s.cfg.Root, Rel: e.rel, Path: s.path(e.rel), ID: c.st,
 		Empty: c.st.Size == 0}, true
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
@@ -60,7 +62,7 @@ func startFeed(t testing.TB, ctx context.Context, wg *sync.WaitGroup, root strin
 	t.Helper()
 	evs := make(chan watcher.Event, 1024)
 	w, err := watcher.New(watcher.Config{Root: root, Out: evs, Mode: watcher.ModeNotify,
-		RescanInterval: -1, Ignore: watcher.DefaultIgnore})
+		RescanInterval: -1, Ignore: (&config.Watch{Ignore: config.DefaultIgnore}).IgnoreFunc()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +97,7 @@ func feed(s *settle.Settler, ev watcher.Event) {
 	case watcher.Changed:
 		s.Changed(ev.Rel)
 	case watcher.Scanned:
-		s.Seen(ev.Rel, settle.FileState(ev.Stat))
+		s.Seen(ev.Rel, ev.Stat)
 	case watcher.Removed:
 		s.Removed(ev.Rel, ev.Dir)
 	}
@@ -217,10 +219,10 @@ func TestChangedAfterStableIsReportedAgain(t *testing.T) {
 	if st1.Size != 5 || st2.Size != 12 || st1.Ino != st2.Ino {
 		t.Fatalf("versions %+v then %+v", st1, st2)
 	}
-	if err := settle.Verify(path, st1.FileState); !errors.Is(err, settle.ErrChanged) {
+	if err := fileid.Check(path, st1.ID); !errors.Is(err, fileid.ErrChanged) {
 		t.Fatalf("Verify(first version) = %v, want ErrChanged", err)
 	}
-	if err := settle.Verify(path, st2.FileState); err != nil {
+	if err := fileid.Check(path, st2.ID); err != nil {
 		t.Fatalf("Verify(current version) = %v", err)
 	}
 }
@@ -349,53 +351,6 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		if _, err := settle.New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
-	}
-}
-
-func TestVerify(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "v.mp4")
-	appendTo(t, path, "hello")
-	rec, err := settle.StatFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := settle.Verify(path, rec); err != nil {
-		t.Fatalf("unchanged: %v", err)
-	}
-	for _, tc := range []struct {
-		name   string
-		change func()
-		want   string
-	}{
-		{"grown", func() { appendTo(t, path, "!") }, "size 5 -> 6"},
-		{"touched", func() {
-			later := rec.ModTime.Add(time.Minute)
-			os.Chtimes(path, later, later)
-		}, "mtime"},
-		{"replaced", func() {
-			tmp := path + ".new"
-			appendTo(t, tmp, "hello")
-			os.Chtimes(tmp, rec.ModTime, rec.ModTime)
-			os.Rename(tmp, path)
-		}, "(replaced)"},
-		{"deleted", func() { os.Remove(path) }, "gone or not a regular file"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			os.Remove(path)
-			appendTo(t, path, "hello")
-			os.Chtimes(path, rec.ModTime, rec.ModTime)
-			rec, _ = settle.StatFile(path)
-			if err := settle.Verify(path, rec); err != nil {
-				t.Fatalf("before change: %v", err)
-			}
-			tc.change()
-			err := settle.Verify(path, rec)
-			if !errors.Is(err, settle.ErrChanged) || !strings.Contains(err.Error(), tc.want) ||
-				!strings.Contains(err.Error(), "file changed after it was taken") {
-				t.Fatalf("Verify = %v, want ErrChanged with %q", err, tc.want)
-			}
-		})
 	}
 }
 

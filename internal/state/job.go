@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // Stage is where a job is in the exactly-once stage machine.
@@ -94,6 +96,17 @@ type Key struct {
 	MtimeNs int64  `json:"mtime_ns"` // modification time, ns since the epoch
 	Dev     uint64 `json:"dev"`
 	Ino     uint64 `json:"ino"`
+}
+
+// NewKey is the key of the file version id at rel under root.
+func NewKey(root, rel string, id fileid.ID) Key {
+	return Key{Root: root, Rel: rel, Size: id.Size, MtimeNs: id.ModTime.UnixNano(), Dev: id.Dev, Ino: id.Ino}
+}
+
+// Version is the file version the key was taken with, to compare with the
+// file now (fileid.Check).
+func (k Key) Version() fileid.ID {
+	return fileid.ID{Size: k.Size, ModTime: time.Unix(0, k.MtimeNs), Dev: k.Dev, Ino: k.Ino}
 }
 
 // Validate reports why k cannot identify a job, naming the bad field.

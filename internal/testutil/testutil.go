@@ -3,6 +3,8 @@ package testutil
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -68,4 +70,34 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Never fails the test if cond holds at any time during d (polled every
+// 20 ms), naming what must not happen and showing context() (a log tail).
+func Never(t testing.TB, d time.Duration, what string, cond func() bool, context func() string) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			t.Fatalf("%s\n%s", what, context())
+		}
+	}
+}
+
+// Fetch GETs url (a MediaUrl the emulator serves) and returns the body; any
+// status but 200 fails the test.
+func Fetch(t testing.TB, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s: %.200s", url, resp.Status, b)
+	}
+	return b
 }

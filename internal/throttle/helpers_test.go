@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
@@ -58,7 +59,7 @@ func newUploader(t testing.TB, emu *emulator.Emulator, opts ...func(*uploader.Co
 	t.Helper()
 	cfg := uploader.Config{
 		Region: "ap-guangzhou", Endpoint: emu.Addr(), Scheme: emu.Scheme(), COSEndpoint: emu.Addr(),
-		Credentials: uploader.StaticCredentials(emu.SecretID(), emu.SecretKey(), ""),
+		Credentials: credentials.Static(emu.SecretID(), emu.SecretKey(), ""),
 		Transport:   uploader.DefaultTransport(),
 	}
 	for _, o := range opts {

@@ -23,6 +23,7 @@ import (
 	"github.com/tencentyun/cos-go-sdk-v5"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
 )
@@ -207,7 +208,7 @@ type benchEnv struct {
 
 func (e *benchEnv) uploader() *Uploader {
 	u, err := New(Config{Region: "ap-guangzhou", Endpoint: e.emu.Addr(), Scheme: "http", COSEndpoint: e.emu.Addr(),
-		Credentials: StaticCredentials(e.emu.SecretID(), e.emu.SecretKey(), ""), Logger: benchLogger()})
+		Credentials: credentials.Static(e.emu.SecretID(), e.emu.SecretKey(), ""), Logger: benchLogger()})
 	if err != nil {
 		e.b.Fatal(err)
 	}

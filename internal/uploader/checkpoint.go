@@ -7,7 +7,8 @@ import (
 
 // Checkpoint is the resumable state of one upload. Its JSON form holds no
 // secret: the session's temporary certificate is in Cert, which is not
-// marshalled; keep it through Config.SecretStore (or hand it back in Cert).
+// marshalled: Progress.Save sees it there and keeps it apart (the daemon in
+// its state store's 0600 secrets folder), and hands it back in Cert.
 type Checkpoint struct {
 	Version          int       `json:"version"`
 	SessionKey       string    `json:"session_key,omitempty"`
@@ -65,15 +66,6 @@ type Cert struct {
 // String hides the secret parts, so that a Cert printed by mistake leaks
 // nothing.
 func (c *Cert) String() string { return "Cert{***}" }
-
-// SecretStore keeps session certificates apart from the checkpoint (the
-// state store implements it with a 0600 file). Get returns (nil, nil) when
-// the session is unknown.
-type SecretStore interface {
-	PutCert(ctx context.Context, sessionKey string, c *Cert) error
-	GetCert(ctx context.Context, sessionKey string) (*Cert, error)
-	DeleteCert(ctx context.Context, sessionKey string) error
-}
 
 // Progress receives the checkpoint before each remote side effect and after
 // each result. Calls are serialised; cp must not be retained or modified

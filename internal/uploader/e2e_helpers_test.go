@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -17,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
+	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
 const mib = 1 << 20
@@ -34,31 +35,38 @@ type testEnv struct {
 	secrets *secretLog
 }
 
-// secretLog records every temporary certificate issued, via a SecretStore.
+// secretLog records every temporary certificate issued: it is the
+// uploader's transport and reads ApplyUpload's answers.
 type secretLog struct {
+	next  http.RoundTripper
 	mu    sync.Mutex
 	certs map[string]*Cert
 }
 
-func (s *secretLog) PutCert(_ context.Context, key string, c *Cert) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cp := *c
-	s.certs[key] = &cp
-	return nil
-}
-
-func (s *secretLog) GetCert(_ context.Context, key string) (*Cert, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c, ok := s.certs[key]; ok {
-		cp := *c
-		return &cp, nil
+func (s *secretLog) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err != nil || req.Header.Get("X-TC-Action") != "ApplyUpload" {
+		return resp, err
 	}
-	return nil, nil
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return resp, nil // the uploader meets the same short body
+	}
+	var v struct {
+		Response struct {
+			VodSessionKey   string
+			TempCertificate *struct{ SecretKey, Token string }
+		}
+	}
+	if json.Unmarshal(body, &v) == nil && v.Response.TempCertificate != nil {
+		s.mu.Lock()
+		s.certs[v.Response.VodSessionKey] = &Cert{SecretKey: v.Response.TempCertificate.SecretKey, Token: v.Response.TempCertificate.Token}
+		s.mu.Unlock()
+	}
+	return resp, nil
 }
-
-func (s *secretLog) DeleteCert(context.Context, string) error { return nil } // kept for the leak check
 
 func (s *secretLog) values() []string {
 	s.mu.Lock()
@@ -74,14 +82,14 @@ func newEnv(t *testing.T, emuOpts []func(*emulator.Config), cfgOpts ...func(*Con
 	t.Helper()
 	emu := emulatortest.Start(t, emuOpts...)
 	logs := &testutil.Buffer{}
-	env := &testEnv{t: t, emu: emu, logs: logs, secrets: &secretLog{certs: map[string]*Cert{}}}
+	env := &testEnv{t: t, emu: emu, logs: logs, secrets: &secretLog{next: DefaultTransport(), certs: map[string]*Cert{}}}
 	env.cfg = Config{
 		Region:      "ap-guangzhou",
 		Endpoint:    emu.Addr(),
 		Scheme:      emu.Scheme(),
 		COSEndpoint: emu.Addr(),
-		Credentials: StaticCredentials(emu.SecretID(), emu.SecretKey(), ""),
-		SecretStore: env.secrets,
+		Credentials: credentials.Static(emu.SecretID(), emu.SecretKey(), ""),
+		Transport:   env.secrets,
 		PartSize:    mib,
 		Retry:       RetryPolicy{MaxAttempts: 4, InitialBackoff: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond},
 		Logger:      slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -127,22 +135,7 @@ func writeFile(t testing.TB, dir, name string, size int) string {
 }
 
 // fetch GETs a URL served by the emulator.
-func fetch(t testing.TB, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
-	}
-	return b
-}
+func fetch(t testing.TB, url string) []byte { return testutil.Fetch(t, url) }
 
 // assertServed checks that url serves exactly the bytes of the local file.
 func assertServed(t testing.TB, url, localPath string) {

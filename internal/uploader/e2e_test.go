@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 )
 
@@ -44,7 +45,7 @@ func TestSDKGuideExamples(t *testing.T) {
 		{name: "with concurrent parts", size: 5*mib + 12345, req: Request{ConcurrentUploadNumber: 3}, minPart: 6},
 		{name: "with temporary credentials", size: 3 * mib, emu: []func(*emulator.Config){tempAccounts}, minPart: 3,
 			cfg: func(c *Config) {
-				c.Credentials = StaticCredentials("AKIDtmp0001", "tmp-secret-key-0123456789", "tmp-token-abcdefghijkl")
+				c.Credentials = credentials.Static("AKIDtmp0001", "tmp-secret-key-0123456789", "tmp-token-abcdefghijkl")
 			}},
 		{name: "every field", size: 10 << 10, req: Request{MediaName: "Named", ClassID: 12, ExpireTime: "2099-01-02T03:04:05+08:00",
 			SourceContext: "src-ctx", SessionContext: "sess-ctx", MediaType: "MP4"},
@@ -135,10 +136,10 @@ func TestErrorCodes(t *testing.T) {
 			req: func(r *Request, _ string) { r.Procedure = "no-such-procedure" }},
 		{name: "AuthFailure wrong key", code: "AuthFailure.", applies: 1,
 			cfg: func(env *testEnv, c *Config) {
-				c.Credentials = StaticCredentials(env.emu.SecretID(), "wrong-secret-key-0000", "")
+				c.Credentials = credentials.Static(env.emu.SecretID(), "wrong-secret-key-0000", "")
 			}},
 		{name: "AuthFailure unknown id", code: "AuthFailure.", applies: 1,
-			cfg: func(_ *testEnv, c *Config) { c.Credentials = StaticCredentials("AKIDnobody", "whatever-key-0000", "") }},
+			cfg: func(_ *testEnv, c *Config) { c.Credentials = credentials.Static("AKIDnobody", "whatever-key-0000", "") }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
+
 	tcerr "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentyun/cos-go-sdk-v5"
 )
@@ -23,7 +25,7 @@ var ErrCommitUnknown = errors.New("CommitUpload outcome unknown")
 
 // ErrFileChanged means a local file is no longer the one the upload was
 // planned for (rewritten, replaced, or swapped for a symlink).
-var ErrFileChanged = errors.New("file changed after it was taken")
+var ErrFileChanged = fileid.ErrChanged
 
 // Error is a failed call to VOD or COS, carrying what the service said.
 type Error struct {

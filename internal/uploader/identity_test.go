@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // TestNeverFollowsSwappedFiles: a media file that is a symlink, differs
@@ -25,7 +27,7 @@ func TestNeverFollowsSwappedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stale := &FileIdentity{Size: fi.Size() + 1, ModTime: fi.ModTime()}
+	stale := &fileid.ID{Size: fi.Size() + 1, ModTime: fi.ModTime()}
 	swap := ProgressFunc(func(_ context.Context, cp *Checkpoint) error {
 		if cp.SessionKey != "" && len(cp.Objects) > 0 {
 			if _, err := os.Lstat(victim + ".orig"); err == nil {

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode/utf8"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // Request is one upload, with every field of the VOD server-upload SDK's
@@ -28,14 +29,7 @@ type Request struct {
 	// Expect, when set, is the media file's identity as the caller took
 	// it: a file that differs (replaced, rewritten) is refused with
 	// ErrFileChanged before anything is sent.
-	Expect *FileIdentity
-}
-
-// FileIdentity is what identifies one version of a file.
-type FileIdentity struct {
-	Size     int64
-	ModTime  time.Time
-	Dev, Ino uint64 // 0: not compared
+	Expect *fileid.ID
 }
 
 // Result is what CommitUpload returned.

@@ -34,15 +34,13 @@ func interrupt(t *testing.T, env *testEnv, req Request, parts int) *memProgress 
 func TestResume(t *testing.T) {
 	cases := []struct {
 		name      string
-		viaStore  bool // certificate from Config.SecretStore, else handed back in cp.Cert
 		expired   bool // the uploader's clock is 58 minutes later: the session is not resumed
 		lostCert  bool // no certificate at all: the old upload can only be dropped
 		wantApply int64
 		wantAbort int64
 	}{
-		{name: "session valid, cert from store", viaStore: true, wantApply: 1},
-		{name: "session valid, cert from checkpoint", wantApply: 1},
-		{name: "session expired, old upload aborted", viaStore: true, expired: true, wantApply: 2, wantAbort: 1},
+		{name: "session valid, cert handed back", wantApply: 1},
+		{name: "session expired, old upload aborted", expired: true, wantApply: 2, wantAbort: 1},
 		{name: "certificate lost, old upload dropped", lostCert: true, wantApply: 2},
 	}
 	for _, c := range cases {
@@ -62,11 +60,8 @@ func TestResume(t *testing.T) {
 			oldID, done := cp.Objects[0].UploadID, cp.Objects[0].Parts
 
 			cfg := env.cfg
-			if !c.viaStore {
-				cfg.SecretStore = nil
-				if !c.lostCert {
-					cp.Cert = prog.cert
-				}
+			if !c.lostCert {
+				cp.Cert = prog.cert // what the caller kept apart from the JSON
 			}
 			if c.expired {
 				cfg.Now = func() time.Time { return time.Now().Add(58 * time.Minute) }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 )
 
@@ -27,7 +28,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 		c.Faults = emulator.FaultConfig{Seed: 11, ErrorRate: map[string]float64{"UploadPart": 0.3},
 			Throttle: map[string]int{"ApplyUpload": 1}}
 	}}, func(c *Config) {
-		c.Credentials = StaticCredentials("AKIDscrub01", tmpKey, tmpToken)
+		c.Credentials = credentials.Static("AKIDscrub01", tmpKey, tmpToken)
 		c.Retry.MaxAttempts = 8
 	})
 	dir := t.TempDir()
@@ -47,7 +48,7 @@ func TestNoSecretsAnywhere(t *testing.T) {
 		t.Fatal("PutObject faults did not fail the upload")
 	}
 	outputs = append(outputs, fmt.Sprint(err), fmt.Sprintf("%#v", err))
-	outputs = append(outputs, env.logs.String(), fmt.Sprint(prog.cert), fmt.Sprint(Credential{SecretKey: tmpKey, Token: tmpToken}))
+	outputs = append(outputs, env.logs.String(), fmt.Sprint(prog.cert), fmt.Sprint(credentials.Credential{SecretKey: tmpKey, Token: tmpToken}))
 
 	secrets := append(env.secrets.values(), tmpKey, tmpToken)
 	if len(env.secrets.values()) < 4 {

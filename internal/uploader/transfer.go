@@ -14,6 +14,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/adapt"
 	"github.com/vodwatchd/vodwatchd/internal/crc64x"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // transfer stores every unfinished object: whole small objects through
@@ -114,11 +115,8 @@ func openChecked(o *Object) (*os.File, error) {
 }
 
 func sameFile(o *Object, fi os.FileInfo) bool {
-	if fi.Size() != o.Size || !fi.ModTime().Equal(o.ModTime) || !fi.Mode().IsRegular() {
-		return false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return !ok || o.Ino == 0 || (st.Ino == o.Ino && uint64(st.Dev) == o.Dev)
+	recorded := fileid.ID{Size: o.Size, ModTime: o.ModTime, Dev: o.Dev, Ino: o.Ino}
+	return fi.Mode().IsRegular() && recorded.Same(fileid.FromInfo(fi))
 }
 
 // putObject stores a small object with one PUT, in the slot t of gate,

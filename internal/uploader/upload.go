@@ -10,20 +10,18 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 )
 
 // localFile is a file the upload will store, with its role.
 type localFile struct {
-	role     string // "media", "cover" or "bundle"
-	rel      string // bundle files: path relative to the top manifest
-	path     string
-	size     int64
-	modTime  time.Time
-	dev, ino uint64
+	role string // "media", "cover" or "bundle"
+	rel  string // bundle files: path relative to the top manifest
+	path string
+	id   fileid.ID
 }
 
 // run is one call of Upload: the checkpoint and everything guarding it.
@@ -180,22 +178,18 @@ func statFile(field, p, role string) (localFile, error) {
 	if !fi.Mode().IsRegular() {
 		return localFile{}, fmt.Errorf("%s: %s is not a regular file", field, p)
 	}
-	lf := localFile{role: role, path: p, size: fi.Size(), modTime: fi.ModTime()}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		lf.dev, lf.ino = uint64(st.Dev), st.Ino
-	}
+	lf := localFile{role: role, path: p, id: fileid.FromInfo(fi)}
 	return lf, nil
 }
 
 // checkExpected compares the media file with the identity the caller took
 // it with (Request.Expect), so a file replaced since is never sent.
-func checkExpected(media localFile, want *FileIdentity) error {
+func checkExpected(media localFile, want *fileid.ID) error {
 	if want == nil {
 		return nil
 	}
-	if media.size != want.Size || !media.modTime.Equal(want.ModTime) ||
-		(want.Ino != 0 && (media.ino != want.Ino || media.dev != want.Dev)) {
-		return fmt.Errorf("MediaFilePath: %s: %w", media.path, ErrFileChanged)
+	if err := fileid.Compare(media.path, *want, media.id); err != nil {
+		return fmt.Errorf("MediaFilePath: %w", err)
 	}
 	return nil
 }
@@ -214,9 +208,8 @@ func (r *run) save(ctx context.Context) error {
 func (r *run) ensureSession(ctx context.Context, req Request) error {
 	cp := r.cp
 	if cp.SessionKey != "" {
-		cert := r.lookupCert(ctx)
+		cert := cp.Cert // handed back by the caller; nil when it was lost
 		if cert != nil && r.u.cfg.Now().Add(r.u.cfg.CertMargin).Before(cert.Expires) {
-			cp.Cert = cert
 			cc, err := r.u.newCOS(r.sc, cp.Bucket, cp.Region, cert)
 			if err != nil {
 				return err
@@ -236,11 +229,6 @@ func (r *run) ensureSession(ctx context.Context, req Request) error {
 	}
 	r.log.Info("upload session applied", "session", s.Key, "bucket", s.Bucket, "region", s.Region,
 		"media_path", s.MediaPath, "request_id", s.RequestID)
-	if st := r.u.cfg.SecretStore; st != nil {
-		if err := st.PutCert(ctx, s.Key, s.Cert); err != nil {
-			return fmt.Errorf("storing session certificate: %w", err)
-		}
-	}
 	cc, err := r.u.newCOS(r.sc, s.Bucket, s.Region, s.Cert)
 	if err != nil {
 		return err
@@ -253,22 +241,6 @@ func (r *run) ensureSession(ctx context.Context, req Request) error {
 	return r.mergeObjects(ctx)
 }
 
-func (r *run) lookupCert(ctx context.Context) *Cert {
-	if r.cp.Cert != nil {
-		return r.cp.Cert
-	}
-	st := r.u.cfg.SecretStore
-	if st == nil {
-		return nil
-	}
-	c, err := st.GetCert(ctx, r.cp.SessionKey)
-	if err != nil {
-		r.log.Warn("reading session certificate", "session", r.cp.SessionKey, "err", err)
-		return nil
-	}
-	return c
-}
-
 // dropSession abandons the checkpoint's session: its multipart uploads are
 // aborted when the old certificate still works, else just forgotten.
 func (r *run) dropSession(ctx context.Context, cert *Cert) {
@@ -276,11 +248,6 @@ func (r *run) dropSession(ctx context.Context, cert *Cert) {
 	if cert != nil && r.u.cfg.Now().Before(cert.Expires) {
 		if cc, err := r.u.newCOS(r.sc, r.cp.Bucket, r.cp.Region, cert); err == nil {
 			r.abortObjects(ctx, cc, r.cp.Objects)
-		}
-	}
-	if st := r.u.cfg.SecretStore; st != nil {
-		if err := st.DeleteCert(ctx, r.cp.SessionKey); err != nil {
-			r.log.Warn("deleting session certificate", "session", r.cp.SessionKey, "err", err)
 		}
 	}
 	r.mu.Lock()
@@ -328,14 +295,14 @@ func (r *run) mergeObjects(ctx context.Context) error {
 		}
 		o := old[key]
 		delete(old, key)
-		if o != nil && o.Path == f.path && o.Size == f.size && o.ModTime.Equal(f.modTime) {
+		if o != nil && o.Path == f.path && o.Size == f.id.Size && o.ModTime.Equal(f.id.ModTime) {
 			objs = append(objs, o)
 			continue
 		}
 		if o != nil {
 			stale = append(stale, o)
 		}
-		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.size, ModTime: f.modTime, Dev: f.dev, Ino: f.ino})
+		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.id.Size, ModTime: f.id.ModTime, Dev: f.id.Dev, Ino: f.id.Ino})
 	}
 	for _, o := range old {
 		stale = append(stale, o)
@@ -430,11 +397,6 @@ func (u *Uploader) finishCommit(ctx context.Context, sc *scrubber, cp *Checkpoin
 	if serr := p.Save(context.WithoutCancel(ctx), cp); serr != nil {
 		return res, fmt.Errorf("committed as %s but saving progress failed: %w", res.FileID, serr)
 	}
-	if st := u.cfg.SecretStore; st != nil {
-		if err := st.DeleteCert(context.WithoutCancel(ctx), cp.SessionKey); err != nil {
-			log.Warn("deleting session certificate", "session", cp.SessionKey, "err", err)
-		}
-	}
 	log.Info("upload committed", "file_id", res.FileID, "media_url", res.MediaURL, "request_id", res.RequestID)
 	return res, nil
 }
@@ -453,7 +415,7 @@ func TotalBytes(ctx context.Context, req Request) (int64, error) {
 	}
 	var n int64
 	for _, f := range files {
-		n += f.size
+		n += f.id.Size
 	}
 	return n, nil
 }

@@ -4,6 +4,7 @@
 package uploader
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 )
 
 // Config configures an Uploader. Zero values take the documented defaults.
@@ -21,9 +24,6 @@ type Config struct {
 	COSEndpoint string // host:port to send COS requests to instead of <bucket>.cos.<region>.myqcloud.com (Host header unchanged)
 	COSScheme   string // COS scheme, default https (Scheme when COSEndpoint is set)
 	Credentials Credentials
-	// SecretStore keeps session certificates across restarts; optional (the
-	// caller may instead persist Checkpoint.Cert itself and hand it back).
-	SecretStore SecretStore
 
 	PartSize           int64 // default 8 MiB; raised so no object exceeds 10000 parts
 	MultipartThreshold int64 // objects larger than this use multipart; default PartSize
@@ -153,4 +153,11 @@ func partSizeFor(size, configured int64) int64 {
 		ps = (ps + MinPartSize - 1) / MinPartSize * MinPartSize
 	}
 	return min(ps, MaxPartSize)
+}
+
+// Credentials provides the API credential; it is asked again for every
+// ApplyUpload, so rotated credentials are picked up without a restart
+// (credentials.ForConfig, credentials.Static).
+type Credentials interface {
+	Credential(ctx context.Context) (credentials.Credential, error)
 }

@@ -5,6 +5,8 @@ package watcher
 import (
 	"fmt"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // Kind says what an Event reports.
@@ -51,19 +53,10 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", int(k))
 }
 
-// Stat is what the watcher knows of a regular file, from lstat. It has the
-// same fields as settle.FileState, so one converts to the other.
-type Stat struct {
-	Size    int64
-	ModTime time.Time
-	Dev     uint64
-	Ino     uint64
-}
-
 // ScanSummary describes a finished full scan.
 type ScanSummary struct {
 	ID       uint64        // matches Event.ScanID of its Scanned events
-	Reason   string        // "startup", "periodic", "poll", "overflow", "watcher-error", "root-back", "requested"
+	Reason   string        // "startup", "reload", "periodic", "poll", "overflow", "watcher-error", "root-back", "requested"
 	Files    int           // Scanned events sent
 	Dirs     int           // folders read (root included)
 	Refused  int           // Refused events sent
@@ -88,12 +81,12 @@ const (
 // set as each Kind documents.
 type Event struct {
 	Kind   Kind
-	Root   string // the watch root, as configured (absolute)
-	Rel    string // slash path relative to Root ("" for the root itself)
-	Path   string // absolute OS path (Root joined with Rel)
-	Dir    bool   // Removed: it was a folder
-	Stat   Stat   // Changed, Scanned
-	ScanID uint64 // Scanned
+	Root   string    // the watch root, as configured (absolute)
+	Rel    string    // slash path relative to Root ("" for the root itself)
+	Path   string    // absolute OS path (Root joined with Rel)
+	Dir    bool      // Removed: it was a folder
+	Stat   fileid.ID // Changed, Scanned: from lstat
+	ScanID uint64    // Scanned
 	Scan   *ScanSummary
 	Reason string // Refused: why; State: why the root or mode is what it is
 

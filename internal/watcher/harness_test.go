@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/config"
 )
 
 // harness runs a Watcher and records its events.
@@ -216,3 +218,6 @@ func fastTempDir(t *testing.T) string {
 	}
 	return t.TempDir()
 }
+
+// defaultIgnore is the daemon's default ignore list, as the daemon passes it.
+var defaultIgnore IgnoreFunc = (&config.Watch{Ignore: config.DefaultIgnore}).IgnoreFunc()

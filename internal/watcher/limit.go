@@ -93,22 +93,42 @@ func (b WatchBudget) Err() error {
 		Limit: b.Limit, Sysctl: "fs.inotify.max_user_watches"}
 }
 
-// CheckBudget counts the folders under root (as the watcher would watch
-// them: not following symlinks, skipping ignored and unreadable folders)
-// and reads the limit and current use. limit > 0 overrides the system limit
-// (tests, or a caller that knows better). Check the result with Err.
-func CheckBudget(ctx context.Context, root string, ignore IgnoreFunc, limit int) (WatchBudget, error) {
-	dirs, err := CountDirs(ctx, root, ignore)
-	if err != nil {
-		return WatchBudget{}, err
+// BudgetRoot is a watch root to count, with the watcher's ignore function.
+type BudgetRoot struct {
+	Path   string
+	Ignore IgnoreFunc
+}
+
+// CheckBudget is the one inotify budget computation: a watcher checks it
+// for its root before watching, and `vodwatchd check` for all notify roots
+// at once, so both agree. It counts the folders under roots (as the
+// watcher would watch them: not following symlinks, skipping ignored and
+// unreadable folders) and adds the watches this user already holds
+// (inUse; nil counts them with WatchesInUse). limit > 0 overrides the
+// system limit (tests, or a caller that read it elsewhere). Check the
+// result with Err.
+func CheckBudget(ctx context.Context, roots []BudgetRoot, limit int, inUse func(context.Context) (int, error)) (WatchBudget, error) {
+	b := WatchBudget{Limit: limit, InUse: -1}
+	paths := make([]string, 0, len(roots))
+	for _, r := range roots {
+		dirs, err := CountDirs(ctx, r.Path, r.Ignore)
+		if err != nil {
+			return WatchBudget{}, err
+		}
+		b.Dirs += dirs
+		paths = append(paths, r.Path)
 	}
-	b := WatchBudget{Root: root, Dirs: dirs, Limit: limit, InUse: -1}
+	b.Root = strings.Join(paths, ", ")
 	if b.Limit <= 0 {
+		var err error
 		if b.Limit, err = ReadWatchLimit(); err != nil {
 			return b, err
 		}
 	}
-	if n, err := WatchesInUse(ctx); err == nil {
+	if inUse == nil {
+		inUse = WatchesInUse
+	}
+	if n, err := inUse(ctx); err == nil {
 		b.InUse = n
 	}
 	return b, nil

@@ -2,6 +2,7 @@ package watcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -78,11 +79,11 @@ func TestCheckBudget(t *testing.T) {
 		writeFile(t, filepath.Join(root, d, "f"), "x")
 	}
 	ctx := context.Background()
-	n, err := CountDirs(ctx, root, DefaultIgnore)
+	n, err := CountDirs(ctx, root, defaultIgnore)
 	if err != nil || n != 5 { // root, a, a/b, a/b/c, a/d
 		t.Fatalf("CountDirs = %d, %v; want 5", n, err)
 	}
-	b, err := CheckBudget(ctx, root, nil, 0)
+	b, err := CheckBudget(ctx, []BudgetRoot{{Path: root}}, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,6 +92,19 @@ func TestCheckBudget(t *testing.T) {
 	}
 	if b.Err() != nil {
 		t.Fatalf("budget error on a small tree: %v", b.Err())
+	}
+	// Several roots are one budget: folders summed, watches in use once.
+	other := t.TempDir()
+	writeFile(t, filepath.Join(other, "x/f"), "x")
+	inUse := func(context.Context) (int, error) { return 10, nil }
+	b, err = CheckBudget(ctx, []BudgetRoot{{Path: root, Ignore: defaultIgnore}, {Path: other}}, 17, inUse)
+	if err != nil || b.Dirs != 7 || b.InUse != 10 || b.Needed() != 17 || b.Err() != nil {
+		t.Fatalf("two roots at the limit: %+v, %v", b, err)
+	}
+	b, err = CheckBudget(ctx, []BudgetRoot{{Path: root, Ignore: defaultIgnore}, {Path: other}}, 16, inUse)
+	var le *LimitError
+	if err != nil || !errors.As(b.Err(), &le) || le.Needed != 17 || !strings.Contains(le.Error(), other) {
+		t.Fatalf("two roots one over the limit: %+v, %v", b, b.Err())
 	}
 	if _, err := CountDirs(ctx, filepath.Join(root, "missing"), nil); err == nil {
 		t.Fatal("CountDirs on a missing root succeeded")

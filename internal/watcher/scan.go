@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // errRootGone says the root could not be read during a walk.
@@ -159,7 +161,7 @@ func (wk *walker) entry(ctx context.Context, parent string, e fs.DirEntry) (stri
 }
 
 func (wk *walker) file(ctx context.Context, rel string, info fs.FileInfo) error {
-	ev := Event{Kind: Changed, Rel: rel, Stat: statOf(info)}
+	ev := Event{Kind: Changed, Rel: rel, Stat: fileid.FromInfo(info)}
 	if wk.kind == walkFull {
 		ev.Kind, ev.ScanID = Scanned, wk.id
 		wk.sum.Files++
@@ -170,15 +172,6 @@ func (wk *walker) file(ctx context.Context, rel string, info fs.FileInfo) error 
 func (wk *walker) refuse(ctx context.Context, rel, reason string) error {
 	wk.sum.Refused++
 	return wk.w.emit(ctx, Event{Kind: Refused, Rel: rel, Reason: reason})
-}
-
-// statOf extracts the Stat of a FileInfo from lstat.
-func statOf(info fs.FileInfo) Stat {
-	s := Stat{Size: info.Size(), ModTime: info.ModTime()}
-	if st, ok := info.Sys().(*syscall.Stat_t); ok {
-		s.Dev, s.Ino = uint64(st.Dev), st.Ino
-	}
-	return s
 }
 
 // specialReason names a file type that is never opened.
@@ -256,7 +249,8 @@ func (w *Watcher) fullScan(ctx context.Context, reason string) error {
 		return fmt.Errorf("%w: %s", errRootGone, why)
 	}
 	sum.Duration = time.Since(start)
-	w.log.Info("scan done", "root", w.root, "reason", reason, "files", sum.Files,
+	// Debug: the consumer logs the ScanDone event once, at info.
+	w.log.Debug("scan done", "root", w.root, "reason", reason, "files", sum.Files,
 		"dirs", sum.Dirs, "refused", sum.Refused, "unreadable", sum.UnreadableCount,
 		"duration", sum.Duration)
 	return w.emit(ctx, Event{Kind: ScanDone, Scan: sum})

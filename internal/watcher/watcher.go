@@ -9,8 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -34,7 +35,7 @@ type Config struct {
 	// RootCheckInterval is how often the root's presence is checked
 	// (unmounts send no event) and a missing root re-checked (default 5s).
 	RootCheckInterval time.Duration
-	// Ignore skips paths (nil: nothing ignored; see DefaultIgnore).
+	// Ignore skips paths (nil: nothing ignored; the daemon passes config.Watch.IgnoreFunc).
 	Ignore IgnoreFunc
 	// Out receives every Event. The consumer owns it (several watchers may
 	// share one); the watcher never closes it, and blocks while it is full.
@@ -43,6 +44,9 @@ type Config struct {
 	// start-up budget check.
 	MaxUserWatches int
 	Logger         *slog.Logger
+	// StartReason labels the first scan's events and summary (default
+	// "startup"; "reload" when a reloaded configuration restarts the watch).
+	StartReason string
 }
 
 // Watcher watches one root. Create it with New and run it with Run.
@@ -122,7 +126,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := w.waitRoot(ctx); err != nil {
 		return nil
 	}
-	err := w.start(ctx, "startup")
+	reason := w.cfg.StartReason
+	if reason == "" {
+		reason = "startup"
+	}
+	err := w.start(ctx, reason)
 	var le *LimitError
 	if errors.As(err, &le) {
 		return err
@@ -196,7 +204,7 @@ func (w *Watcher) start(ctx context.Context, reason string) error {
 
 // startNotify checks the watch budget and opens fsnotify.
 func (w *Watcher) startNotify(ctx context.Context) error {
-	b, err := CheckBudget(ctx, w.root, w.ignore, w.cfg.MaxUserWatches)
+	b, err := CheckBudget(ctx, []BudgetRoot{{Path: w.root, Ignore: w.ignore}}, w.cfg.MaxUserWatches, nil)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
 	}
@@ -357,12 +365,12 @@ func (w *Watcher) noteRoot() {
 	} else {
 		w.realRoot = w.root
 	}
-	dev, err := devOf(w.root)
+	dev, err := fileid.Dev(w.root)
 	if err != nil {
 		return
 	}
 	w.rootDev = dev
-	if pdev, err := devOf(filepath.Dir(w.realRoot)); err == nil && pdev != dev {
+	if pdev, err := fileid.Dev(filepath.Dir(w.realRoot)); err == nil && pdev != dev {
 		w.rootMount = true
 	}
 }
@@ -378,8 +386,8 @@ func (w *Watcher) rootPresent() (bool, string) {
 		return false, "watch root is not a folder"
 	}
 	if w.rootMount {
-		dev, _ := devOf(w.root)
-		pdev, err := devOf(filepath.Dir(w.realRoot))
+		dev, _ := fileid.Dev(w.root)
+		pdev, err := fileid.Dev(filepath.Dir(w.realRoot))
 		if err == nil && pdev == dev {
 			return false, "watch root is no longer a mount point (unmounted?)"
 		}
@@ -393,22 +401,10 @@ func (w *Watcher) rootCheck() (bool, string) {
 	if ok, why := w.rootPresent(); !ok {
 		return ok, why
 	}
-	if dev, err := devOf(w.root); err == nil && w.rootDev != 0 && dev != w.rootDev {
+	if dev, err := fileid.Dev(w.root); err == nil && w.rootDev != 0 && dev != w.rootDev {
 		return false, "watch root's filesystem changed (remounted?)"
 	}
 	return true, ""
-}
-
-func devOf(path string) (uint64, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, fmt.Errorf("stat %s: no device", path)
-	}
-	return uint64(st.Dev), nil
 }
 
 // emit sends ev to Out, filling Root and Path.
@@ -470,7 +466,7 @@ func (w *Watcher) handle(ctx context.Context, ev fsnotify.Event) error {
 		wk := &walker{w: w, kind: walkSub, sum: &ScanSummary{}}
 		return wk.walk(ctx, rel)
 	case m.IsRegular():
-		return w.emit(ctx, Event{Kind: Changed, Rel: rel, Stat: statOf(fi)})
+		return w.emit(ctx, Event{Kind: Changed, Rel: rel, Stat: fileid.FromInfo(fi)})
 	case ev.Has(fsnotify.Create):
 		reason := specialReason(m.Type())
 		if m&fs.ModeSymlink != 0 {

@@ -316,7 +316,7 @@ func TestUnmountedRoot(t *testing.T) {
 
 func TestTempNameRenamedIntoPlace(t *testing.T) {
 	root := t.TempDir()
-	h := startWatcher(t, root, func(c *Config) { c.Ignore = DefaultIgnore })
+	h := startWatcher(t, root, func(c *Config) { c.Ignore = defaultIgnore })
 	h.waitScan("startup", 1)
 	for _, tmp := range []string{"movie.mp4.part", ".movie2.mp4.Ab12Cd", "movie3.mp4.tmp"} {
 		writeFile(t, filepath.Join(root, tmp), "data")
@@ -340,7 +340,7 @@ func TestTempNameRenamedIntoPlace(t *testing.T) {
 func TestIgnoredFolderNotWatched(t *testing.T) {
 	root := t.TempDir()
 	writeFile(t, filepath.Join(root, ".cache/x.mp4"), "x")
-	h := startWatcher(t, root, func(c *Config) { c.Ignore = DefaultIgnore })
+	h := startWatcher(t, root, func(c *Config) { c.Ignore = defaultIgnore })
 	sum := h.waitScan("startup", 1)
 	if sum.Files != 0 || sum.Ignored != 1 {
 		t.Fatalf("scan %+v: want 0 files, 1 ignored", sum)

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -22,16 +22,13 @@ type watchUploaders struct {
 	group     *throttle.Group
 	transport http.RoundTripper
 	getenv    func(string) string
+	retry     *uploader.RetryPolicy // tests: replaces the default policy
+	onRetry   func(op string)       // counts retries (vodwatchd_retries_total)
 	log       *slog.Logger
 
 	mu       sync.Mutex
 	byRoot   map[string]*uploader.Uploader
 	fallback *uploader.Uploader // global limit only (quarantined files, unknown roots)
-}
-
-func newWatchUploaders(cfg *config.Config, group *throttle.Group, transport http.RoundTripper, getenv func(string) string, log *slog.Logger) (*watchUploaders, error) {
-	w := &watchUploaders{group: group, transport: transport, getenv: getenv, log: log}
-	return w, w.configure(cfg)
 }
 
 // configure builds the uploaders for cfg (at start and on reload).
@@ -53,8 +50,12 @@ func (w *watchUploaders) configure(cfg *config.Config) error {
 }
 
 func (w *watchUploaders) build(cfg *config.Config, watchPath string) (*uploader.Uploader, error) {
-	c := uploaderConfig(cfg, w.getenv, w.log)
+	c := UploaderConfig(cfg, w.getenv, w.log)
 	c.Transport, c.BodyWrapper = w.transport, w.group.BodyWrapper(watchPath)
+	if w.retry != nil {
+		c.Retry = *w.retry
+	}
+	c.Retry.OnRetry = w.onRetry
 	return uploader.New(c)
 }
 
