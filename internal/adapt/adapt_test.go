@@ -56,7 +56,7 @@ func newSim(t *testing.T, cfg Config, p pipe, size int64) *sim {
 // run advances d, filling every free slot at each step, and returns the
 // delivery rate over d and the mean limit.
 func (s *sim) run(d time.Duration) (rate, meanLimit float64) {
-	const dt = 250 * time.Microsecond
+	const dt = time.Millisecond
 	s.bytes, s.limitSum, s.steps = 0, 0, 0
 	for end := s.now.Add(d); s.now.Before(end); s.now = s.now.Add(dt) {
 		for s.c.InFlight() < s.c.Limit() {
