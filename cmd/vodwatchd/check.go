@@ -506,6 +506,9 @@ func describeAfter(a config.After) string {
 	if a.PruneEmpty {
 		s += ", removing the folders it leaves empty"
 	}
+	if a.When == config.AfterWhenReady && a.Action != config.AfterKeep {
+		s += ", once VOD made it playable (ready)"
+	}
 	return s
 }
 

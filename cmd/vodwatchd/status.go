@@ -216,12 +216,14 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	info := daemonInfo(ctx, jobs)
+	hk := hookInfo(ctx, jobs, info)
 	if *asJSON {
-		err = writeJSON(env.stdout, source, info, list)
+		err = writeJSON(env.stdout, source, info, hk, list)
 	} else {
 		if info != nil {
 			writeInfo(env.stdout, info)
 		}
+		writeHooks(env.stdout, hk)
 		err = writeTable(env.stdout, list)
 	}
 	if err != nil {
@@ -231,7 +233,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	if n := countFailed(list); n > 0 && !*exitZero {
-		return fmt.Errorf("%d job(s) failed or quarantined (--exit-zero to exit 0)", n)
+		return fmt.Errorf("%d job(s) failed, quarantined or processing_failed (--exit-zero to exit 0)", n)
 	}
 	return nil
 }
@@ -239,7 +241,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 func countFailed(list []*state.Job) int {
 	n := 0
 	for _, j := range list {
-		if j.Stage == state.StageFailed || j.Stage == state.StageQuarantined {
+		if j.Stage == state.StageFailed || j.Stage == state.StageQuarantined || j.DisplayStage() == "processing_failed" {
 			n++
 		}
 	}
@@ -404,6 +406,7 @@ type statusJob struct {
 	Error          *statusError `json:"error"`
 	QuarantinePath string       `json:"quarantine_path"`
 	MovedTo        string       `json:"moved_to"`
+	Play           *state.Play  `json:"play,omitempty"` // after done: processing, ready or processing_failed, with outputs or error
 }
 
 type statusError struct {
@@ -430,11 +433,11 @@ func jobSize(j *state.Job) int64 {
 func toStatus(j *state.Job) statusJob {
 	s := statusJob{
 		ID: j.ID, Path: j.Key.Path(), Root: j.Key.Root, Rel: j.Key.Rel, Kind: string(j.Kind), Rule: j.Rule,
-		Stage: string(j.Stage), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
+		Stage: j.DisplayStage(), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
 		Attempts: attemptsMade(j), NextRetry: timePtr(j.NextRetry), Created: j.Created, Updated: j.Updated,
 		Finished: timePtr(j.Finished), FileID: j.Result.FileID, MediaURL: j.Result.MediaURL,
 		CoverURL: j.Result.CoverURL, RequestID: j.Result.RequestID, QuarantinePath: j.QuarantinePath,
-		MovedTo: j.Post.MovedTo,
+		MovedTo: j.Post.MovedTo, Play: j.Play,
 	}
 	if e := j.LastError; e != nil {
 		s.Error = &statusError{Code: e.Code, Message: e.Message, RequestID: e.RequestID, Op: e.Op}
@@ -451,12 +454,13 @@ func attemptsMade(j *state.Job) int {
 	return j.Attempts
 }
 
-func writeJSON(w io.Writer, source string, info *control.DaemonInfo, jobs []*state.Job) error {
+func writeJSON(w io.Writer, source string, info *control.DaemonInfo, hk *control.HookInfo, jobs []*state.Job) error {
 	out := struct {
 		Source string              `json:"source"`
 		Daemon *control.DaemonInfo `json:"daemon,omitempty"`
+		Hooks  *control.HookInfo   `json:"hooks,omitempty"`
 		Jobs   []statusJob         `json:"jobs"`
-	}{Source: source, Daemon: info, Jobs: make([]statusJob, 0, len(jobs))}
+	}{Source: source, Daemon: info, Hooks: hk, Jobs: make([]statusJob, 0, len(jobs))}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, toStatus(j))
 	}
@@ -476,14 +480,33 @@ func writeTable(w io.Writer, jobs []*state.Job) error {
 		if !j.NextRetry.IsZero() && j.Stage == state.StageFailed {
 			next = j.NextRetry.Local().Format(time.RFC3339)
 		}
-		t.add(j.ID, printable(j.Key.Path()), string(j.Stage), humanBytes(jobSize(j)),
-			fmt.Sprintf("%.0f%%", 100*j.Progress()), strconv.Itoa(attemptsMade(j)), next, jobResult(j))
+		t.add(j.ID, printable(j.Key.Path()), j.DisplayStage(), humanBytes(jobSize(j)),
+			jobProgress(j), strconv.Itoa(attemptsMade(j)), next, jobResult(j))
 	}
 	return t.write(w)
 }
 
+// jobProgress is the upload's progress, then the procedure's.
+func jobProgress(j *state.Job) string {
+	if j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayProcessing {
+		return fmt.Sprintf("%d%%", j.Play.Progress)
+	}
+	return fmt.Sprintf("%.0f%%", 100*j.Progress())
+}
+
 func jobResult(j *state.Job) string {
 	switch {
+	case j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayFailed && j.Play.Error != nil:
+		return printable("FileId " + j.Result.FileID + " processing failed: " + j.Play.Error.Code + ": " + j.Play.Error.Message)
+	case j.Stage == state.StageDone && j.Play != nil && j.Play.Outputs != nil && len(j.Play.Outputs.Streams)+len(j.Play.Outputs.Transcodes) > 0:
+		o := j.Play.Outputs
+		play := ""
+		if len(o.Streams) > 0 {
+			play = o.Streams[0].URL
+		} else {
+			play = o.Transcodes[0].URL
+		}
+		return printable(fmt.Sprintf("FileId %s %s (+%d outputs)", j.Result.FileID, play, len(o.Transcodes)+len(o.Streams)+len(o.Snapshots)))
 	case j.Stage == state.StageDone && j.Result.FileID != "":
 		if j.Result.MediaURL != "" {
 			return printable("FileId " + j.Result.FileID + " " + j.Result.MediaURL)

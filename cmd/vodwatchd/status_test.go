@@ -177,7 +177,7 @@ func TestStatusRetryForget(t *testing.T) {
 			// Text table: a header and one aligned line per job. Failed
 			// jobs make the exit status 1 unless --exit-zero.
 			out, errs, code := stRun(t, "status", st)
-			if code != 1 || !strings.Contains(errs, "2 job(s) failed or quarantined") {
+			if code != 1 || !strings.Contains(errs, "2 job(s) failed, quarantined or processing_failed") {
 				t.Errorf("status with failed jobs: exit %d, stderr %q; want 1 naming 2 jobs", code, errs)
 			}
 			if _, _, code := stRun(t, "status", st, "--active"); code != 0 {

@@ -25,6 +25,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/metrics"
+	"github.com/vodwatchd/vodwatchd/internal/playable"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/throttle"
@@ -56,18 +57,20 @@ const statusEvery = 5 * time.Second
 // App is one running configuration of the daemon. Create it with New, run
 // it once with Run, then Close it.
 type App struct {
-	log       *slog.Logger
-	opts      Options
-	store     *state.Store
-	metrics   *metrics.Metrics
-	group     *throttle.Group
-	schedule  *throttle.Schedule
-	uploaders *watchUploaders
-	compactor *compactor
-	d         *daemon.Daemon
-	notifier  *sdnotify.Notifier
-	live      *sdnotify.Liveness
-	srv       *health.Server
+	log         *slog.Logger
+	opts        Options
+	store       *state.Store
+	metrics     *metrics.Metrics
+	group       *throttle.Group
+	schedule    *throttle.Schedule
+	uploaders   *watchUploaders
+	compactor   *compactor
+	d           *daemon.Daemon
+	notifier    *sdnotify.Notifier
+	live        *sdnotify.Liveness
+	srv         *health.Server
+	play        *playable.Runner // follows done jobs to playable, delivers hooks
+	playMetrics *metrics.Playable
 
 	mu  sync.Mutex // guards ctx
 	ctx context.Context
@@ -125,6 +128,9 @@ func New(opts Options) (_ *App, err error) {
 	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders,
 		Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.newPlayable(cfg, transport); err != nil {
 		return nil, err
 	}
 	a.compactor = &compactor{store: a.store, log: a.log}
@@ -213,6 +219,7 @@ func (a *App) Run(ctx context.Context) error {
 		return a.d.Run(gctx)
 	})
 	keep(a.schedule.Run)
+	keep(a.play.Run)
 	keep(a.compactor.run)
 	keep(a.notifier.Watchdog(a.live).Run)
 	keep(a.serveControl)
@@ -245,6 +252,9 @@ func (a *App) refreshStatus(ctx context.Context) error {
 		if err := refreshGauges(ctx, a.store, a.metrics, time.Now()); err != nil && ctx.Err() == nil {
 			a.log.Warn("refreshing queue metrics", "err", err)
 		}
+		if err := a.refreshPlayable(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("refreshing follow and hook metrics", "err", err)
+		}
 	}
 }
 
@@ -262,6 +272,7 @@ func (a *App) Reload(cfg *config.Config) error {
 	a.schedule.Reload(cfg)
 	a.compactor.after.Store(int64(cfg.Compact))
 	a.d.Reload(cfg)
+	a.play.Reload(cfg)
 	return nil
 }
 

@@ -44,6 +44,9 @@ func (a *App) info(ctx context.Context) (control.DaemonInfo, error) {
 		in.Waiting = append(in.Waiting, control.WaitingFile{Path: filepath.Join(w.Root, filepath.FromSlash(w.Rel)),
 			Reason: w.Reason, Detail: w.Detail, Since: w.Since, Missing: w.Missing, NMissing: w.NMissing})
 	}
+	if in.Hooks, err = control.HookInfoOf(ctx, a.store); err != nil {
+		return control.DaemonInfo{}, err
+	}
 	return in, nil
 }
 

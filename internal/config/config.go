@@ -22,14 +22,16 @@ const MaxFileSize = 4 << 20
 // All paths are absolute; relative ones were resolved against the folder of
 // the configuration file.
 type Config struct {
-	File    string // the path given to Load, as used in error messages
-	Dir     string // absolute folder of the configuration file
-	VOD     VOD
-	State   string // absolute path of the bbolt state file
-	Listen  string // host:port of /metrics and /healthz; "" = off
-	Log     Log
-	Upload  Upload
-	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
+	File         string // the path given to Load, as used in error messages
+	Dir          string // absolute folder of the configuration file
+	VOD          VOD
+	State        string // absolute path of the bbolt state file
+	Listen       string // host:port of /metrics and /healthz; "" = off
+	Log          Log
+	Upload       Upload
+	Compact      time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
+	Follow       Follow        // following uploads to playable (follow.go)
+	HookDelivery HookDelivery  // hook_delivery: retries of hooks
 	// GroupReadable gives sidecars mode 0640 and the folders the daemon
 	// creates (done, quarantine, their subfolders) 0750, whatever the umask
 	// (the unit's UMask=0077 would make them 0600/0700). Default false.
@@ -179,6 +181,7 @@ type Rule struct {
 	AllowEmpty     bool // upload zero-byte files; default false: refused with a warning
 	After          After
 	Quarantine     Quarantine
+	Hooks          []Hook // the watch's hooks, then the rule's
 }
 
 // AfterAction is what happens to a file after its upload is committed.
@@ -199,7 +202,8 @@ type After struct {
 	// PruneEmpty removes the folders under the watch root that the moved or
 	// deleted files leave empty (never the root). Default false.
 	PruneEmpty bool
-	pos        Pos // where "to" was set
+	When       string // AfterWhenDone (default) | AfterWhenReady
+	pos        Pos    // where "to" was set
 }
 
 // Quarantine is where files go that keep failing.

@@ -279,7 +279,7 @@ watch:
 		{"b.priority from watch", b.Priority, 5},
 		{"b.expire_after own", b.ExpireAfter, time.Hour},
 		{"b.expire_time cleared", b.ExpireTime.IsZero(), true},
-		{"b.after replaced whole", b.After, After{Action: AfterDelete}},
+		{"b.after replaced whole", b.After, After{Action: AfterDelete, When: AfterWhenDone}},
 		{"b.quarantine.to inherited", b.Quarantine.To, filepath.Join(dir, "quarantine")},
 		{"b.quarantine attempts own", b.Quarantine.AfterAttempts, 2},
 		{"b.concurrency", b.Concurrency, 3},

@@ -27,8 +27,10 @@ func defaultConfig() *Config {
 			Region: DefaultRegion, Endpoint: DefaultEndpoint, Scheme: "https", COSScheme: "https",
 			Credentials: Credentials{Kind: CredEnv},
 		},
-		State: DefaultState,
-		Log:   Log{Level: slog.LevelInfo, Format: "auto"},
+		State:        DefaultState,
+		Follow:       defaultFollow(),
+		HookDelivery: defaultHookDelivery(),
+		Log:          Log{Level: slog.LevelInfo, Format: "auto"},
 		Upload: Upload{
 			Workers: 4, PartsInFlight: 32, ObjectsInFlight: 128, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
 			Location: time.Local,
@@ -56,6 +58,8 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 		"upload":         func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
 		"compact_after":  set(d, &cfg.Compact, cDuration),
 		"group_readable": set(d, &cfg.GroupReadable, cBool),
+		"follow":         func(n *yaml.Node, f string) { d.decodeFollow(n, f, &cfg.Follow) },
+		"hook_delivery":  func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
 		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
 		"watch":          func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})
@@ -77,6 +81,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	})
 	if len(d.errs) == 0 {
 		d.checkPaths(cfg)
+		d.checkHookNames(cfg)
 		d.checkWarnings(cfg)
 	}
 	return cfg
@@ -283,6 +288,7 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 		"bandwidth":       set(d, &w.Bandwidth, cRate),
 		"defaults":        func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &dflt, false) },
 		"rules":           func(n *yaml.Node, f string) { rulesNode, rulesField = n, f },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, &dflt) },
 	}) {
 		if isNull(n) {
 			d.errorf(n, field, "empty watch entry")

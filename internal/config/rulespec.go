@@ -40,6 +40,7 @@ type ruleSpec struct {
 	qTo            *string
 	qToPos         Pos
 	qAttempts      *int
+	hooks          []Hook // accumulate: defaults, watch, rule
 }
 
 // decodeRuleSpec decodes a rule (isRule) or a defaults block into s.
@@ -64,6 +65,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
 		"allow_empty":     setPtr(d, &s.allowEmpty, cBool),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, s) },
 		"quarantine": func(n *yaml.Node, f string) {
 			d.mapping(n, f, map[string]handler{
 				"to": func(n *yaml.Node, f string) {
@@ -86,7 +88,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 }
 
 func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
-	a := After{Action: AfterKeep}
+	a := After{Action: AfterKeep, When: AfterWhenDone}
 	var to *string
 	if !d.mapping(n, field, map[string]handler{
 		"action": set(d, &a.Action, enum(AfterKeep, AfterMove, AfterDelete)),
@@ -96,6 +98,7 @@ func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
 		},
 		"sidecar":     set(d, &a.Sidecar, cBool),
 		"prune_empty": set(d, &a.PruneEmpty, cBool),
+		"when":        set(d, &a.When, enum(AfterWhenDone, AfterWhenReady)),
 	}) {
 		return
 	}
@@ -185,6 +188,7 @@ func overlay(base, top ruleSpec) ruleSpec {
 		o.qTo, o.qToPos = top.qTo, top.qToPos
 	}
 	setIf(&o.qAttempts, top.qAttempts)
+	o.hooks = append(append([]Hook(nil), base.hooks...), top.hooks...)
 	return o
 }
 
@@ -230,7 +234,8 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
 		AllowEmpty:     val(s.allowEmpty, false),
-		After:          val(s.after, After{Action: AfterKeep}),
+		After:          val(s.after, After{Action: AfterKeep, When: AfterWhenDone}),
+		Hooks:          s.hooks,
 		Quarantine:     Quarantine{To: val(s.qTo, ""), AfterAttempts: val(s.qAttempts, c.Upload.Retries.MaxAttempts), pos: s.qToPos},
 	}
 	if r.Concurrency == 0 {

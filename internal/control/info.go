@@ -14,6 +14,7 @@ type DaemonInfo struct {
 	Active          int            `json:"active"`          // uploads in progress
 	QueueByPriority map[string]int `json:"queue_by_priority"`
 	StateError      string         `json:"state_error,omitempty"` // why the state cannot be written, if so
+	Hooks           *HookInfo      `json:"hooks,omitempty"`       // the hook outbox (hooks.go)
 	// Files seen but not jobs yet: the longest waiting (a few hundred at
 	// most), and the count of all of them by reason.
 	Waiting         []WaitingFile  `json:"waiting,omitempty"`

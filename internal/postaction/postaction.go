@@ -71,6 +71,7 @@ type Result struct {
 	RequestID  string    `json:"RequestId,omitempty"`
 	Path       string    `json:"Path"`
 	UploadedAt time.Time `json:"UploadedAt"`
+	Playable             // after done: processing, ready or processing_failed (sidecar.go)
 }
 
 // Failure is what a quarantine sidecar records.
