@@ -8,8 +8,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/crc64x"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
