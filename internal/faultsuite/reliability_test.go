@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -285,4 +286,49 @@ func TestCompleteGoneStartsOver(t *testing.T) {
 	if n := r.emulator().Stats().Requests["InitiateMultipartUpload"]; n != 2 {
 		t.Errorf("%d multipart uploads started, want 2 (the object was not started over)", n)
 	}
+}
+
+// TestTruncatedDuringUpload: a file truncated while its parts are sent
+// fails FileChanged at its first attempt, without the request retries a
+// network error gets (issue 18: ~8 s of retries as NetworkError first),
+// and nothing is committed for it.
+func TestTruncatedDuringUpload(t *testing.T) {
+	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: slowParts})
+	recordRow(t, r, "hostile: file truncated mid-upload", 1, 1, "FileChanged at once, new version once")
+	r.write("cut.mp4", testutil.Content("cut", 4<<20+3))
+	r.start()
+	first := waitUploading(r, "cut.mp4")
+	if err := os.Truncate(filepath.Join(r.drop, "cut.mp4"), 1<<20+100); err != nil {
+		t.Fatal(err)
+	}
+	var j *state.Job
+	r.eventually(30*time.Second, "cut.mp4's first version failed", func() bool {
+		var err error
+		j, err = r.store.Get(context.Background(), first.ID)
+		return err == nil && j.LastError != nil && !j.Stage.InFlight()
+	})
+	var code string
+	for _, h := range j.History {
+		if h.To == state.StageFailed || h.To == state.StageQuarantined {
+			code = h.Code
+			break
+		}
+	}
+	if code != "FileChanged" {
+		t.Errorf("first failure %q (last %s: %s), want FileChanged", code, j.LastError.Code, j.LastError.Message)
+	}
+	if logHas(r.logs.String(), "msg=retrying", "op=UploadPart") {
+		t.Errorf("a part of a truncated file was retried as a network error")
+	}
+	// The truncated file is a new version: it settles and is uploaded
+	// whole, once; the torn first version never is.
+	r.eventually(30*time.Second, "the truncated version uploaded", func() bool {
+		j, ok := r.jobAt("cut.mp4")
+		return ok && j.ID != first.ID && j.Stage == state.StageDone
+	})
+	media := r.emulator().Media()
+	if len(media) != 1 || media[0].Size != 1<<20+100 {
+		t.Fatalf("media %+v, want one of the truncated version's %d bytes", media, 1<<20+100)
+	}
+	checkBytes(t, "cut.mp4", media[0].MediaURL, testutil.Content("cut", 4<<20+3)[:1<<20+100])
 }
