@@ -325,6 +325,7 @@ type crashMix struct {
 	name    string
 	emu     func(*emulator.Config) // on top of the base latencies
 	targets []string               // kill moments (emulator operations, "post", "time")
+	kinds   []string               // drops added between kills; default every kind
 	kills   int                    // SIGKILLs in the normal suite
 }
 
@@ -345,7 +346,8 @@ var crashMixes = []crashMix{
 			c.RepeatCommit = emulator.RepeatCommitError
 			c.Faults.AnswerLatency = map[string]time.Duration{"CompleteMultipartUpload": 700 * time.Millisecond, "CommitUpload": 200 * time.Millisecond}
 		},
-		targets: []string{"CompleteMultipartUpload", "CommitUpload", "CompleteMultipartUpload", "time"}},
+		targets: []string{"CompleteMultipartUpload", "CommitUpload", "CompleteMultipartUpload", "time"},
+		kinds:   []string{"multi", "multi", "cover", "dash"}},
 }
 
 // TestCrashKill9 kills the daemon process with SIGKILL at chosen moments
@@ -388,14 +390,21 @@ func crashRun(t *testing.T, mix crashMix) {
 	for i := 0; i < kills; i++ {
 		d := w.start()
 		if i > 0 && (long || i%3 == 0) { // the long run keeps work flowing for every kill
-			kinds := []string{"small", "multi", "cover", "hls", "dash"}
+			kinds := mix.kinds
+			if len(kinds) == 0 {
+				kinds = []string{"small", "multi", "cover", "hls", "dash"}
+			}
 			w.addBatch(kinds[w.rng.IntN(len(kinds))], "small")
 		}
 		target := targets[i%len(targets)]
 		if long {
 			target = targets[w.rng.IntN(len(targets))]
 		}
-		what := w.waitMoment(target, 1+w.rng.IntN(3), d)
+		n := 1 + w.rng.IntN(3)
+		if target == "CompleteMultipartUpload" {
+			n = 1 // one per multipart object: rarer than parts or commits
+		}
+		what := w.waitMoment(target, n, d)
 		d.kill(t)
 		hits[what]++
 	}

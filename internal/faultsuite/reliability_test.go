@@ -332,3 +332,48 @@ func TestTruncatedDuringUpload(t *testing.T) {
 	}
 	checkBytes(t, "cut.mp4", media[0].MediaURL, testutil.Content("cut", 4<<20+3)[:1<<20+100])
 }
+
+// TestSecondDaemonOnOneFolder: a second daemon, with a state file of its
+// own, started on a folder that a first one watches must not upload its
+// files again (issue 18: everything twice, no warning). It refuses the
+// folder, says so naming the first daemon's state file, reports the root
+// down in /readyz, and takes the folder over once the first stops.
+func TestSecondDaemonOnOneFolder(t *testing.T) {
+	a := newRig(t, rigOpts{rules: allRule})
+	recordRow(t, a, "second daemon, own state, same folder", 2, 2, "refused with the other's name; no second copy")
+	a.write("one.mp4", testutil.Content("one", 3000))
+	a.start()
+	a.eventually(20*time.Second, "one.mp4 done by the first daemon", func() bool {
+		j, ok := a.jobAt("one.mp4")
+		return ok && j.Stage == state.StageDone
+	})
+	b := newRig(t, rigOpts{rules: allRule})
+	b.drop = a.drop
+	b.cfg = b.config()
+	b.start()
+	a.write("two.mp4", testutil.Content("two", 3000))
+	b.eventually(20*time.Second, "the second daemon to refuse the folder", func() bool {
+		return logHas(b.logs.String(), "level=ERROR", "another vodwatchd watches it", a.statePath())
+	})
+	a.eventually(20*time.Second, "two.mp4 done by the first daemon", func() bool {
+		j, ok := a.jobAt("two.mp4")
+		return ok && j.Stage == state.StageDone
+	})
+	b.never(2*time.Second, "the second daemon uploaded a file of the folder", func() bool {
+		return len(b.emulator().Media()) > 0
+	})
+	refused := false
+	for _, c := range health.NewChecker(b.run, health.Options{}).Ready(context.Background()).Checks {
+		refused = refused || strings.Contains(c.Reason, "already watched by another vodwatchd")
+	}
+	if !refused {
+		t.Errorf("the second daemon's /readyz does not say why its folder is not watched")
+	}
+	if n := len(a.emulator().Media()); n != 2 {
+		t.Errorf("first daemon committed %d media, want 2", n)
+	}
+	a.stop()
+	b.eventually(20*time.Second, "the second daemon to take the folder over", func() bool {
+		return logHas(b.logs.String(), "watch folder released by the other daemon")
+	})
+}
