@@ -112,6 +112,9 @@ func (l *lateAnswer) WriteHeader(code int) {
 	}
 }
 
+// Unwrap lets http.ResponseController reach the connection.
+func (l *lateAnswer) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
 func (l *lateAnswer) Write(b []byte) (int, error) {
 	if l.wait(); l.dropped {
 		return 0, http.ErrAbortHandler
