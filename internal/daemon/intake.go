@@ -63,6 +63,11 @@ func (d *Daemon) runIntakes(ctx context.Context) error {
 // runIntake watches one root: watcher hints and scans go through settling
 // to the assembler.
 func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
+	lock, err := d.lockRoot(ctx, w.root)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	events := make(chan watcher.Event, 4096)
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{

@@ -88,7 +88,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 	}
 	start := d.now()
-	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage}
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
@@ -182,6 +182,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	}
 	if cp.SessionKey == "" {
 		return cp, nil
+	}
+	if j.Stage == state.StageCommitting && cp.Result == nil {
+		// The stage says a CommitUpload may have been sent: settle it
+		// (commit again, then search VOD) before any new session.
+		cp.Committing = true
 	}
 	raw, ok, err := d.store.Secret(ctx, j.ID)
 	if err != nil {
@@ -373,11 +378,19 @@ func classify(err error, prog *jobProgress) jobFailure {
 	var ue *uploader.Error
 	var refErr *manifest.RefError
 	var missErr *manifest.MissingError
+	var stateErr *state.StorageError
 	switch {
+	case errors.As(err, &stateErr):
+		// Checked first: a write of the state folder failed (disk full,
+		// read-only, EPERM on the state file); it says nothing about the
+		// media file, whatever errno it carries.
+		return jobFailure{code: CodeState, msg: err.Error(), retry: true}
+	case errors.Is(err, uploader.ErrCommitUnknown):
+		// Before the service's error that made the outcome unknown: the
+		// job must be settled, not taken for a plain network failure.
+		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
 	case errors.As(err, &ue):
 		return jobFailure{code: ue.Code, msg: ue.Message, requestID: ue.RequestID, op: ue.Op, retry: ue.Retryable}
-	case errors.Is(err, uploader.ErrCommitUnknown):
-		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
 	case errors.As(err, &refErr):
 		return jobFailure{code: CodeBundleInvalid, msg: err.Error()}
 	case errors.As(err, &missErr):

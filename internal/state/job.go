@@ -61,10 +61,15 @@ func ParseStage(s string) (Stage, error) {
 
 // transitions lists the legal moves out of each stage. A stage may always
 // move to itself (progress, checkpoint and post-action updates).
+//
+// Every stage before done may move to done: a job is settled whenever its
+// media is known to be in VOD (CommitUpload answered, a deduplicated copy,
+// or an earlier unanswered commit found by searching VOD), whatever stage
+// the job's record was left in when that became known.
 var transitions = map[Stage][]Stage{
 	StageQueued:      {StageApplied, StageDone, StageFailed, StageQuarantined},
-	StageApplied:     {StageUploading, StageCommitting, StageQueued, StageFailed, StageQuarantined},
-	StageUploading:   {StageApplied, StageCommitting, StageQueued, StageFailed, StageQuarantined},
+	StageApplied:     {StageUploading, StageCommitting, StageDone, StageQueued, StageFailed, StageQuarantined},
+	StageUploading:   {StageApplied, StageCommitting, StageDone, StageQueued, StageFailed, StageQuarantined},
 	StageCommitting:  {StageDone, StageApplied, StageQueued, StageFailed, StageQuarantined},
 	StageDone:        {},
 	StageFailed:      {StageQueued, StageApplied, StageUploading, StageCommitting, StageDone, StageQuarantined},
