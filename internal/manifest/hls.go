@@ -13,6 +13,7 @@ type ParseOptions struct {
 	MaxBytes     int64 // manifest size; default DefaultMaxManifestBytes
 	MaxLineBytes int   // HLS line length; default MaxLineBytes
 	MaxSegments  int   // DASH segments generated per MPD; default DefaultMaxFiles
+	MaxRefBytes  int64 // bytes of reference text emitted in all; default DefaultMaxRefBytes
 }
 
 func (p ParseOptions) withDefaults() ParseOptions {
@@ -24,6 +25,9 @@ func (p ParseOptions) withDefaults() ParseOptions {
 	}
 	if p.MaxSegments <= 0 {
 		p.MaxSegments = DefaultMaxFiles
+	}
+	if p.MaxRefBytes <= 0 {
+		p.MaxRefBytes = DefaultMaxRefBytes
 	}
 	return p
 }
@@ -45,7 +49,7 @@ func ParseHLS(r io.Reader, po ParseOptions, emit func(Ref) error) error {
 	lr := &io.LimitedReader{R: r, N: po.MaxBytes + 1}
 	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 4096), po.MaxLineBytes)
-	h := hlsParser{emit: emit}
+	h := hlsParser{emit: limitRefBytes(po.MaxRefBytes, emit)}
 	for sc.Scan() {
 		h.line++
 		if err := h.handle(sc.Bytes()); err != nil {
