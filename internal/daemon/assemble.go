@@ -11,6 +11,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
@@ -245,11 +246,12 @@ func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
 		return false
 	}
 	_, known, err := a.d.store.ByPath(ctx, a.w.root, media)
-	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media)))
+	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media))) ||
+		postaction.IsResultSidecar(filepath.Join(a.w.root, filepath.FromSlash(rel))) // a shortened or numbered name
 }
 
 // sidecarSuffix is the name postaction gives a done job's result file.
-const sidecarSuffix = ".vod.json"
+const sidecarSuffix = postaction.ResultSuffix
 
 // isCover reports whether rel is the cover of a sibling media file (it is
 // then sent with that file, never on its own).

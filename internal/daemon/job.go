@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -278,20 +279,29 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.QuarantinePath != "" {
 		files.Root = quarantineRoot(j)
 	}
+	files.Extra = d.withoutSharedCover(j, files, p.After.Action)
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
-	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar}
+	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
+		Planned: j.Post.Moves, Record: func(plan map[string]string) error {
+			_, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+				n.Post.Moves = plan
+				return nil
+			})
+			return err
+		}}
 	res := postaction.Result{FileID: j.Result.FileID, MediaURL: j.Result.MediaURL, CoverURL: j.Result.CoverURL,
 		RequestID: j.Result.RequestID, Path: j.Key.Rel, UploadedAt: j.Finished}
-	dest, perr := postaction.Done(ctx, files, spec, res)
+	out, perr := postaction.Done(ctx, files, spec, res)
 	_, err = d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		n.Post.Attempts++
 		if perr != nil {
 			n.Post.LastError = perr.Error()
 			return nil
 		}
-		n.Post.State, n.Post.LastError = state.PostDone, ""
+		n.Post.State, n.Post.LastError, n.Post.Moves = state.PostDone, "", nil
+		n.Post.Sidecar = out.Sidecar
 		if spec.Action == postaction.Move {
-			n.Post.MovedTo = filepath.Join(dest, filepath.FromSlash(j.Key.Rel))
+			n.Post.MovedTo = out.Main
 		}
 		return nil
 	})
@@ -306,6 +316,39 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		return
 	}
 	log.Info("post-action done", "action", spec.Action)
+}
+
+// withoutSharedCover leaves a job's cover where it is when the post-action
+// would move or delete it while another media file beside it, which pairs
+// with the same cover, is still there: the last of them takes the cover.
+func (d *Daemon) withoutSharedCover(j *state.Job, files postaction.Files, action config.AfterAction) []string {
+	if j.Cover == "" || action == config.AfterKeep || action == "" {
+		return files.Extra
+	}
+	w := d.watchFor(j.Key.Root)
+	if w == nil {
+		return files.Extra
+	}
+	entries, err := os.ReadDir(filepath.Join(files.Root, filepath.FromSlash(path.Dir(j.Cover))))
+	if err != nil {
+		return files.Extra
+	}
+	var others []string
+	for _, e := range entries {
+		if e.Name() != path.Base(j.Key.Rel) && e.Type().IsRegular() {
+			others = append(others, e.Name())
+		}
+	}
+	if _, shared := w.rules.IsCover(j.Cover, others); !shared {
+		return files.Extra
+	}
+	out := make([]string, 0, len(files.Extra))
+	for _, x := range files.Extra {
+		if x != j.Cover {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // jobExtras lists a job's files beyond its main file: cover, bundle files.
