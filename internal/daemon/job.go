@@ -72,6 +72,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, jobFailure{code: CodeState, msg: err.Error(), retry: true}, rule)
 		return
 	}
+	if len(j.Checkpoint) == 0 {
+		if o, ok := d.renamedFrom(ctx, j); ok {
+			log.Info("renamed after its upload; linked to its FileId instead of uploading again",
+				"file_id", o.Result.FileID, "first_job", o.ID, "first_path", o.Key.Rel)
+			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, 0, log, params)
+			return
+		}
+	}
 	if params.Dedupe && j.Kind == state.KindFile && len(j.Checkpoint) == 0 {
 		res, linked, release, err := d.dedupe(ctx, j, log)
 		if err != nil {
@@ -260,6 +268,7 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		d.noteStateError(err)
 		return
 	}
+	d.renames.add(nj.Key, nj.ID)
 	d.events.uploaded(nj, took)
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
