@@ -129,3 +129,46 @@ func heapNow() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapAlloc
 }
+
+// TestPlaylistCycleReported (issue 18, also seen): a master and a variant
+// that reference each other are not hidden as each other's parts: they
+// fail with a clear "cycle" error, in the log and in the job's status.
+func TestPlaylistCycleReported(t *testing.T) {
+	r := newRig(t, rigOpts{rules: bundleRules})
+	recordRow(t, r, "hostile: HLS master/variant cycle", 3, 0, "failed with a cycle error")
+	r.write("show/master.m3u8", []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv/index.m3u8\n"))
+	r.write("show/v/index.m3u8", []byte("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\n../master.m3u8\n#EXTINF:2,\na.ts\n"))
+	r.write("show/v/a.ts", testutil.Content("a", 2000))
+	r.start()
+	r.eventually(20*time.Second, "a job failed with a cycle error", func() bool {
+		for _, j := range r.jobs(state.StageFailed, state.StageQuarantined) {
+			if j.LastError != nil && strings.Contains(j.LastError.Message, "cycle") {
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(r.logs.String(), "cycle") {
+		t.Error("the log does not mention the cycle")
+	}
+	if n := len(r.emulator().Media()); n != 0 {
+		t.Errorf("%d media committed from a cyclic playlist", n)
+	}
+}
+
+// TestCROnlyPlaylist (issue 18, also seen): a playlist with CR-only line
+// ends is uploaded with its segments, never as a manifest alone.
+func TestCROnlyPlaylist(t *testing.T) {
+	r := newRig(t, rigOpts{rules: bundleRules})
+	recordRow(t, r, "hostile: CR-only HLS playlist", 3, 1, "uploaded with its segments")
+	r.write("cr/index.m3u8", []byte("#EXTM3U\r#EXT-X-TARGETDURATION:2\r#EXTINF:2,\ra.ts\r#EXTINF:2,\rb.ts\r#EXT-X-ENDLIST\r"))
+	r.write("cr/a.ts", testutil.Content("a", 2000))
+	r.write("cr/b.ts", testutil.Content("b", 2000))
+	r.start()
+	r.eventually(20*time.Second, "the bundle done", func() bool { return len(r.jobs(state.StageDone)) == 1 })
+	r.never(2*time.Second, "a segment taken alone", func() bool { return len(r.jobs()) != 1 })
+	j, _ := r.jobAt("cr/index.m3u8")
+	if j == nil || j.Kind != state.KindBundle || j.Bytes < 4000 {
+		t.Fatalf("job %+v: want the bundle with both segments", j)
+	}
+}

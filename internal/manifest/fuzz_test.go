@@ -30,11 +30,12 @@ func FuzzHLS(f *testing.F) {
 	seedFrom(f, "*/*.m3u8")
 	seedFrom(f, "*/*/*.m3u8")
 	f.Add([]byte("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"identity\"\n#EXT-X-STREAM-INF:A=\"x,y\"\nv.m3u8\n"))
+	f.Add([]byte("#EXTM3U\r#EXTINF:2,\ra.ts\r\n#EXTINF:2,\rb.ts\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
 		_ = ParseHLS(bytes.NewReader(data), fuzzOpts, func(r Ref) error {
 			n++
-			if r.Line <= 0 || strings.Contains(r.URI, "\n") {
+			if r.Line <= 0 || strings.ContainsAny(r.URI, "\r\n") {
 				t.Fatalf("bad ref %+v", r)
 			}
 			checkClean(t, r.URI)

@@ -152,3 +152,28 @@ func TestRefBytesLimitIsOption(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLineEnds: a playlist with CR-only (or mixed) line ends is read line
+// by line, never as one line hiding its segments; a playlist that
+// references nothing is refused, naming the file.
+func TestLineEnds(t *testing.T) {
+	for name, body := range map[string]string{
+		"cr":    "#EXTM3U\r#EXT-X-TARGETDURATION:2\r#EXTINF:2,\ra.ts\r#EXTINF:2,\rb.ts\r#EXT-X-ENDLIST\r",
+		"crlf":  "#EXTM3U\r\n#EXTINF:2,\r\na.ts\r\n#EXTINF:2,\r\nb.ts\r\n",
+		"mixed": "#EXTM3U\r\n#EXTINF:2,\ra.ts\n#EXTINF:2,\r\nb.ts",
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := resolveTree(t, map[string]string{"i.m3u8": body, "a.ts": "a", "b.ts": "b"}, "i.m3u8")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(rels(b.Files), ","); got != "a.ts,b.ts" {
+				t.Fatalf("files %s, want a.ts,b.ts", got)
+			}
+		})
+	}
+	_, err := resolveTree(t, map[string]string{"empty.m3u8": "#EXTM3U\n#EXT-X-ENDLIST\n"}, "empty.m3u8")
+	if err == nil || !strings.Contains(err.Error(), "empty.m3u8") || !strings.Contains(err.Error(), "references no files") {
+		t.Fatalf("err = %v, want a refusal naming empty.m3u8", err)
+	}
+}

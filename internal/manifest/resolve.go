@@ -86,11 +86,16 @@ func (r *resolver) parse(rel, p string, kind Kind) error {
 	r.stack = append(r.stack, rel)
 	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
 	po := ParseOptions{MaxBytes: r.opts.MaxManifestBytes, MaxSegments: r.opts.MaxFiles, MaxRefBytes: r.opts.MaxRefBytes}
-	emit := func(ref Ref) error { return r.add(rel, p, ref) }
+	refs := 0
+	emit := func(ref Ref) error { refs++; return r.add(rel, p, ref) }
 	if kind == DASH {
 		err = ParseDASH(f, po, emit)
 	} else {
 		err = ParseHLS(f, po, emit)
+	}
+	if err == nil && refs == 0 {
+		// Uploaded, it would be a media that plays nothing.
+		err = &ParseError{Reason: "references no files (no segment, variant or media)"}
 	}
 	var pe *ParseError
 	if errors.As(err, &pe) && pe.Manifest == "" {
