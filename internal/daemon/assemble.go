@@ -129,6 +129,10 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 		c.waiting = "quiet folder (may be part of a bundle)"
 		return false
 	}
+	if w := c.params.BundleWait; w > 0 && !c.bundle && !a.folderQuietFor(path.Dir(c.rel), w) {
+		c.waiting = "bundle_wait (a manifest written later may claim it)"
+		return false
+	}
 	if a.referencedElsewhere(c.rel) {
 		return true // a manifest read just now claims it
 	}

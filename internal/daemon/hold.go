@@ -46,12 +46,18 @@ func (a *assembler) bundleHold() time.Duration {
 // its parent have seen no new or changed entry for the bundle hold, so
 // that a manifest written last claims its parts before they are judged.
 func (a *assembler) folderQuiet(dir string) bool {
+	return a.folderQuietFor(dir, a.bundleHold())
+}
+
+// folderQuietFor is folderQuiet for a hold of its own (a rule's
+// bundle_wait).
+func (a *assembler) folderQuietFor(dir string, hold time.Duration) bool {
 	now := a.d.now()
 	for _, d := range []string{dir, path.Dir(dir)} {
 		if d == ".." || strings.HasPrefix(d, "../") {
 			continue
 		}
-		if now.Sub(a.activity(d)) < a.bundleHold() {
+		if now.Sub(a.activity(d)) < hold {
 			return false
 		}
 		if d == "." {

@@ -172,3 +172,33 @@ func TestCROnlyPlaylist(t *testing.T) {
 		t.Fatalf("job %+v: want the bundle with both segments", j)
 	}
 }
+
+// TestOnDemandMPDAfterItsMP4 (issue 18, also seen): with bundle_wait on the
+// media rule, a DASH on-demand MPD written seconds after its .mp4 claims
+// it: one bundle, the .mp4 never a media of its own.
+func TestOnDemandMPDAfterItsMP4(t *testing.T) {
+	r := newRig(t, rigOpts{rules: `    rules:
+      - name: dash
+        match: "**/*.mpd"
+        bundle_timeout: 5s
+      - name: media
+        match: "**/*.mp4"
+        bundle_wait: 3s
+`})
+	recordRow(t, r, "DASH on-demand MPD 1.5 s after its .mp4", 2, 1, "one bundle (bundle_wait)")
+	r.start()
+	r.write("od/clip.mp4", testutil.Content("clip", 20<<10))
+	time.Sleep(1500 * time.Millisecond) // past the settle window: alone, it would be taken
+	r.write("od/clip.mpd", []byte(`<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" mediaPresentationDuration="PT4S">
+  <Period><AdaptationSet><Representation id="v" bandwidth="1000">
+    <BaseURL>clip.mp4</BaseURL><SegmentBase indexRange="0-100"/>
+  </Representation></AdaptationSet></Period>
+</MPD>
+`))
+	r.eventually(20*time.Second, "the bundle done", func() bool { return len(r.jobs(state.StageDone)) == 1 })
+	r.never(2*time.Second, "the .mp4 taken alone", func() bool { return len(r.jobs()) != 1 })
+	if j, ok := r.jobAt("od/clip.mpd"); !ok || j.Kind != state.KindBundle {
+		t.Fatalf("job %+v: want the MPD's bundle", j)
+	}
+}
