@@ -51,7 +51,7 @@ type assembler struct {
 
 func newAssembler(d *Daemon, w *watchState) *assembler {
 	return &assembler{d: d, w: w, pending: map[string]*candidate{},
-		members: newMemberIndex(w.root, w.cfg.Ignored, d.log), noRuleAt: map[string]bool{},
+		members: newMemberIndex(w.root, w.cfg.Ignored, d.log, d.now), noRuleAt: map[string]bool{},
 		markerRules: hasMarkerRules(w.rules), markers: map[string]markerCache{}, actCache: map[string]time.Time{}}
 }
 

@@ -19,6 +19,7 @@ import (
 // disk, so it needs no memory of earlier runs, and it caches their
 // references within a byte budget, evicting the least recently used.
 type memberIndex struct {
+	now     func() time.Time
 	root    string
 	ignored func(rel string) bool
 	log     *slog.Logger
@@ -38,12 +39,18 @@ type refList struct {
 	playlists []string        // the references that are playlists in turn
 	cost      int64
 	used      uint64
+	checked   time.Time // when the file was last seen unchanged
 }
+
+// freshFor is how long a manifest seen unchanged is not looked at again:
+// one recheck pass asks about many files, the disk once.
+const freshFor = recheckEvery / 2
 
 // folderList is the manifests of one folder, valid while its mtime holds.
 type folderList struct {
 	mtime     time.Time
 	manifests []string
+	checked   time.Time
 }
 
 // Budgets of a watch's member index.
@@ -53,8 +60,8 @@ const (
 	refOverhead       = 48 // map entry and string header per cached reference
 )
 
-func newMemberIndex(root string, ignored func(string) bool, log *slog.Logger) *memberIndex {
-	return &memberIndex{root: root, ignored: ignored, log: log, budget: memberCacheBytes,
+func newMemberIndex(root string, ignored func(string) bool, log *slog.Logger, now func() time.Time) *memberIndex {
+	return &memberIndex{now: now, root: root, ignored: ignored, log: log, budget: memberCacheBytes,
 		perFile: manifest.DefaultMaxRefBytes, lists: map[string]*refList{}, dirs: map[string]folderList{}}
 }
 
@@ -106,6 +113,10 @@ func (m *memberIndex) reaches(list, rel string, depth int, seen map[string]bool)
 
 // manifestsIn lists the manifests of folder dir (slash, under the root).
 func (m *memberIndex) manifestsIn(dir string) []string {
+	now := m.now()
+	if f, ok := m.dirs[dir]; ok && now.Sub(f.checked) < freshFor && !now.Before(f.checked) {
+		return f.manifests
+	}
 	full := filepath.Join(m.root, filepath.FromSlash(dir))
 	fi, err := os.Stat(full)
 	if err != nil {
@@ -113,6 +124,8 @@ func (m *memberIndex) manifestsIn(dir string) []string {
 		return nil
 	}
 	if f, ok := m.dirs[dir]; ok && f.mtime.Equal(fi.ModTime()) {
+		f.checked = now
+		m.dirs[dir] = f
 		return f.manifests
 	}
 	entries, _ := os.ReadDir(full)
@@ -123,7 +136,7 @@ func (m *memberIndex) manifestsIn(dir string) []string {
 			lists = append(lists, rel)
 		}
 	}
-	m.dirs[dir] = folderList{mtime: fi.ModTime(), manifests: lists}
+	m.dirs[dir] = folderList{mtime: fi.ModTime(), manifests: lists, checked: now}
 	return lists
 }
 
@@ -131,19 +144,24 @@ func (m *memberIndex) manifestsIn(dir string) []string {
 // reading it when the cached one is stale; nil when it cannot be read or
 // is refused.
 func (m *memberIndex) refsOf(rel string) *refList {
+	m.clock++
+	now := m.now()
+	if l, ok := m.lists[rel]; ok && now.Sub(l.checked) < freshFor && !now.Before(l.checked) {
+		l.used = m.clock
+		return l
+	}
 	fi, err := os.Stat(filepath.Join(m.root, filepath.FromSlash(rel)))
 	if err != nil || !fi.Mode().IsRegular() {
 		m.forget(rel)
 		return nil
 	}
-	m.clock++
 	if l, ok := m.lists[rel]; ok && l.mtime.Equal(fi.ModTime()) && l.size == fi.Size() {
-		l.used = m.clock
+		l.used, l.checked = m.clock, now
 		return l
 	}
 	m.forget(rel)
 	l := m.read(rel, fi)
-	l.used = m.clock
+	l.used, l.checked = m.clock, now
 	m.lists[rel] = l
 	m.used += l.cost
 	m.evict(rel)
