@@ -497,6 +497,7 @@ func (d *Daemon) fail(ctx context.Context, j *state.Job, log *slog.Logger, f job
 
 func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.Rule, f jobFailure, attempts int, log *slog.Logger) string {
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	files.Extra = d.withoutSharedCover(j, files, config.AfterMove)
 	if _, p, err := d.paramsFor(j); err == nil {
 		files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, rule.Quarantine.To)...)
 	}
