@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,12 +105,35 @@ func TestHostileManifestsBoundedMemory(t *testing.T) {
 	}
 	r.start()
 	base := heapNow()
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // samples the heap until the refusals are in
+		defer close(sampled)
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak.Store(max(peak.Load(), ms.HeapAlloc))
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
 	for rel, b := range files {
 		r.write(rel, b)
 	}
 	r.eventually(90*time.Second, "every hostile manifest refused", func() bool {
 		return len(r.jobs(state.StageFailed, state.StageQuarantined)) == len(files)
 	})
+	close(stop)
+	<-sampled
+	grew := int64(peak.Load()) - int64(base)
+	t.Logf("peak heap growth while refusing: %d MB", grew>>20)
+	if grew > 256<<20 {
+		t.Errorf("the heap grew by %d MB at its peak while refusing four small manifests; bound 256 MB", grew>>20)
+	}
 	for _, j := range r.jobs() {
 		if j.LastError == nil || !strings.Contains(j.LastError.Message, j.Key.Rel) {
 			t.Errorf("%s: error %+v does not name the file", j.Key.Rel, j.LastError)
