@@ -123,3 +123,34 @@ func TestLongNameSidecar(t *testing.T) {
 	}
 	r.never(2*time.Second, "the sidecar taken for media", func() bool { return len(r.jobs()) != 1 })
 }
+
+// TestMoveIntoRootThroughSymlinkNoLoop (issue 18 item 8): a done folder
+// whose symlinked ancestor is pointed into the watch root after start
+// never feeds moved files back: the move is refused, the file is uploaded
+// once.
+func TestMoveIntoRootThroughSymlinkNoLoop(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(dir, "outside")
+	if err := os.MkdirAll(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	symlink(t, outside, link)
+	r := newRig(t, rigOpts{rules: `    rules:
+      - name: all
+        match: "**/*"
+        after: { action: move, to: ` + filepath.Join(link, "done") + ` }
+`})
+	recordRow(t, r, "move into the root through a symlink made after start", 1, 1, "move refused, uploaded once")
+	r.start()
+	if err := os.Remove(link); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, r.drop, link)
+	r.write("clip.mp4", testutil.Content("clip", 20<<10))
+	r.eventually(20*time.Second, "the move refused", func() bool {
+		j, ok := r.jobAt("clip.mp4")
+		return ok && strings.Contains(j.Post.LastError, "inside the watch root")
+	})
+	r.never(3*time.Second, "the file uploaded again", func() bool { return len(r.emulator().Media()) > 1 })
+}
