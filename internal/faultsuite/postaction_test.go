@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
@@ -153,4 +155,65 @@ func TestMoveIntoRootThroughSymlinkNoLoop(t *testing.T) {
 		return ok && strings.Contains(j.Post.LastError, "inside the watch root")
 	})
 	r.never(3*time.Second, "the file uploaded again", func() bool { return len(r.emulator().Media()) > 1 })
+}
+
+// TestMoveInterruptedAfterCopy (issue 18 item 11): a move across
+// filesystems whose copy is made but whose source cannot be removed (here
+// a read-only bind mount; a SIGKILL at that moment leaves the same disk)
+// is completed by the restart from its recorded plan: one copy in the done
+// folder, the source gone, no "clip (1).mp4".
+func TestMoveInterruptedAfterCopy(t *testing.T) {
+	dir := t.TempDir()
+	done := filepath.Join(dir, "done")
+	r := newRig(t, rigOpts{rules: `    rules:
+      - name: all
+        match: "**/*"
+        after: { action: move, to: ` + done + ` }
+`})
+	recordRow(t, r, "cross-fs move cut between copy and unlink, restart", 1, 1, "one copy in the done folder")
+	sub := filepath.Join(r.drop, "sub")
+	body := testutil.Content("clip", 64<<10)
+	r.write("sub/clip.mp4", body)
+	if err := unix.Mount(sub, sub, "", unix.MS_BIND, ""); err != nil {
+		t.Skipf("cannot bind-mount here (needs CAP_SYS_ADMIN): %v", err)
+	}
+	mounted := true
+	unmount := func() {
+		if mounted {
+			if err := unix.Unmount(sub, 0); err != nil {
+				_ = unix.Unmount(sub, unix.MNT_DETACH)
+			}
+			mounted = false
+		}
+	}
+	t.Cleanup(unmount)
+	if err := unix.Mount("", sub, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY, ""); err != nil {
+		t.Skipf("cannot remount read-only: %v", err)
+	}
+	r.start()
+	r.eventually(20*time.Second, "the move to fail after its copy", func() bool {
+		j, ok := r.jobAt("sub/clip.mp4")
+		return ok && j.Post.LastError != "" && len(j.Post.Moves) == 1
+	})
+	if b, err := os.ReadFile(filepath.Join(done, "sub", "clip.mp4")); err != nil || string(b) != string(body) {
+		t.Fatalf("the copy is not in the done folder: %v", err)
+	}
+	r.stop()
+	unmount()
+	r.start()
+	r.eventually(20*time.Second, "the move completed", func() bool {
+		j, ok := r.jobAt("sub/clip.mp4")
+		return ok && j.Post.State == state.PostDone
+	})
+	if _, err := os.Stat(filepath.Join(r.drop, "sub", "clip.mp4")); err == nil {
+		t.Error("the source is still in the drop folder")
+	}
+	entries, _ := os.ReadDir(filepath.Join(done, "sub"))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "clip.mp4" {
+		t.Errorf("done folder holds %v, want only clip.mp4", names)
+	}
 }
