@@ -164,13 +164,11 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	}
 	switch ev.Kind {
 	case watcher.Changed:
-		in.asm.maybeManifest(ev.Rel, ev.Stat)
 		in.settler.Changed(ev.Rel)
 	case watcher.Scanned:
 		if in.known(ctx, ev) {
 			return
 		}
-		in.asm.maybeManifest(ev.Rel, ev.Stat)
 		in.settler.Seen(ev.Rel, ev.Stat)
 	case watcher.Removed:
 		in.settler.Removed(ev.Rel, ev.Dir)

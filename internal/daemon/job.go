@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -71,6 +72,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 	if err != nil {
 		d.fail(ctx, j, log, jobFailure{code: CodeState, msg: err.Error(), retry: true}, rule)
 		return
+	}
+	if len(j.Checkpoint) == 0 {
+		if o, ok := d.renamedFrom(ctx, j); ok {
+			log.Info("renamed after its upload; linked to its FileId instead of uploading again",
+				"file_id", o.Result.FileID, "first_job", o.ID, "first_path", o.Key.Rel)
+			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, 0, log, params)
+			return
+		}
 	}
 	if params.Dedupe && j.Kind == state.KindFile && len(j.Checkpoint) == 0 {
 		res, linked, release, err := d.dedupe(ctx, j, log)
@@ -267,6 +276,7 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		d.noteStateError(err)
 		return
 	}
+	d.renames.add(nj.Key, nj.ID)
 	d.events.uploaded(nj, took)
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
@@ -286,21 +296,29 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.QuarantinePath != "" {
 		files.Root = quarantineRoot(j)
 	}
+	files.Extra = d.withoutSharedCover(j, files, p.After.Action)
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
 	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
-		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}}
+		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable},
+		Planned: j.Post.Moves, Record: func(plan map[string]string) error {
+			_, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+				n.Post.Moves = plan
+				return nil
+			})
+			return err
+		}}
 	res := playable.SidecarResult(j)
-	dest, perr := postaction.Done(ctx, files, spec, res)
+	out, perr := postaction.Done(ctx, files, spec, res)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		n.Post.Attempts++
 		if perr != nil {
 			n.Post.LastError = perr.Error()
 			return nil
 		}
-		n.Post.State, n.Post.LastError = state.PostDone, ""
-		n.Post.Sidecar = postaction.SidecarPath(files, spec)
+		n.Post.State, n.Post.LastError, n.Post.Moves = state.PostDone, "", nil
+		n.Post.Sidecar = out.Sidecar
 		if spec.Action == postaction.Move {
-			n.Post.MovedTo = filepath.Join(dest, filepath.FromSlash(j.Key.Rel))
+			n.Post.MovedTo = out.Main
 		}
 		return nil
 	})
@@ -316,6 +334,39 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	}
 	d.afterPost(j, nj, log)
 	log.Info("post-action done", "action", spec.Action)
+}
+
+// withoutSharedCover leaves a job's cover where it is when the post-action
+// would move or delete it while another media file beside it, which pairs
+// with the same cover, is still there: the last of them takes the cover.
+func (d *Daemon) withoutSharedCover(j *state.Job, files postaction.Files, action config.AfterAction) []string {
+	if j.Cover == "" || action == config.AfterKeep || action == "" {
+		return files.Extra
+	}
+	w := d.watchFor(j.Key.Root)
+	if w == nil {
+		return files.Extra
+	}
+	entries, err := os.ReadDir(filepath.Join(files.Root, filepath.FromSlash(path.Dir(j.Cover))))
+	if err != nil {
+		return files.Extra
+	}
+	var others []string
+	for _, e := range entries {
+		if e.Name() != path.Base(j.Key.Rel) && e.Type().IsRegular() {
+			others = append(others, e.Name())
+		}
+	}
+	if _, shared := w.rules.IsCover(j.Cover, others); !shared {
+		return files.Extra
+	}
+	out := make([]string, 0, len(files.Extra))
+	for _, x := range files.Extra {
+		if x != j.Cover {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // jobExtras lists a job's files beyond its main file: cover, bundle files.
@@ -463,6 +514,7 @@ func (d *Daemon) fail(ctx context.Context, j *state.Job, log *slog.Logger, f job
 
 func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.Rule, f jobFailure, attempts int, log *slog.Logger) string {
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	files.Extra = d.withoutSharedCover(j, files, config.AfterMove)
 	if _, p, err := d.paramsFor(j); err == nil {
 		files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, rule.Quarantine.To)...)
 	}

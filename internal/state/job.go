@@ -180,12 +180,16 @@ const (
 
 // Post records the post-action (keep/move/delete, sidecar) of a done job.
 type Post struct {
-	State     PostState `json:"state,omitempty"`
-	Action    string    `json:"action,omitempty"`   // keep | move | delete
-	MovedTo   string    `json:"moved_to,omitempty"` // where the file went (move)
-	Sidecar   string    `json:"sidecar,omitempty"`  // sidecar JSON written, if any
-	Attempts  int       `json:"attempts,omitempty"`
-	LastError string    `json:"last_error,omitempty"`
+	State   PostState `json:"state,omitempty"`
+	Action  string    `json:"action,omitempty"`   // keep | move | delete
+	MovedTo string    `json:"moved_to,omitempty"` // where the file went (move)
+	Sidecar string    `json:"sidecar,omitempty"`  // sidecar JSON written, if any
+	// Moves is a move's plan (rel -> destination), recorded before any
+	// file moves so that a restart completes the same move; cleared once
+	// the post-action is done.
+	Moves     map[string]string `json:"moves,omitempty"`
+	Attempts  int               `json:"attempts,omitempty"`
+	LastError string            `json:"last_error,omitempty"`
 }
 
 // Result is what CommitUpload answered.

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -367,4 +368,28 @@ func compacted(j *Job) *Job {
 		Result: j.Result, Post: Post{State: j.Post.State, Action: j.Post.Action, MovedTo: j.Post.MovedTo, Sidecar: j.Post.Sidecar},
 		Play: j.Play.clone(), Compacted: true,
 	}
+}
+
+// Keys calls fn with the key and id of every job under root, from the
+// identity index (no job record is read), until fn returns false.
+func (s *Store) Keys(ctx context.Context, root string, fn func(k Key, id string) bool) error {
+	prefix := append([]byte(root), 0)
+	return s.read(ctx, func(tx *bolt.Tx) error {
+		forEachPrefix(tx.Bucket(bIdentity), prefix, func(k, v []byte) bool {
+			key, ok := decodeIdentityKey(root, k[len(prefix):])
+			return !ok || fn(key, string(v))
+		})
+		return nil
+	})
+}
+
+// decodeIdentityKey reads what follows "root NUL" in an identity key.
+func decodeIdentityKey(root string, b []byte) (Key, bool) {
+	if len(b) < 33 || b[len(b)-33] != 0 {
+		return Key{}, false
+	}
+	n := len(b) - 32
+	return Key{Root: root, Rel: string(b[:n-1]), Size: int64(binary.BigEndian.Uint64(b[n:])),
+		MtimeNs: int64(binary.BigEndian.Uint64(b[n+8:])), Dev: binary.BigEndian.Uint64(b[n+16:]),
+		Ino: binary.BigEndian.Uint64(b[n+24:])}, true
 }
