@@ -87,7 +87,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 	}
 	start := d.now()
-	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage}
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, recorded: len(j.Checkpoint) > 0}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
@@ -189,7 +189,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	if ok {
 		var cert uploader.Cert
 		if err := json.Unmarshal(raw, &cert); err != nil {
-			return nil, fmt.Errorf("job %s: unreadable session certificate", j.ID)
+			// Certificates are not fsynced (state.Store.PutSecret): one
+			// torn by a power cut is a lost one, and the uploader applies
+			// for a new session.
+			d.log.Warn("session certificate unreadable; a new session is applied for", "job", j.ID)
+			return cp, nil
 		}
 		cp.Cert = &cert
 	}
@@ -250,6 +254,11 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID}
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: state.PostPending, Action: action}
+		if nothingAfter(p.After) {
+			// Keep without a sidecar has nothing to do: recorded as done
+			// here, not in a second write.
+			n.Post.State, n.Post.Attempts = state.PostDone, 1
+		}
 		return nil
 	})
 	if err != nil {
@@ -263,6 +272,12 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
 	d.runPost(ctx, nj, log)
+}
+
+// nothingAfter reports whether a post-action has no effect: keep, no
+// sidecar.
+func nothingAfter(a config.After) bool {
+	return (a.Action == "" || a.Action == config.AfterKeep) && !a.Sidecar
 }
 
 // runPost runs a done job's pending post-action and records it.

@@ -6,11 +6,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/app"
 	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
@@ -133,7 +138,7 @@ func (r dropResult) report(b *testing.B) {
 // runDrop runs one drop of n files with the emulator adding lat to every
 // request; with baseline, the same files are first uploaded one after
 // another.
-func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) dropResult {
+func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) (r dropResult) {
 	tb.Helper()
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		tb.Skip("needs /proc for the daemon's CPU time and peak RSS")
@@ -153,8 +158,8 @@ func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) dropResult 
 			tb.Fatal(err)
 		}
 	}
-	r := dropResult{lat: lat, n: n}
-	if baseline {
+	r = dropResult{lat: lat, n: n}
+	if baseline && os.Getenv("VODWATCHD_BENCH_PROFILE") == "" {
 		r.baseWall, r.baseCPU = oneAfterAnother(tb, emu, paths)
 	}
 
@@ -169,12 +174,21 @@ func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) dropResult 
 		// The emulator's API rate limit is off, as for the baseline.
 		Upload: "  api_rate: 1000",
 	}.Write(tb, cfgPath)
-	d := startProcess(tb, bin, filepath.Join(dir, "daemon.log"), "run", "--config", cfgPath)
+	profile := os.Getenv("VODWATCHD_BENCH_PROFILE")
+	daemonCPU := func() time.Duration { return selfCPU(tb) }
+	if profile == "" {
+		d := startProcess(tb, bin, filepath.Join(dir, "daemon.log"), "run", "--config", cfgPath)
+		defer stopProcess(tb, d)
+		daemonCPU = func() time.Duration { return procCPU(tb, d.Process.Pid) }
+		defer func() { r.peakRSS = peakRSS(tb, d.Process.Pid) }()
+	} else {
+		defer startInProcess(tb, cfgPath, profile)()
+	}
 	metrics := "http://" + listen + "/metrics"
 	waitFor(tb, 30*time.Second, func() bool { _, err := uploadsDone(metrics); return err == nil })
 	time.Sleep(300 * time.Millisecond) // up and idle
 
-	cpu0, emu0 := procCPU(tb, d.Process.Pid), procCPU(tb, emu.cmd.Process.Pid)
+	cpu0, emu0 := daemonCPU(), procCPU(tb, emu.cmd.Process.Pid)
 	t0 := time.Now()
 	if err := os.Rename(stage, filepath.Join(drop, "batch")); err != nil {
 		tb.Fatal(err)
@@ -192,14 +206,50 @@ func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) dropResult 
 		if time.Now().After(deadline) {
 			tb.Fatalf("%d of %d committed after 30m", done, n)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	r.wall = time.Since(t0)
-	r.daemonCPU = procCPU(tb, d.Process.Pid) - cpu0
+	r.daemonCPU = daemonCPU() - cpu0
 	r.emulatorCPU = procCPU(tb, emu.cmd.Process.Pid) - emu0
-	r.peakRSS = peakRSS(tb, d.Process.Pid)
-	stopProcess(tb, d)
 	return r
+}
+
+// startInProcess runs the daemon in this process, wired as `run` wires it,
+// and profiles its CPU into dir/cpu.pprof until the returned stop, which
+// also writes the allocations to dir/allocs.pprof. The figures then
+// include this process's polling; the binary gives the real ones.
+func startInProcess(tb testing.TB, cfgPath, dir string) (stop func()) {
+	tb.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	run := apptest.Start(tb, app.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))}, logs)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	cpu, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	runtime.GC()
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		tb.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		cpu.Close()
+		run.Stop()
+		allocs, err := os.Create(filepath.Join(dir, "allocs.pprof"))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer allocs.Close()
+		if err := pprof.Lookup("allocs").WriteTo(allocs, 0); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }
 
 // oneAfterAnother uploads paths one after another (ApplyUpload, PutObject,
@@ -304,7 +354,12 @@ func freeAddr(tb testing.TB) string {
 
 // uploadsDone reads vodwatchd_uploads_total from the daemon's /metrics.
 func uploadsDone(url string) (int, error) {
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Accept-Encoding", "identity") // the daemon spends no CPU compressing
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

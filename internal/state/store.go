@@ -4,6 +4,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,8 @@ type Store struct {
 
 	mu        sync.Mutex
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
+
+	records recordCache
 }
 
 // batchDelay is how long a write waits for others to share its
@@ -176,13 +179,24 @@ func decodeJob(id string, v []byte) (*Job, error) {
 // putJob writes j and moves its stage and hash index entries from old
 // (nil for a new job).
 func putJob(tx *bolt.Tx, old, j *Job) error {
+	_, err := putJobRaw(tx, old, j)
+	return err
+}
+
+// putJobRaw is putJob, returning the record's bytes.
+func putJobRaw(tx *bolt.Tx, old, j *Job) ([]byte, error) {
 	v, err := json.Marshal(j)
 	if err != nil {
-		return fmt.Errorf("job %s: encode: %w", j.ID, err)
+		return nil, fmt.Errorf("job %s: encode: %w", j.ID, err)
 	}
 	if err := tx.Bucket(bJobs).Put([]byte(j.ID), v); err != nil {
-		return err
+		return nil, err
 	}
+	return v, putIndexes(tx, old, j)
+}
+
+// putIndexes moves j's stage, hash and post index entries from old.
+func putIndexes(tx *bolt.Tx, old, j *Job) error {
 	st, hs := tx.Bucket(bStage), tx.Bucket(bHash)
 	if old != nil && old.Stage != j.Stage {
 		if err := st.Delete(pairKey(string(old.Stage), j.ID)); err != nil {
@@ -283,15 +297,10 @@ func forEachInStage(tx *bolt.Tx, st Stage, fn func(id string) bool) {
 // Enqueue records a new queued job for key, or returns the existing job
 // with that identity (created false): the same drop seen twice is one job.
 func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, error) {
-	if err := key.Validate(); err != nil {
+	if err := attrs.check(key); err != nil {
 		return nil, false, err
 	}
-	if attrs.Kind == "" {
-		attrs.Kind = KindFile
-	}
-	if attrs.Kind != KindFile && attrs.Kind != KindBundle {
-		return nil, false, fmt.Errorf("job %s: unknown kind %q", key.Path(), attrs.Kind)
-	}
+	attrs.Kind = cmp.Or(attrs.Kind, KindFile)
 	var job *Job
 	var created bool
 	err := s.write(ctx, "enqueue "+key.Path(), func(tx *bolt.Tx) error {
@@ -306,6 +315,73 @@ func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, 
 		s.signal()
 	}
 	return job, created, nil
+}
+
+// NewJob asks EnqueueMany for one job.
+type NewJob struct {
+	Key   Key
+	Attrs Attrs
+}
+
+// Enqueued is EnqueueMany's answer for one NewJob: the job (new or the
+// existing one with that identity) or the error that refused it.
+type Enqueued struct {
+	Job     *Job
+	Created bool
+	Err     error
+}
+
+// EnqueueMany is Enqueue for many jobs in one transaction and one fsync:
+// a folder of thousands of files dropped at once. A job refused on its own
+// (an invalid key) does not stop the others; an error of the write itself
+// is returned and nothing is recorded.
+func (s *Store) EnqueueMany(ctx context.Context, jobs []NewJob) ([]Enqueued, error) {
+	out := make([]Enqueued, len(jobs))
+	valid := false
+	for i := range jobs {
+		out[i].Err = jobs[i].Attrs.check(jobs[i].Key)
+		if out[i].Err == nil {
+			jobs[i].Attrs.Kind = cmp.Or(jobs[i].Attrs.Kind, KindFile)
+			valid = true
+		}
+	}
+	if !valid {
+		return out, nil
+	}
+	created := false
+	err := s.write(ctx, fmt.Sprintf("enqueue %d jobs", len(jobs)), func(tx *bolt.Tx) error {
+		created = false // Batch may run fn again
+		for i, nj := range jobs {
+			if jobs[i].Attrs.check(nj.Key) != nil {
+				continue
+			}
+			j, c, err := s.enqueueTx(tx, nj.Key, nj.Attrs)
+			if err != nil {
+				return err
+			}
+			out[i] = Enqueued{Job: j, Created: c}
+			created = created || c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.signal()
+	}
+	return out, nil
+}
+
+// check validates a new job's key and kind.
+func (a Attrs) check(key Key) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if a.Kind != "" && a.Kind != KindFile && a.Kind != KindBundle {
+		return fmt.Errorf("job %s: unknown kind %q", key.Path(), a.Kind)
+	}
+	return nil
 }
 
 // enqueueTx is Enqueue inside tx.
@@ -402,8 +478,8 @@ func (s *Store) Seen(ctx context.Context, key Key) (id string, stage Stage, ok b
 func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 	var job *Job
 	err := s.read(ctx, func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bJobs).Get([]byte(id)); v != nil {
-			j, err := decodeJob(id, v)
+		if tx.Bucket(bJobs).Get([]byte(id)) != nil {
+			j, err := s.records.job(tx, id)
 			job = j
 			return err
 		}
@@ -480,7 +556,7 @@ func (s *Store) ByContentHash(ctx context.Context, hash string) ([]*Job, error) 
 func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
 	var old, out *Job
 	err := s.write(ctx, "update job "+id, func(tx *bolt.Tx) error {
-		cur, err := getJob(tx, id)
+		cur, err := s.records.job(tx, id)
 		if err != nil {
 			return err
 		}
@@ -516,6 +592,7 @@ func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 	}
 	now := s.now()
 	next.Updated = now
+	utcTimes(next)
 	if next.Stage != cur.Stage {
 		next.record(cur.Stage, next.Stage, now, note)
 		if next.Stage == StageApplied && next.Started.IsZero() {
@@ -525,7 +602,22 @@ func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 			next.Finished = now
 		}
 	}
-	return putJob(tx, cur, next)
+	v, err := putJobRaw(tx, cur, next)
+	if err != nil {
+		return err
+	}
+	s.records.put(next.ID, v, next.Clone())
+	return nil
+}
+
+// utcTimes stores the times callers set in UTC without a monotonic
+// reading, as the record reads back: the cached copy of a record written
+// (recordCache) is then the same as its decoded bytes.
+func utcTimes(j *Job) {
+	j.NextRetry, j.SessionExpires = j.NextRetry.UTC(), j.SessionExpires.UTC()
+	if j.LastError != nil {
+		j.LastError.At = j.LastError.At.UTC()
+	}
 }
 
 func (s *Store) afterChange(ctx context.Context, old, next *Job) {
