@@ -40,8 +40,14 @@ var buildOnce struct {
 	out       []byte
 }
 
+// binary is the vodwatchd binary under test: VODWATCHD_BENCH_BINARY (an
+// earlier build, for a before/after comparison in one session), or this
+// tree built once.
 func binary(tb testing.TB) string {
 	tb.Helper()
+	if p := os.Getenv("VODWATCHD_BENCH_BINARY"); p != "" {
+		return p
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "vodwatchd-dropbench-")
 		if err != nil {

@@ -45,15 +45,12 @@ type Store struct {
 	mu        sync.Mutex
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
 
+	commits groupCommit
+
 	records recordCache
 }
 
-// batchDelay is how long a write waits for others to share its
-// transaction: short, so a lone job's progress is not slowed noticeably.
-const batchDelay = 2 * time.Millisecond
-
 func newStore(path string, db *bolt.DB, opts Options) *Store {
-	db.MaxBatchDelay = batchDelay
 	return &Store{
 		path:       path,
 		db:         db,
@@ -122,8 +119,8 @@ func (s *Store) signal() {
 // back unchanged; failures of the transaction itself become *StorageError.
 //
 // Concurrent writes (many workers recording progress) are grouped into one
-// transaction and one fsync by bbolt's Batch; fn may therefore run more
-// than once and must only change the transaction (every caller builds its
+// transaction and one fsync (groupCommit); fn may therefore run more than
+// once and must only change the transaction (every caller builds its
 // record afresh from what it reads in tx).
 func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -133,7 +130,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error
 		return storageErr(s.path, op, ErrReadOnly)
 	}
 	var logic error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.commits.do(s.db, func(tx *bolt.Tx) error {
 		logic = fn(tx)
 		return logic
 	})
