@@ -7,8 +7,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// maxCachedRecords bounds the decoded records kept by recordCache.
-const maxCachedRecords = 4096
+// maxCachedRecords bounds the decoded records kept by recordCache: the
+// jobs in flight and those about to be, a few MiB at most.
+const maxCachedRecords = 2048
 
 // recordCache keeps the decoded form of the job records written or read
 // last, keyed by id and checked against the stored bytes: a job in flight
@@ -43,8 +44,18 @@ func (c *recordCache) get(id string, raw []byte) *Job {
 func (c *recordCache) put(id string, raw []byte, j *Job) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedRecords {
+	if settled(j) {
+		delete(c.m, id) // not read again in the normal course
+		return
+	}
+	if c.m == nil {
 		c.m = make(map[string]cachedRecord, 64)
+	}
+	if _, ok := c.m[id]; !ok && len(c.m) >= maxCachedRecords {
+		for k := range c.m { // an arbitrary one: map order is random
+			delete(c.m, k)
+			break
+		}
 	}
 	c.m[id] = cachedRecord{raw: raw, job: j}
 }
@@ -64,4 +75,10 @@ func (c *recordCache) job(tx *bolt.Tx, id string) (*Job, error) {
 	}
 	c.put(id, bytes.Clone(v), j.Clone())
 	return j, nil
+}
+
+// settled reports whether j has nothing left to do: done with its
+// post-action, or quarantined.
+func settled(j *Job) bool {
+	return (j.Stage == StageDone && j.Post.State != PostPending) || j.Stage == StageQuarantined
 }

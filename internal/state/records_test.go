@@ -33,7 +33,10 @@ func storedJob(t *testing.T, s *Store, id string) *Job {
 func TestCachedRecordsReadAsStored(t *testing.T) {
 	ctx := context.Background()
 	s := openTest(t, statePath(t), Options{})
-	j := mustEnqueue(t, s, testKey(1), Attrs{Rule: "news"})
+	j := mustEnqueue(t, s, testKey(1), Attrs{Rule: "news", MediaName: "clip", Priority: 2, ContentHash: "h"})
+	if got, err := s.Get(ctx, j.ID); err != nil || !reflect.DeepEqual(got, storedJob(t, s, j.ID)) {
+		t.Fatalf("Get after Enqueue answered %+v (%v), not the record as stored", got, err)
+	}
 	shanghai := time.FixedZone("CST", 8*3600)
 	steps := []func(*Job){
 		func(n *Job) {
@@ -191,5 +194,28 @@ func TestPutSecretRecreatesItsFolder(t *testing.T) {
 	entries, _ := os.ReadDir(path + ".secrets")
 	if len(entries) != 1 {
 		t.Fatalf("secrets folder holds %d entries, want the certificate alone", len(entries))
+	}
+}
+
+// TestPendingSummary counts queued and in-flight jobs by priority and finds
+// the oldest, as List over those stages would.
+func TestPendingSummary(t *testing.T) {
+	clk := newClock()
+	s := openTest(t, statePath(t), Options{Now: clk.now})
+	var ids []string
+	for i, prio := range []int{0, 5, 5, 0, 9} {
+		ids = append(ids, mustEnqueue(t, s, testKey(i), Attrs{Priority: prio}).ID)
+		clk.advance(time.Minute)
+	}
+	driveTo(t, s, ids[0], StageDone)   // the oldest, but no longer pending
+	driveTo(t, s, ids[1], StageFailed) // not pending either
+	driveTo(t, s, ids[2], StageUploading)
+	sum, err := s.Pending(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOldest := newClock().now().Add(2 * time.Minute) // ids[2]
+	if sum.Count != 3 || sum.ByPriority[5] != 1 || sum.ByPriority[0] != 1 || sum.ByPriority[9] != 1 || !sum.Oldest.Equal(wantOldest) {
+		t.Fatalf("summary %+v, want 3 jobs (one each of priority 0, 5, 9), oldest %v", sum, wantOldest)
 	}
 }

@@ -392,9 +392,11 @@ func (s *Store) enqueueTx(tx *bolt.Tx, key Key, attrs Attrs) (*Job, bool, error)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := putJob(tx, nil, j); err != nil {
+	v, err := putJobRaw(tx, nil, j)
+	if err != nil {
 		return nil, false, err
 	}
+	s.records.put(j.ID, v, j.Clone()) // the worker that takes it reads it next
 	if err := tx.Bucket(bIdentity).Put(ident, []byte(j.ID)); err != nil {
 		return nil, false, err
 	}
