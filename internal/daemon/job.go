@@ -97,7 +97,8 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 	}
 	start := d.now()
-	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing}
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing,
+		recorded: len(j.Checkpoint) > 0}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
@@ -204,7 +205,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	if ok {
 		var cert uploader.Cert
 		if err := json.Unmarshal(raw, &cert); err != nil {
-			return nil, fmt.Errorf("job %s: unreadable session certificate", j.ID)
+			// Certificates are not fsynced (state.Store.PutSecret): one
+			// torn by a power cut is a lost one, and the uploader applies
+			// for a new session.
+			d.log.Warn("session certificate unreadable; a new session is applied for", "job", j.ID)
+			return cp, nil
 		}
 		cp.Cert = &cert
 	}
@@ -267,6 +272,11 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: post, Action: action}
 		n.Play = play
+		if post == state.PostPending && nothingAfter(p.After) {
+			// Keep without a sidecar has nothing to do: recorded as done
+			// here, not in a second write.
+			n.Post.State, n.Post.Attempts = state.PostDone, 1
+		}
 		return nil
 	})
 	if err != nil {
@@ -281,6 +291,12 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
 	d.runPost(ctx, nj, log)
+}
+
+// nothingAfter reports whether a post-action has no effect: keep, no
+// sidecar.
+func nothingAfter(a config.After) bool {
+	return (a.Action == "" || a.Action == config.AfterKeep) && !a.Sidecar
 }
 
 // runPost runs a done job's pending post-action and records it.

@@ -11,7 +11,8 @@ import (
 )
 
 // refillEvery bounds how often the scheduler re-reads the due jobs when the
-// store keeps signalling changes (a drop of thousands of files).
+// store keeps signalling changes (a drop of thousands of files). Between
+// signals the queue read last is worked off without reading it again.
 const refillEvery = 200 * time.Millisecond
 
 // scheduler hands due jobs to a bounded set of workers: higher priority
@@ -87,7 +88,7 @@ func (s *scheduler) run(ctx context.Context) error {
 	for {
 		s.d.beat("scheduler")
 		if s.d.acceptingWork() {
-			if len(queue) == 0 || s.d.now().Sub(lastFill) >= refillEvery {
+			if len(queue) == 0 {
 				queue = s.refill(ctx)
 				lastFill = s.d.now()
 			}
