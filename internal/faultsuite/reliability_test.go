@@ -213,8 +213,8 @@ func TestInFlightAfterStateWritable(t *testing.T) {
 	if logHas(logs, "code=FileUnreadable") {
 		t.Errorf("a state write failure was reported as FileUnreadable")
 	}
-	if !logHas(logs, "the state file cannot be written") {
-		t.Errorf("no log line says the state file cannot be written")
+	if !logHas(logs, "the state file cannot be written", "not permitted") {
+		t.Errorf("no log line says the state file cannot be written, and why (not permitted)")
 	}
 	media := r.emulator().Media()
 	if len(media) != 1 {
