@@ -31,6 +31,7 @@ type Config struct {
 	Upload  Upload
 	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
 	Watch   []Watch
+	Cluster *Cluster // nil: one node alone (see cluster.go)
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string

@@ -12,6 +12,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(minimalWatch))
+	f.Add([]byte("cluster: {endpoints: [\"127.0.0.1:2379\"], node: n, lease_ttl: 5s, password: env:P, username: u}\n" + minimalWatch))
 	f.Add([]byte("vod:\n  secret_id: a\n  secret_key: b\nupload:\n  schedule: [\"22:00-06:00 Sat,Sun 1MiB/s\"]\n" + minimalWatch))
 	f.Add([]byte("defaults: &d {media_name: '{{.Parent}}-{{.Stem | upper}}'}\nwatch:\n  - path: x\n    rules: [{<<: *d, match: '**/*.{mp4,mov}'}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -57,6 +57,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 		"compact_after": set(d, &cfg.Compact, cDuration),
 		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
 		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
+		"cluster":       func(n *yaml.Node, f string) { d.decodeCluster(n, f, cfg) },
 	})
 	if !isMap {
 		if isNull(d.resolve(n)) {
