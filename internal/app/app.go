@@ -68,6 +68,7 @@ type App struct {
 	notifier  *sdnotify.Notifier
 	live      *sdnotify.Liveness
 	srv       *health.Server
+	cluster   *clusterHooks // nil without cluster:
 
 	mu  sync.Mutex // guards ctx
 	ctx context.Context
@@ -105,7 +106,8 @@ func New(opts Options) (_ *App, err error) {
 	if err := a.uploaders.configure(cfg); err != nil {
 		return nil, err
 	}
-	if a.metrics, err = metrics.New(prometheus.NewRegistry()); err != nil {
+	reg := prometheus.NewRegistry()
+	if a.metrics, err = metrics.New(reg); err != nil {
 		return nil, err
 	}
 	a.schedule = throttle.NewSchedule(a.group, cfg, throttle.ScheduleOptions{Logger: a.log, OnChange: a.metrics.SetBandwidthLimit})
@@ -121,10 +123,26 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapUploader != nil {
 		up = opts.WrapUploader(up)
 	}
+	var cl daemon.Cluster
+	if cfg.Cluster != nil {
+		if a.cluster, err = joinCluster(cfg, opts.Getenv, a.log, a.uploaders); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = a.cluster.close()
+			}
+		}()
+		reg.MustRegister(a.cluster.collectors()...)
+		cl = a.cluster
+	}
 	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders,
-		Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
+		Cluster: cl, Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
 	if err != nil {
 		return nil, err
+	}
+	if a.cluster != nil {
+		a.cluster.store, a.cluster.poke = a.store, a.d.Poke
 	}
 	a.compactor = &compactor{store: a.store, log: a.log}
 	a.compactor.after.Store(int64(cfg.Compact))
@@ -220,6 +238,9 @@ func (a *App) Run(ctx context.Context) error {
 		keep(a.srv.Serve)
 	}
 	keep(a.refreshStatus)
+	if a.cluster != nil {
+		keep(a.cluster.run)
+	}
 	a.log.Info("vodwatchd running", "state", a.opts.Config.State, "watches", len(a.opts.Config.Watch))
 	_ = a.notifier.Ready()
 	<-gctx.Done()
@@ -264,8 +285,16 @@ func (a *App) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Close closes the state store; call it after Run returned.
-func (a *App) Close() error { return a.store.Close() }
+// Close leaves the cluster (when in one) and closes the state store; call
+// it after Run returned.
+func (a *App) Close() error {
+	if a.cluster != nil {
+		if err := a.cluster.close(); err != nil {
+			a.log.Warn("cluster: leaving", "err", err)
+		}
+	}
+	return a.store.Close()
+}
 
 func heartbeatNames(cfg *config.Config) []string {
 	names := []string{"scheduler"}
