@@ -34,6 +34,7 @@ type clusterRig struct {
 	dir  string
 	drop string
 	cfgs map[string]*config.Config
+	logs []*testutil.Buffer
 }
 
 const rigTTL = 2 * time.Second
@@ -56,6 +57,7 @@ func (r *clusterRig) node(name string, wrap func(http.RoundTripper) http.RoundTr
 	}.Config(r.t, filepath.Join(dir, "config.yaml"))
 	r.cfgs[name] = cfg
 	logs := &testutil.Buffer{}
+	r.logs = append(r.logs, logs)
 	return apptest.Start(r.t, app.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		WrapTransport: wrap}, logs)
 }
@@ -86,7 +88,8 @@ func waitDone(t *testing.T, files map[string][]byte, limit time.Duration, nodes 
 	deadline := time.Now().Add(limit)
 	for {
 		missing := 0
-		for _, n := range nodes {
+		var which []string
+		for i, n := range nodes {
 			done := map[string]bool{}
 			for _, j := range apptest.Jobs(t, n.Store(), state.StageDone) {
 				if j.Post.State != state.PostPending {
@@ -96,6 +99,7 @@ func waitDone(t *testing.T, files map[string][]byte, limit time.Duration, nodes 
 			for rel := range files {
 				if !done[rel] {
 					missing++
+					which = append(which, fmt.Sprintf("node %d: %s", i, rel))
 				}
 			}
 		}
@@ -103,7 +107,7 @@ func waitDone(t *testing.T, files map[string][]byte, limit time.Duration, nodes 
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d file records not done on every node after %s", missing, limit)
+			t.Fatalf("%d file records not done on every node after %s: %v", missing, limit, which)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -264,7 +268,14 @@ func TestClusterEtcdRestartDuringDrop(t *testing.T) {
 	}
 	time.Sleep(rigTTL + time.Second) // past the leases
 	r.etcd.Start()
-	waitDone(t, files, 60*time.Second, a, b)
+	defer func() {
+		if t.Failed() {
+			for i, l := range r.logs {
+				t.Logf("node %d log:\n%s", i, l.String())
+			}
+		}
+	}()
+	waitDone(t, files, 30*time.Second, a, b)
 	checkOnce(t, r.emu, files, a, b)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()

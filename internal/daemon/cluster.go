@@ -199,10 +199,16 @@ func (d *Daemon) recordInCluster(ctx context.Context, j *state.Job, log *slog.Lo
 		}
 		j = nj
 	}
-	if err := d.opts.Cluster.Confirm(ctx, j.ID); err != nil {
-		// The job's holder runs the post-action (or the node that takes it
-		// over after it).
-		log.Info("cluster: the post-action is left to the job's holder", "reason", err)
+	// The job's holder runs the post-action: this node when it holds the
+	// job or can claim it again.
+	c, err := d.opts.Cluster.Claim(ctx, j)
+	if err != nil {
+		log.Warn("cluster: cannot claim the job for its post-action; it waits", "err", err)
+		d.sched.retryPostIn(j.ID, time.Second)
+		return j, false
+	}
+	if c.Status != ClaimAcquired {
+		log.Info("cluster: the post-action is left to the job's holder", "holder", c.Holder)
 		if _, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 			n.Post.State, n.Post.LastError = state.PostDone, ""
 			return nil
@@ -212,6 +218,31 @@ func (d *Daemon) recordInCluster(ctx context.Context, j *state.Job, log *slog.Lo
 		return j, false
 	}
 	return j, true
+}
+
+// CodeClaimLost is the error code of a job whose cluster claim was lost
+// before its commit (nothing was committed).
+const CodeClaimLost = "ClusterClaimLost"
+
+// claimLost puts back a job this node may no longer commit: whichever
+// node claims it next runs it. A job that never sent its CommitUpload
+// starts over; one whose commit may have been sent keeps its checkpoint,
+// to be settled, and waits briefly as failed (no attempt counted).
+func (d *Daemon) claimLost(ctx context.Context, j *state.Job, log *slog.Logger, cause error) {
+	log.Warn("cluster: claim lost before the commit; nothing committed, the job goes to whichever node claims it", "err", cause)
+	_, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		if n.Stage == state.StageCommitting {
+			n.Stage, n.NextRetry = state.StageFailed, d.now().Add(time.Second)
+			n.LastError = &state.JobError{Code: CodeClaimLost, Message: cause.Error(), At: d.now()}
+			return nil
+		}
+		n.Stage, n.Checkpoint, n.BytesDone = state.StageQueued, nil, 0
+		return nil
+	})
+	if err != nil {
+		log.Error("recording a lost claim failed", "err", err)
+		d.noteStateError(err)
+	}
 }
 
 // postDoneInCluster marks the post-action done cluster-wide.

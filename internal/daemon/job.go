@@ -102,7 +102,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 			return
 		}
 		if errors.Is(err, ErrClaimLost) {
-			log.Warn("cluster: claim lost before the commit; nothing committed, the job goes to whichever node claims it", "err", err)
+			d.claimLost(ctx, j, log, err)
 			return
 		}
 		d.fail(ctx, j, log, classify(err, prog), rule)
