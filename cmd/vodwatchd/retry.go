@@ -3,6 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vodwatchd/vodwatchd/internal/cluster"
+	"github.com/vodwatchd/vodwatchd/internal/config"
 
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
@@ -35,15 +41,26 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 	}
 	// Resolve every argument before changing anything.
+	ccfg := clusterConfig(&sf)
+	var elsewhere []string // in a cluster: jobs another node may hold
 	for _, a := range pos {
 		j, err := resolveOne(ctx, jobs, a)
 		if err != nil {
 			return err
 		}
 		if j.Stage != state.StageFailed && j.Stage != state.StageQuarantined {
+			if ccfg != nil && !j.Stage.InFlight() && j.Stage != state.StageDone {
+				elsewhere = append(elsewhere, j.ID)
+				continue
+			}
 			return fmt.Errorf("job %s (%s) is %s, not failed or quarantined", j.ID, printable(j.Key.Path()), j.Stage)
 		}
 		targets = append(targets, j)
+	}
+	if len(elsewhere) > 0 {
+		if err := retryInCluster(ctx, env, ccfg, elsewhere); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for _, j := range targets {
@@ -57,10 +74,28 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 		}
 		fmt.Fprintf(env.stdout, "queued %s %s\n", r.ID, printable(r.SourcePath()))
 	}
-	if len(seen) == 0 {
+	if len(seen) == 0 && len(elsewhere) == 0 {
 		fmt.Fprintln(env.stdout, "no failed or quarantined jobs")
 	} else if source == "file" {
 		fmt.Fprintln(env.stdout, "the daemon is not running: the jobs run when it starts")
 	}
 	return nil
+}
+
+// retryInCluster asks the nodes holding jobs to retry them.
+func retryInCluster(ctx context.Context, env *cmdEnv, cfg *config.Config, ids []string) error {
+	return withCluster(ctx, cfg, env.getenv, func(ctx context.Context, cli *clientv3.Client, prefix string) error {
+		unheld, err := cluster.RequestRetry(ctx, cli, prefix, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if slices.Contains(unheld, id) {
+				fmt.Fprintf(env.stdout, "%s: queued here and held by no node: it runs when a node claims it\n", id)
+			} else {
+				fmt.Fprintf(env.stdout, "%s: retry asked of the node holding it\n", id)
+			}
+		}
+		return nil
+	})
 }

@@ -181,6 +181,9 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 	if info != nil {
 		writeInfo(env.stdout, info)
 	}
+	if cfg := clusterConfig(&sf); cfg != nil {
+		writeCluster(ctx, env.stdout, cfg, env.getenv)
+	}
 	return writeTable(env.stdout, list)
 }
 

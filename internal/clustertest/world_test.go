@@ -96,7 +96,7 @@ type world struct {
 type node struct {
 	name string
 	cmd  *exec.Cmd
-	exit chan error
+	done chan struct{} // closed when the process has exited
 	log  string
 }
 
@@ -152,9 +152,9 @@ func (w *world) start(name string) *node {
 		w.tb.Fatal(err)
 	}
 	f.Close()
-	n := &node{name: name, cmd: cmd, exit: make(chan error, 1), log: logPath}
-	go func() { n.exit <- cmd.Wait() }()
-	w.tb.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = cmd.Process.Kill(); <-n.exit })
+	n := &node{name: name, cmd: cmd, done: make(chan struct{}), log: logPath}
+	go func() { _ = cmd.Wait(); close(n.done) }()
+	w.tb.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = cmd.Process.Kill(); <-n.done })
 	w.nodes[name] = n
 	return n
 }
@@ -166,7 +166,7 @@ func (n *node) signal(tb testing.TB, sig syscall.Signal) {
 	}
 	if sig == syscall.SIGKILL {
 		select {
-		case <-n.exit:
+		case <-n.done:
 		case <-time.After(10 * time.Second):
 			tb.Fatalf("node %s did not die", n.name)
 		}
@@ -396,8 +396,10 @@ func (w *world) busiest(limit time.Duration) (string, []string) {
 	for time.Now().Before(deadline) {
 		best, jobs := "", []string(nil)
 		for name, n := range w.nodes {
-			if n.cmd.ProcessState != nil {
+			select {
+			case <-n.done:
 				continue
+			default:
 			}
 			if c := w.claimsOf(name); len(c) > len(jobs) {
 				best, jobs = name, c
