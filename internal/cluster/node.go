@@ -254,6 +254,7 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); n.watchRetries(ctx) }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	turns := 0
 	for {
 		n.mu.Lock()
 		end := n.leaseEnd
@@ -266,6 +267,9 @@ func (n *Node) Run(ctx context.Context) error {
 		case <-tick.C:
 			n.probe(ctx)
 			n.retryPosts(ctx)
+			if turns++; turns%resyncEvery == 0 {
+				n.resyncClaims(ctx)
+			}
 		}
 	}
 }
@@ -333,6 +337,18 @@ func (n *Node) loadClaims(ctx context.Context) (int64, error) {
 	}
 	n.mu.Unlock()
 	return r.Header.Revision, nil
+}
+
+// resyncEvery is how many seconds pass between full reads of the claims:
+// the watch keeps the cache current, the read heals what a broken watch
+// may have missed.
+const resyncEvery = 10
+
+// resyncClaims reads every claim again (the scheduler then looks again).
+func (n *Node) resyncClaims(ctx context.Context) {
+	if _, err := n.loadClaims(ctx); err == nil {
+		n.signal()
+	}
 }
 
 // watchClaims follows every claim put and released.

@@ -104,7 +104,7 @@ func newWorld(tb testing.TB, ttl time.Duration, emuCfg func(*emulator.Config)) *
 	dir := tb.TempDir()
 	w := &world{tb: tb, dir: dir, drop: filepath.Join(dir, "drop"), stage: filepath.Join(dir, "stage"),
 		done: filepath.Join(dir, "done"), ttl: ttl, workers: 4, rng: rand.New(rand.NewPCG(1, 2)), nodes: map[string]*node{}}
-	w.etcd = etcdtest.Start(tb.(*testing.T))
+	w.etcd = etcdtest.Start(tb)
 	if emuCfg == nil {
 		emuCfg = func(*emulator.Config) {}
 	}
@@ -431,4 +431,11 @@ func (w *world) logTails() string {
 		fmt.Fprintf(&s, "--- node %s (log tail)\n%s\n", name, testutil.Tail(string(b), 25))
 	}
 	return s.String()
+}
+
+// inspect reads the cluster's view.
+func inspect(w *world) (cluster.View, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return cluster.Inspect(ctx, w.cli, prefix)
 }

@@ -19,7 +19,7 @@ import (
 // Server is one etcd process with its data folder; Stop and Start restart
 // it on the same ports and data.
 type Server struct {
-	t      *testing.T
+	t      testing.TB
 	bin    string
 	dir    string
 	client string // host:port
@@ -42,7 +42,7 @@ func Binary(t testing.TB) string {
 }
 
 // Start starts etcd in t.TempDir() and stops it in t.Cleanup.
-func Start(t *testing.T) *Server {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	s := &Server{t: t, bin: Binary(t), dir: filepath.Join(t.TempDir(), "etcd"), client: freePort(t), peer: freePort(t)}
 	s.Start()
@@ -126,7 +126,7 @@ func (s *Server) Wait(ctx context.Context) error {
 	}
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
