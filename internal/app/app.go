@@ -25,6 +25,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/metrics"
+	"github.com/vodwatchd/vodwatchd/internal/playable"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/throttle"
@@ -56,19 +57,21 @@ const statusEvery = 5 * time.Second
 // App is one running configuration of the daemon. Create it with New, run
 // it once with Run, then Close it.
 type App struct {
-	log       *slog.Logger
-	opts      Options
-	store     *state.Store
-	metrics   *metrics.Metrics
-	group     *throttle.Group
-	schedule  *throttle.Schedule
-	uploaders *watchUploaders
-	compactor *compactor
-	d         *daemon.Daemon
-	notifier  *sdnotify.Notifier
-	live      *sdnotify.Liveness
-	srv       *health.Server
-	cluster   *clusterHooks // nil without cluster:
+	log         *slog.Logger
+	opts        Options
+	store       *state.Store
+	metrics     *metrics.Metrics
+	group       *throttle.Group
+	schedule    *throttle.Schedule
+	uploaders   *watchUploaders
+	compactor   *compactor
+	d           *daemon.Daemon
+	notifier    *sdnotify.Notifier
+	live        *sdnotify.Liveness
+	srv         *health.Server
+	play        *playable.Runner // follows done jobs to playable, delivers hooks
+	playMetrics *metrics.Playable
+	cluster     *clusterHooks // nil without cluster:
 
 	mu  sync.Mutex // guards ctx
 	ctx context.Context
@@ -102,12 +105,13 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapTransport != nil {
 		transport = opts.WrapTransport(transport)
 	}
-	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry, log: a.log}
-	if err := a.uploaders.configure(cfg); err != nil {
-		return nil, err
-	}
 	reg := prometheus.NewRegistry()
 	if a.metrics, err = metrics.New(reg); err != nil {
+		return nil, err
+	}
+	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry,
+		onRetry: a.metrics.Retried, log: a.log}
+	if err := a.uploaders.configure(cfg); err != nil {
 		return nil, err
 	}
 	a.schedule = throttle.NewSchedule(a.group, cfg, throttle.ScheduleOptions{Logger: a.log, OnChange: a.metrics.SetBandwidthLimit})
@@ -143,6 +147,9 @@ func New(opts Options) (_ *App, err error) {
 	}
 	if a.cluster != nil {
 		a.cluster.store, a.cluster.poke = a.store, a.d.Poke
+	}
+	if err := a.newPlayable(cfg, transport); err != nil {
+		return nil, err
 	}
 	a.compactor = &compactor{store: a.store, log: a.log}
 	a.compactor.after.Store(int64(cfg.Compact))
@@ -230,6 +237,7 @@ func (a *App) Run(ctx context.Context) error {
 		return a.d.Run(gctx)
 	})
 	keep(a.schedule.Run)
+	keep(a.play.Run)
 	keep(a.compactor.run)
 	keep(a.notifier.Watchdog(a.live).Run)
 	keep(a.serveControl)
@@ -265,6 +273,9 @@ func (a *App) refreshStatus(ctx context.Context) error {
 		if err := refreshGauges(ctx, a.store, a.metrics, time.Now()); err != nil && ctx.Err() == nil {
 			a.log.Warn("refreshing queue metrics", "err", err)
 		}
+		if err := a.refreshPlayable(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("refreshing follow and hook metrics", "err", err)
+		}
 	}
 }
 
@@ -282,6 +293,7 @@ func (a *App) Reload(cfg *config.Config) error {
 	a.schedule.Reload(cfg)
 	a.compactor.after.Store(int64(cfg.Compact))
 	a.d.Reload(cfg)
+	a.play.Reload(cfg)
 	return nil
 }
 
@@ -334,6 +346,7 @@ func UploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,
+		ObjectsInFlight:    cfg.Upload.ObjectsInFlight,
 		Logger:             log,
 	}
 }

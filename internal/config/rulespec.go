@@ -35,10 +35,12 @@ type ruleSpec struct {
 	priority       *int
 	concurrency    *int
 	dedupe         *bool
+	allowEmpty     *bool
 	after          *After
 	qTo            *string
 	qToPos         Pos
 	qAttempts      *int
+	hooks          []Hook // accumulate: defaults, watch, rule
 }
 
 // decodeRuleSpec decodes a rule (isRule) or a defaults block into s.
@@ -61,7 +63,9 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"priority":        setPtr(d, &s.priority, cPriority),
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
+		"allow_empty":     setPtr(d, &s.allowEmpty, cBool),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, s) },
 		"quarantine": func(n *yaml.Node, f string) {
 			d.mapping(n, f, map[string]handler{
 				"to": func(n *yaml.Node, f string) {
@@ -84,7 +88,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 }
 
 func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
-	a := After{Action: AfterKeep}
+	a := After{Action: AfterKeep, When: AfterWhenDone}
 	var to *string
 	if !d.mapping(n, field, map[string]handler{
 		"action": set(d, &a.Action, enum(AfterKeep, AfterMove, AfterDelete)),
@@ -92,7 +96,9 @@ func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
 			a.pos = d.pos(d.resolve(n))
 			setPtr(d, &to, cPath)(n, f)
 		},
-		"sidecar": set(d, &a.Sidecar, cBool),
+		"sidecar":     set(d, &a.Sidecar, cBool),
+		"prune_empty": set(d, &a.PruneEmpty, cBool),
+		"when":        set(d, &a.When, enum(AfterWhenDone, AfterWhenReady)),
 	}) {
 		return
 	}
@@ -102,6 +108,9 @@ func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
 		return
 	case a.Action != AfterMove && to != nil:
 		d.errorf(d.resolve(n), field+".to", "to is only used with action: move (action is %s)", a.Action)
+		return
+	case a.Action == AfterKeep && a.PruneEmpty:
+		d.errorf(d.resolve(n), field+".prune_empty", "prune_empty is only used with action: move or delete (action is keep)")
 		return
 	case to != nil:
 		a.To = *to
@@ -173,11 +182,13 @@ func overlay(base, top ruleSpec) ruleSpec {
 	setIf(&o.priority, top.priority)
 	setIf(&o.concurrency, top.concurrency)
 	setIf(&o.dedupe, top.dedupe)
+	setIf(&o.allowEmpty, top.allowEmpty)
 	setIf(&o.after, top.after)
 	if top.qTo != nil {
 		o.qTo, o.qToPos = top.qTo, top.qToPos
 	}
 	setIf(&o.qAttempts, top.qAttempts)
+	o.hooks = append(append([]Hook(nil), base.hooks...), top.hooks...)
 	return o
 }
 
@@ -222,7 +233,9 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		Priority:       val(s.priority, 0),
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
-		After:          val(s.after, After{Action: AfterKeep}),
+		AllowEmpty:     val(s.allowEmpty, false),
+		After:          val(s.after, After{Action: AfterKeep, When: AfterWhenDone}),
+		Hooks:          s.hooks,
 		Quarantine:     Quarantine{To: val(s.qTo, ""), AfterAttempts: val(s.qAttempts, c.Upload.Retries.MaxAttempts), pos: s.qToPos},
 	}
 	if r.Concurrency == 0 {

@@ -84,16 +84,6 @@ type noProgress struct{}
 
 func (noProgress) Save(context.Context, *Checkpoint) error { return nil }
 
-// partDone reports whether part n is recorded as finished.
-func (o *Object) partDone(n int) bool {
-	for _, p := range o.Parts {
-		if p.Number == n {
-			return true
-		}
-	}
-	return false
-}
-
 // BytesDone returns how many bytes of the checkpoint's objects are stored.
 func (cp *Checkpoint) BytesDone() int64 {
 	var n int64
