@@ -282,6 +282,9 @@ func (a *App) refreshStatus(ctx context.Context) error {
 // Reload applies a new configuration to the running daemon; an error
 // leaves the running one in place.
 func (a *App) Reload(cfg *config.Config) error {
+	if !sameCluster(cfg.Cluster, a.opts.Config.Cluster) {
+		a.log.Warn("cluster: changes to cluster: take effect at the next start")
+	}
 	_ = a.notifier.Reloading()
 	defer func() { _ = a.notifier.Ready() }()
 	if err := createRoots(cfg); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -267,4 +268,15 @@ func ClusterView(ctx context.Context, cfg *config.Config, getenv func(string) st
 	ctx, cancel := context.WithTimeout(ctx, cc.DialTimeout+5*time.Second)
 	defer cancel()
 	return cluster.Inspect(ctx, cli, cc.Prefix)
+}
+
+// sameCluster reports whether two cluster: sections ask for the same
+// cluster (where in the file they are does not matter).
+func sameCluster(a, b *config.Cluster) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Pos, y.Pos = config.Pos{}, config.Pos{}
+	return reflect.DeepEqual(x, y)
 }
