@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +173,13 @@ func TestClusterTwoNodesShareTheWork(t *testing.T) {
 	view, err := app.ClusterView(t.Context(), r.cfgs["a"], func(string) string { return "" })
 	if err != nil || len(view.Nodes) != 2 || view.Done != int64(len(files)) {
 		t.Fatalf("cluster view: %+v, %v", view, err)
+	}
+	rec := httptest.NewRecorder()
+	b.Metrics().Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	for _, want := range []string{`vodwatchd_cluster_accepting{node="b"} 1`, `vodwatchd_cluster_duplicates_deleted_total{node="b"} 0`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
 
