@@ -37,6 +37,7 @@ type Config struct {
 	// (the unit's UMask=0077 would make them 0600/0700). Default false.
 	GroupReadable bool
 	Watch         []Watch
+	Cluster       *Cluster // nil: one node alone (see cluster.go)
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string

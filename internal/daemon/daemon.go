@@ -22,6 +22,7 @@ type Options struct {
 	Store    *state.Store
 	Uploader Uploader
 	Finder   MediaFinder // optional: settles commits the service no longer knows
+	Cluster  Cluster     // optional: other nodes on the same folders (cluster:)
 	Events   Events      // optional: metrics
 	Logger   *slog.Logger
 	Now      func() time.Time

@@ -59,6 +59,9 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.runPost(ctx, j, log)
 		return
 	}
+	if d.opts.Cluster != nil && !d.claimInCluster(ctx, j, log) {
+		return
+	}
 	rule, params, err := d.paramsFor(j)
 	if err != nil {
 		d.fail(ctx, j, log, jobFailure{code: CodeNoRule, msg: err.Error()}, nil)
@@ -107,6 +110,10 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("upload interrupted; it resumes from its checkpoint", "stage", prog.lastStage)
+			return
+		}
+		if errors.Is(err, ErrClaimLost) {
+			d.claimLost(ctx, j, log, err)
 			return
 		}
 		d.fail(ctx, j, log, classify(err, prog), rule)
@@ -221,6 +228,9 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 // service no longer knows the key, look the media up by SourceContext.
 func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Checkpoint, prog *jobProgress, log *slog.Logger) (uploader.Result, error) {
 	log.Info("settling an unanswered CommitUpload", "session", cp.SessionKey)
+	if err := d.confirmInCluster(ctx, j.ID); err != nil {
+		return uploader.Result{}, err
+	}
 	res, err := d.up.Commit(ctx, cp, prog)
 	if err == nil || errors.Is(err, uploader.ErrCommitUnknown) || d.finder == nil {
 		return res, err
@@ -304,6 +314,12 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.Post.State != state.PostPending {
 		return
 	}
+	if d.opts.Cluster != nil {
+		var mine bool
+		if j, mine = d.recordInCluster(ctx, j, log); !mine {
+			return
+		}
+	}
 	_, p, err := d.paramsFor(j)
 	if err != nil {
 		p.After = config.After{Action: config.AfterKeep}
@@ -347,6 +363,9 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		log.Error("post-action done but not recorded", "err", err)
 		d.noteStateError(err)
 		return
+	}
+	if d.opts.Cluster != nil {
+		d.postDoneInCluster(ctx, j, log)
 	}
 	d.afterPost(j, nj, log)
 	log.Info("post-action done", "action", spec.Action)

@@ -126,6 +126,10 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 			p.changed = fmt.Errorf("file changed after it was taken: %w", err)
 			return p.changed
 		}
+		// In a cluster, only the job's holder commits.
+		if err := p.d.confirmInCluster(ctx, p.id); err != nil {
+			return err
+		}
 	}
 	if p.mayWait(stage, cp) {
 		return nil

@@ -69,9 +69,12 @@ func (s *scheduler) release(id string) {
 }
 
 // retryPostLater schedules another try of a failed post-action.
-func (s *scheduler) retryPostLater(id string) {
+func (s *scheduler) retryPostLater(id string) { s.retryPostIn(id, 30*time.Second) }
+
+// retryPostIn schedules another try of a post-action after wait.
+func (s *scheduler) retryPostIn(id string, wait time.Duration) {
 	s.mu.Lock()
-	s.postDue[id] = s.d.now().Add(30 * time.Second)
+	s.postDue[id] = s.d.now().Add(wait)
 	s.mu.Unlock()
 }
 
@@ -87,7 +90,7 @@ func (s *scheduler) run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		s.d.beat("scheduler")
-		if s.d.acceptingWork() {
+		if s.d.acceptingWork() && s.d.clusterAccepting() {
 			if len(queue) == 0 {
 				queue = s.refill(ctx)
 				lastFill = s.d.now()
@@ -113,6 +116,8 @@ func (s *scheduler) run(ctx context.Context) error {
 			}
 			queue = nil
 		case <-s.wake:
+		case <-s.d.clusterChanged():
+			queue = nil
 		case <-tick.C:
 		case <-timer.C:
 			queue = nil
@@ -134,7 +139,7 @@ func (s *scheduler) refill(ctx context.Context) []*state.Job {
 	defer s.mu.Unlock()
 	out := jobs[:0]
 	for _, j := range jobs {
-		if _, busy := s.running[j.ID]; !busy {
+		if _, busy := s.running[j.ID]; !busy && !s.d.heldElsewhere(j.ID) {
 			out = append(out, j)
 		}
 	}
