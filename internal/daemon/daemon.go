@@ -54,6 +54,7 @@ type Daemon struct {
 	restart context.CancelFunc     // restarts the intakes (Reload)
 	health  healthState
 	hashes  hashLocks // content-hash dedupe
+	renames renameIndex
 }
 
 // watchState is one configured watch with its rules.

@@ -14,7 +14,9 @@
 //     start-up and every rescan, a Scanned event for every file, each with
 //     the file's fileid.ID from lstat. intake.event hands files to the
 //     settler; a file the store already knows in this exact version
-//     (intake.known, via store.Seen) is not settled again.
+//     (intake.known, via store.Seen) is not settled again. Before watching,
+//     runIntake takes the root's lock file (rootlock.go): a folder that
+//     another vodwatchd watches is refused and tried again later.
 //
 //  2. Settling (internal/settle). The settler re-stats the file until its
 //     ID (size, mtime, device, inode) has not changed for the watch's
@@ -38,7 +40,9 @@
 //  5. Scheduling (scheduler.go). scheduler.run wakes on store.Changed, a
 //     tick, a retry time or Poke; refill reads the due jobs (store.Due),
 //     dispatch hands them to at most upload.workers workers by priority,
-//     keeping a share for small files, and work calls runJob.
+//     keeping a share for small files, and work calls runJob. A job whose
+//     worker ended with its record still in flight (the state refused the
+//     write) is stranded and run again once the state takes writes.
 //
 //  6. Uploading (job.go, progress.go). runJob finds the job's rule and
 //     parameters (paramsFor), checks that the file is still the version
@@ -48,7 +52,9 @@
 //     (applied, uploading, committing) in the store before each remote
 //     side effect; the session's temporary certificate goes to the store's
 //     0600 secrets folder, never into the record. A CommitUpload whose
-//     answer was lost is settled by looking the media up (settleCommit).
+//     answer was lost is settled by looking the media up (settleCommit);
+//     media found settles the job from whatever stage it is in, and a
+//     refused repeat commit never clears the "commit sent" mark.
 //
 //  7. Result (job.go). done records the FileId and URLs (stage done);
 //     fail records the error and either schedules a retry with backoff or,

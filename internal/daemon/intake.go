@@ -63,6 +63,11 @@ func (d *Daemon) runIntakes(ctx context.Context) error {
 // runIntake watches one root: watcher hints and scans go through settling
 // to the assembler.
 func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
+	lock, err := d.lockRoot(ctx, w.root)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	events := make(chan watcher.Event, 4096)
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{
@@ -121,8 +126,10 @@ func (in *intake) warnOnce(rel, reason string) {
 func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable <-chan settle.Stable, errc <-chan error) error {
 	tick := time.NewTicker(recheckEvery)
 	defer tick.Stop()
+	beat := "intake " + in.w.root
 	for {
-		in.d.beat("intake " + in.w.root)
+		in.d.beat(beat)
+		in.asm.flush(ctx) // the jobs the last turn completed, in one write
 		select {
 		case <-ctx.Done():
 			return nil
@@ -135,10 +142,17 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 		case ev := <-events:
 			in.event(ctx, ev)
 		case s := <-stable:
-			if in.d.acceptingWork() {
-				in.asm.settled(ctx, s.Rel, s.ID)
-			} else {
-				in.settler.Changed(s.Rel) // look again once the state is writable
+			in.settled(ctx, s)
+			// Files that settled together become jobs together: take
+			// what else is waiting, up to a batch.
+		drain:
+			for range maxBatch - 1 {
+				select {
+				case s := <-stable:
+					in.settled(ctx, s)
+				default:
+					break drain
+				}
 			}
 		case <-tick.C:
 			if in.d.acceptingWork() {
@@ -146,6 +160,15 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			}
 			in.publishWaiting()
 		}
+	}
+}
+
+// settled hands a stable file to the assembler.
+func (in *intake) settled(ctx context.Context, s settle.Stable) {
+	if in.d.acceptingWork() {
+		in.asm.settled(ctx, s.Rel, s.ID)
+	} else {
+		in.settler.Changed(s.Rel) // look again once the state is writable
 	}
 }
 
@@ -159,13 +182,11 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	}
 	switch ev.Kind {
 	case watcher.Changed:
-		in.asm.maybeManifest(ev.Rel, ev.Stat)
 		in.settler.Changed(ev.Rel)
 	case watcher.Scanned:
 		if in.known(ctx, ev) {
 			return
 		}
-		in.asm.maybeManifest(ev.Rel, ev.Stat)
 		in.settler.Seen(ev.Rel, ev.Stat)
 	case watcher.Removed:
 		in.settler.Removed(ev.Rel, ev.Dir)
