@@ -25,6 +25,9 @@ const rootLockRetry = 5 * time.Second
 // writable parent) is watched without one, with a warning. It returns an
 // error only when ctx ends.
 func (d *Daemon) lockRoot(ctx context.Context, root string) (*rootlock.Lock, error) {
+	if d.opts.Cluster != nil {
+		return nil, nil // the cluster's claims share the folder between its nodes
+	}
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("pid %d on %s, state %s", os.Getpid(), host, d.store.Path())
 	reported, missing := "", false
