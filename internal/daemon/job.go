@@ -282,9 +282,10 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: post, Action: action}
 		n.Play = play
-		if post == state.PostPending && nothingAfter(p.After) {
+		if post == state.PostPending && nothingAfter(p.After) && d.opts.Cluster == nil {
 			// Keep without a sidecar has nothing to do: recorded as done
-			// here, not in a second write.
+			// here, not in a second write. (A cluster member still goes
+			// through runPost: it registers the commit cluster-wide.)
 			n.Post.State, n.Post.Attempts = state.PostDone, 1
 		}
 		return nil
