@@ -295,6 +295,7 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		// committing and the next attempt settles it without a new upload.
 		log.Error("upload committed but recording it failed; it will be settled again", "file_id", res.FileID, "err", err)
 		d.noteStateError(err)
+		d.store.Resume(j.ID)
 		return
 	}
 	d.renames.add(nj.Key, nj.ID)

@@ -618,6 +618,16 @@ func (s *Store) afterChange(ctx context.Context, old, next *Job) {
 	}
 }
 
+// Resume offers job id to Due again while it is in flight: a job whose
+// record could not be moved on (a full disk after its CommitUpload) is
+// settled in this run, not only after a restart.
+func (s *Store) Resume(id string) {
+	s.mu.Lock()
+	s.resumable[id] = struct{}{}
+	s.mu.Unlock()
+	s.signal()
+}
+
 // Retry puts a failed or quarantined job back in the queue with its
 // attempts reset. Its quarantine path is kept: the pipeline takes the file
 // from there (Job.SourcePath).
