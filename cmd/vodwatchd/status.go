@@ -66,7 +66,9 @@ func openJobs(ctx context.Context, sf *stateFlags, writable bool) (jobs control.
 	if !errors.Is(err, control.ErrNoDaemon) {
 		return nil, "", nil, err
 	}
-	s, err := state.Open(path, state.Options{ReadOnly: !writable, Timeout: 2 * time.Second})
+	// The CLI never creates a state file: a missing one is the error
+	// status gives, whatever the command.
+	s, err := state.Open(path, state.Options{ReadOnly: !writable, NoCreate: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, "", nil, err
 	}

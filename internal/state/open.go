@@ -30,6 +30,7 @@ const DefaultTimeout = 5 * time.Second
 type Options struct {
 	Timeout     time.Duration    // wait this long for the lock (default DefaultTimeout)
 	ReadOnly    bool             // shared lock, no writes, nothing created or fixed
+	NoCreate    bool             // a missing file is ErrNoState, never created (the CLI's tools)
 	Logger      *slog.Logger     // default: discard
 	MaxAttempts int              // a failed job is due again only while Attempts < MaxAttempts (0: no limit)
 	Verify      bool             // also cross-check every record against the indexes at open (Store.Check)
@@ -42,7 +43,7 @@ var migrations = map[int]func(tx *bolt.Tx) error{
 }
 
 // Open opens the state file at path, creating it (folder 0700, file 0600)
-// unless opts.ReadOnly. It never starts afresh over a file it cannot read:
+// unless opts.ReadOnly or opts.NoCreate. It never starts afresh over a file it cannot read:
 // a corrupt, truncated or foreign file is an error wrapping ErrCorrupt and
 // is left untouched; a lock held elsewhere is a *LockedError.
 func Open(path string, opts Options) (*Store, error) {
@@ -92,7 +93,7 @@ func Open(path string, opts Options) (*Store, error) {
 func prepare(path string, opts Options) error {
 	fi, err := os.Stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && opts.ReadOnly:
+	case errors.Is(err, fs.ErrNotExist) && (opts.ReadOnly || opts.NoCreate):
 		return fmt.Errorf("state file %s: %w (has the daemon run with this state path?)", path, ErrNoState)
 	case errors.Is(err, fs.ErrNotExist):
 		return create(path, opts)

@@ -50,6 +50,15 @@ func TestOpenReadOnlyMissingFile(t *testing.T) {
 	}
 }
 
+func TestOpenNoCreateMissingFile(t *testing.T) {
+	path := statePath(t)
+	_, err := Open(path, Options{NoCreate: true})
+	wantErrIs(t, err, ErrNoState)
+	if _, serr := os.Stat(filepath.Dir(path)); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatal("a NoCreate open created the state folder")
+	}
+}
+
 func TestLockHeldByAnotherStore(t *testing.T) {
 	path := statePath(t)
 	openTest(t, path, Options{})
