@@ -101,7 +101,10 @@ func scanCandidates(tx *bolt.Tx, f Filter, add func(*Job) bool) error {
 		if f.RelPrefix == "" {
 			prefix = pathKey(f.Root, "")
 		}
-		forEachPrefix(tx.Bucket(bIdentity), prefix, func(_, v []byte) bool { return visit(string(v)) })
+		forEachPrefix(tx.Bucket(bIdentity), prefix, func(_, v []byte) bool {
+			id, _ := parseIdentityValue(v)
+			return visit(id)
+		})
 	default:
 		c := tx.Bucket(bJobs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
