@@ -20,6 +20,7 @@ import (
 type candidate struct {
 	rel     string
 	stat    fileid.ID
+	key     state.Key // the job it becomes (state.Store.Reconcile)
 	rule    *rules.Rule
 	params  rules.Params
 	since   time.Time // when it settled
@@ -82,9 +83,14 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		a.recheck(ctx)
 		return
 	}
-	key := a.key(rel, st)
-	if j, found, err := a.d.store.Lookup(ctx, key); err == nil && found {
-		a.d.log.Debug("already known", "path", rel, "job", j.ID, "stage", j.Stage)
+	key, out, err := a.d.reconcile(ctx, a.w.root, rel, st)
+	if err != nil {
+		a.d.log.Warn("cannot tell whether the file is known; it is looked at again", "path", rel, "err", err)
+		a.recheck(ctx)
+		return
+	}
+	if out == state.Known || out == state.Adopted {
+		a.d.log.Debug("already known", "path", rel, "job", key.ID())
 		a.recheck(ctx)
 		return
 	}
@@ -94,7 +100,7 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		return
 	}
 	_, bundle := manifest.KindOf(rel)
-	a.pending[rel] = &candidate{rel: rel, stat: st, rule: rule, params: p, since: a.d.now(), bundle: bundle}
+	a.pending[rel] = &candidate{rel: rel, stat: st, key: key, rule: rule, params: p, since: a.d.now(), bundle: bundle}
 	a.recheck(ctx)
 }
 
@@ -210,7 +216,7 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 // enqueue records the job (idempotently) and, for a candidate that can
 // never be uploaded, its failure.
 func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
-	key := a.key(c.rel, c.stat)
+	key := c.key
 	if failure != nil {
 		// A job born failed is kept from the workers until its failure is
 		// recorded.
@@ -277,10 +283,6 @@ func (a *assembler) isCover(rel string) bool {
 	}
 	_, ok := a.w.rules.IsCover(rel, names)
 	return ok
-}
-
-func (a *assembler) key(rel string, st fileid.ID) state.Key {
-	return state.NewKey(a.w.root, rel, st)
 }
 
 // noteManifest reads the direct references of a manifest that settled, so

@@ -47,6 +47,8 @@ type Daemon struct {
 	restart context.CancelFunc     // restarts the intakes (Reload)
 	health  healthState
 	hashes  hashLocks // content-hash dedupe
+
+	contentRead atomic.Int64 // bytes read in full by identity checks (ContentBytesRead)
 }
 
 // watchState is one configured watch with its rules.

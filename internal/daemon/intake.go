@@ -176,11 +176,11 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	}
 }
 
-// known reports whether a scanned file is exactly a file the state already
-// has a job for: the catch-up scan of a large tree costs one lookup per file
-// and never waits a settle window for it.
+// known reports whether a scanned file is a file the state already has a
+// job for: the catch-up scan of a large tree costs one index lookup per
+// file and never waits a settle window for it; a file whose inode or ctime
+// moved (a remount, a migration) costs one read of its content.
 func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
-	key := state.NewKey(in.w.root, ev.Rel, ev.Stat)
-	_, _, found, err := in.d.store.Seen(ctx, key)
-	return err == nil && found
+	_, out, err := in.d.reconcile(ctx, in.w.root, ev.Rel, ev.Stat)
+	return err == nil && (out == state.Known || out == state.Adopted)
 }

@@ -82,7 +82,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 		defer release()
 		if linked {
-			d.done(ctx, j, res, 0, log, params)
+			d.done(ctx, j, res, "", 0, log, params)
 			return
 		}
 	}
@@ -98,10 +98,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 			log.Info("upload interrupted; it resumes from its checkpoint", "stage", prog.lastStage)
 			return
 		}
-		d.fail(ctx, j, log, classify(err, prog), rule)
+		if f := classify(err, prog); f.code == CodeFileChanged {
+			d.fileChanged(ctx, j, log, err)
+		} else {
+			d.fail(ctx, j, log, f, rule)
+		}
 		return
 	}
-	d.done(ctx, j, res, d.now().Sub(start), log, params)
+	d.done(ctx, j, res, committedContent(cp, j.SourcePath()), d.now().Sub(start), log, params)
 }
 
 // paramsFor finds the job's rule in the current configuration (by name,
@@ -160,8 +164,12 @@ func (d *Daemon) checkUnchanged(j *state.Job) error {
 }
 
 // fileChanged drops a job whose file changed or vanished before commit:
-// the new version settles again and becomes a job of its own.
+// the new version settles again and becomes a job of its own. A file that
+// kept its size and mtime is taken again by the same job (retake).
 func (d *Daemon) fileChanged(ctx context.Context, j *state.Job, log *slog.Logger, cause error) {
+	if cur, err := d.store.Get(ctx, j.ID); err == nil && d.retake(ctx, cur, log) {
+		return
+	}
 	code := CodeFileChanged
 	if errors.Is(cause, fs.ErrNotExist) {
 		code = CodeFileMissing
@@ -239,15 +247,17 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 	return p.SourceContext
 }
 
-// done records the result durably, then runs the post-action.
-func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, took time.Duration, log *slog.Logger, p rules.Params) {
+// done records the result durably, with the committed object's content
+// (the identity's confirmation, see state.Store.Reconcile), then runs the
+// post-action.
+func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, content string, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		if !state.CanMove(n.Stage, state.StageDone) {
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
 		}
 		n.Stage = state.StageDone
-		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID}
+		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID, Content: content}
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: state.PostPending, Action: action}
 		return nil
