@@ -100,4 +100,3 @@ func (d *Daemon) retake(ctx context.Context, j *state.Job, log *slog.Logger) boo
 }
 
 var errRetakeCommitting = errors.New("job is committing")
-
