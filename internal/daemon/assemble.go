@@ -83,7 +83,13 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		a.recheck(ctx)
 		return
 	}
-	key, out, err := a.d.reconcile(ctx, a.w.root, rel, st)
+	key, out, ad, err := a.d.reconcile(ctx, a.w.root, rel, st)
+	if ad != nil {
+		if err := a.d.store.Adopt(ctx, *ad); err != nil {
+			a.d.noteStateError(err)
+			a.d.log.Error("recording an adopted record failed; it is checked again", "path", rel, "err", err)
+		}
+	}
 	if err != nil {
 		a.d.log.Warn("cannot tell whether the file is known; it is looked at again", "path", rel, "err", err)
 		a.recheck(ctx)

@@ -11,11 +11,12 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
-// reconcile asks the state whether the file at rel under w's root is one it
+// reconcile asks the state whether the file at rel under root is one it
 // knows (state.Store.Reconcile): it reads the file's content only for a
 // candidate record whose inode or ctime moved, and logs what it decided.
-// It returns the key a new job takes.
-func (d *Daemon) reconcile(ctx context.Context, root, rel string, st fileid.ID) (state.Key, state.Outcome, error) {
+// It returns the key a new job takes, and for Adopted the adoption the
+// caller records (state.Store.Adopt, batched by the intake).
+func (d *Daemon) reconcile(ctx context.Context, root, rel string, st fileid.ID) (state.Key, state.Outcome, *state.Adoption, error) {
 	key := state.NewKey(root, rel, st)
 	var read int64
 	key, out, j, err := d.store.Reconcile(ctx, key, func(ctx context.Context) (fileid.Content, error) {
@@ -26,15 +27,46 @@ func (d *Daemon) reconcile(ctx context.Context, root, rel string, st fileid.ID) 
 	d.contentRead.Add(read)
 	switch {
 	case err != nil:
-		return key, out, err
+		return key, out, nil, err
 	case out == state.Adopted:
 		d.log.Info("same file under a new inode (remount or migration): record adopted, nothing uploaded",
 			"job", j.ID, "root", root, "path", rel, "bytes_read", read)
+		return key, out, &state.Adoption{ID: j.ID, Key: key}, nil
 	case out == state.NewVersion:
 		d.log.Info("same path, size and mtime as an uploaded file but other content: a new version",
 			"root", root, "path", rel, "content", key.Variant, "bytes_read", read)
 	}
-	return key, out, nil
+	return key, out, nil, nil
+}
+
+// adoptBatch is how many adoptions the intake records in one transaction.
+const adoptBatch = 512
+
+// adoptions collects the adoptions of one intake and records them in
+// batches: on a full batch, at the end of a scan and on every tick.
+type adoptions struct {
+	d       *Daemon
+	pending []state.Adoption
+}
+
+func (a *adoptions) add(ctx context.Context, ad state.Adoption) {
+	a.pending = append(a.pending, ad)
+	if len(a.pending) >= adoptBatch {
+		a.flush(ctx)
+	}
+}
+
+// flush records the pending adoptions; on failure they are dropped, and
+// the next scan reads those files and asks again.
+func (a *adoptions) flush(ctx context.Context) {
+	if len(a.pending) == 0 {
+		return
+	}
+	if err := a.d.store.Adopt(ctx, a.pending...); err != nil {
+		a.d.noteStateError(err)
+		a.d.log.Error("recording adopted records failed; the next scan checks those files again", "count", len(a.pending), "err", err)
+	}
+	a.pending = a.pending[:0]
 }
 
 // ContentBytesRead is how many bytes identity checks have read in full

@@ -82,7 +82,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	errc := make(chan error, 2)
 	go func() { errc <- wt.Run(ctx) }()
 	go func() { errc <- st.Run(ctx) }()
-	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w)}
+	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w), adopt: &adoptions{d: d}}
 	err = in.loop(ctx, events, stable, errc)
 	cancel()
 	for range 2 - in.exited {
@@ -97,6 +97,7 @@ type intake struct {
 	w       *watchState
 	settler *settle.Settler
 	asm     *assembler
+	adopt   *adoptions // records adopted on a remount, written in batches
 	exited  int
 	warned  map[string]bool // paths already reported as skipped (each scan sees them again)
 }
@@ -119,6 +120,7 @@ func (in *intake) warnOnce(rel, reason string) {
 func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable <-chan settle.Stable, errc <-chan error) error {
 	tick := time.NewTicker(recheckEvery)
 	defer tick.Stop()
+	defer in.adopt.flush(context.WithoutCancel(ctx))
 	for {
 		in.d.beat("intake " + in.w.root)
 		select {
@@ -139,6 +141,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 				in.settler.Changed(s.Rel) // look again once the state is writable
 			}
 		case <-tick.C:
+			in.adopt.flush(ctx)
 			if in.d.acceptingWork() {
 				in.asm.recheck(ctx)
 			}
@@ -168,6 +171,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 		in.settler.Removed(ev.Rel, ev.Dir)
 		in.asm.removed(ev.Rel, ev.Dir)
 	case watcher.ScanDone:
+		in.adopt.flush(ctx)
 		in.d.noteScan(in.w.root, ev.Scan)
 	case watcher.Refused:
 		in.warnOnce(ev.Rel, ev.Reason)
@@ -181,6 +185,9 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 // file and never waits a settle window for it; a file whose inode or ctime
 // moved (a remount, a migration) costs one read of its content.
 func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
-	_, out, err := in.d.reconcile(ctx, in.w.root, ev.Rel, ev.Stat)
+	_, out, ad, err := in.d.reconcile(ctx, in.w.root, ev.Rel, ev.Stat)
+	if ad != nil {
+		in.adopt.add(ctx, *ad)
+	}
 	return err == nil && (out == state.Known || out == state.Adopted)
 }

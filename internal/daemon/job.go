@@ -92,6 +92,8 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
 		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	} else if sessionRefused(err) && ctx.Err() == nil {
+		res, cp, prog, err = d.afterRefusedSession(ctx, j, params, cp, prog, err, log)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -234,6 +236,50 @@ func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Ch
 		return res, uerr
 	}
 	return res, &uploader.Error{Op: "CommitUpload", Code: ue.Code, Message: "session refused and no media found; the file will be uploaded again", Retryable: true}
+}
+
+// sessionRefused reports whether err is CommitUpload refusing the
+// session's VodSessionKey (expired after a long stop, or unknown to a
+// service that lost it): the service refused the session, not the file.
+func sessionRefused(err error) bool {
+	var ue *uploader.Error
+	return errors.As(err, &ue) && ue.Op == "CommitUpload" && ue.Code == "InvalidParameterValue.VodSessionKey"
+}
+
+// afterRefusedSession settles a CommitUpload that refused the session: an
+// earlier, unanswered commit may have created the media, so VOD is
+// searched by SourceContext (as the crash path does); when nothing is
+// found nothing was committed, and the file is uploaded again at once from
+// a new session, within the same attempt. It returns the checkpoint and
+// progress of the upload that ended.
+func (d *Daemon) afterRefusedSession(ctx context.Context, j *state.Job, params rules.Params, cp *uploader.Checkpoint,
+	prog *jobProgress, cause error, log *slog.Logger) (uploader.Result, *uploader.Checkpoint, *jobProgress, error) {
+	if d.finder != nil {
+		found, ok, err := d.finder.FindMediaIn(ctx, cp.SubAppID, sourceContextOf(j, d), j.Started.Add(-time.Hour))
+		if err != nil {
+			return uploader.Result{}, cp, prog, fmt.Errorf("session refused (%v) and looking the media up failed: %w", cause, err)
+		}
+		if ok {
+			log.Info("session refused, but an earlier commit had succeeded: media found in VOD", "file_id", found.FileID)
+			return found, cp, prog, nil
+		}
+	}
+	log.Warn("session refused before any commit and no media found: uploading again with a new session",
+		"code", "InvalidParameterValue.VodSessionKey", "session", cp.SessionKey)
+	if _, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		n.Stage, n.Checkpoint, n.BytesDone, n.SessionExpires = state.StageQueued, nil, 0, time.Time{}
+		return nil
+	}); err != nil {
+		d.noteStateError(err)
+		return uploader.Result{}, cp, prog, err
+	}
+	cp = &uploader.Checkpoint{}
+	prog = &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: state.StageQueued}
+	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
+	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
+		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	}
+	return res, cp, prog, err
 }
 
 func sourceContextOf(j *state.Job, d *Daemon) string {

@@ -163,3 +163,41 @@ func TestBundleFileChangedAfterPut(t *testing.T) {
 		checkBytes(t, "show/"+name, base+name, segs[name])
 	}
 }
+
+// TestSessionExpiredDuringStop (issue 11): the daemon stops in the middle
+// of an upload for longer than a VodSessionKey lives. On restart the
+// certificate still works, the parts are finished, and CommitUpload
+// refuses the session: nothing was committed, so the file is uploaded
+// again from a new session in the same attempt: done, one media, never
+// quarantined.
+func TestSessionExpiredDuringStop(t *testing.T) {
+	const lifetime = 2 * time.Second
+	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: func(c *emulator.Config) {
+		slowParts(c)
+		c.SessionLifetime = lifetime
+	}})
+	recordRow(t, r, "session: expired during a stop", 1, 1, "uploaded again, not quarantined")
+	data := testutil.Content("expiring", 3<<20+5)
+	r.write("expiring.mp4", data)
+	r.start()
+	first := waitUploading(r, "expiring.mp4")
+	r.stop()
+	time.Sleep(lifetime + 500*time.Millisecond)
+	r.start()
+	var j *state.Job
+	r.eventually(60*time.Second, "expiring.mp4 to rest", func() bool {
+		var ok bool
+		j, ok = r.jobAt("expiring.mp4")
+		return ok && (j.Stage == state.StageDone || j.Stage == state.StageQuarantined || (j.Stage == state.StageFailed && j.NextRetry.IsZero()))
+	})
+	if j.Stage != state.StageDone || j.ID != first.ID {
+		t.Fatalf("job %s is %s (%+v), want %s done", j.ID, j.Stage, j.LastError, first.ID)
+	}
+	if !strings.Contains(r.logs.String(), "session refused before any commit") {
+		t.Fatal("the refused session was not the path taken (the stop did not outlive the session?)")
+	}
+	if n := len(r.emulator().Media()); n != 1 {
+		t.Fatalf("%d media, want 1", n)
+	}
+	checkBytes(t, "expiring.mp4", mediaURLOf(r.emulator().Media(), j.Result.FileID), data)
+}

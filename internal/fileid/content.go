@@ -49,7 +49,11 @@ func ReadContent(ctx context.Context, path string) (Content, int64, error) {
 	}
 	defer f.Close()
 	h := crc64x.New()
-	buf := make([]byte, 1<<20)
+	bufSize := int64(1 << 20)
+	if fi, err := f.Stat(); err == nil && fi.Size() < bufSize {
+		bufSize = max(fi.Size()+1, 512) // +1: EOF comes in the first read
+	}
+	buf := make([]byte, bufSize)
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -25,8 +26,8 @@ const (
 	Known
 	// Adopted: a done record had this path, size and mtime under another
 	// inode or ctime (a remount, an rsync -a/cp -a migration) and the
-	// content matched the one committed: the record took the new inode,
-	// nothing is uploaded.
+	// content matched the one committed: nothing is uploaded, and the
+	// record is to take the new inode (Adopt).
 	Adopted
 	// NewVersion: records have this path, size and mtime but other content
 	// (or no content to compare): the returned key's Variant names the new
@@ -58,27 +59,40 @@ type ContentFunc func(ctx context.Context) (fileid.Content, error)
 // identity (see Key): root, path, size and mtime pick the candidate
 // records; the same dev/ino/ctime confirms one at once; otherwise the
 // whole content, read through content, must equal what a done record
-// committed, and that record then adopts the new dev/ino/ctime. It returns
-// the key to enqueue (for NewVersion with its Variant set) and the job
-// that matched, if any.
+// committed; the caller then records that the record adopts the new
+// dev/ino/ctime (Adopt, batched: Reconcile writes nothing). It returns the
+// key (for Adopted the record's identity with the new dev/ino/ctime, for
+// NewVersion with its Variant set) and the job that matched, if any.
 func (s *Store) Reconcile(ctx context.Context, key Key, content ContentFunc) (Key, Outcome, *Job, error) {
 	if err := key.Validate(); err != nil {
 		return key, New, nil, err
 	}
 	key.Variant = ""
-	type entry struct {
-		id  string
-		rec Key
-	}
-	var entries []entry
+	var (
+		entries []Key    // the records' keys (fast-path attributes from the index)
+		ids     []string // their job ids
+		jobs    []*Job   // decoded only when no record has this inode
+	)
 	err := s.read(ctx, func(tx *bolt.Tx) error {
 		prefix := versionPrefix(key)
 		forEachPrefix(tx.Bucket(bIdentity), prefix, func(k, v []byte) bool {
 			id, rec := parseIdentityValue(v)
 			rec.Variant = string(k[len(prefix):])
-			entries = append(entries, entry{id, rec})
+			entries, ids = append(entries, rec), append(ids, id)
 			return true
 		})
+		for _, rec := range entries {
+			if sameInode(rec, key) {
+				return nil
+			}
+		}
+		for _, id := range ids {
+			j, err := getJob(tx, id)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
 		return nil
 	})
 	if err != nil {
@@ -87,19 +101,15 @@ func (s *Store) Reconcile(ctx context.Context, key Key, content ContentFunc) (Ke
 	if len(entries) == 0 {
 		return key, New, nil, nil
 	}
-	for _, e := range entries {
-		if sameInode(e.rec, key) {
-			key.Variant = e.rec.Variant
-			return key, Known, &Job{ID: e.id, Key: key}, nil
+	for i, rec := range entries {
+		if sameInode(rec, key) {
+			key.Variant = rec.Variant
+			return key, Known, &Job{ID: ids[i], Key: key}, nil
 		}
 	}
 	// The inode or ctime moved: the records decide, then the content.
 	var done []*Job
-	for _, e := range entries {
-		j, err := s.Get(ctx, e.id)
-		if err != nil {
-			return key, New, nil, fmt.Errorf("state: reconcile %s: %w", key.Path(), err)
-		}
+	for _, j := range jobs {
 		if owns(j) {
 			key.Variant = j.Key.Variant
 			return key, Known, j, nil
@@ -113,14 +123,10 @@ func (s *Store) Reconcile(ctx context.Context, key Key, content ContentFunc) (Ke
 		return key, New, nil, fmt.Errorf("state: reconcile %s: %w", key.Path(), err)
 	}
 	for _, j := range done {
-		if j.Result.Content != string(c) {
-			continue
+		if j.Result.Content == string(c) {
+			key.Variant = j.Key.Variant
+			return key, Adopted, j, nil
 		}
-		adopted, err := s.adopt(ctx, j.ID, key)
-		if err != nil {
-			return key, New, nil, err
-		}
-		return adopted.Key, Adopted, adopted, nil
 	}
 	key.Variant = string(c)
 	return key, NewVersion, nil, nil
@@ -139,29 +145,51 @@ func owns(j *Job) bool {
 	return true
 }
 
-// adopt gives done job id the fast-path attributes (dev, ino, ctime) of
-// now, whose identity it has.
-func (s *Store) adopt(ctx context.Context, id string, now Key) (*Job, error) {
-	j, err := s.Update(ctx, id, func(n *Job) error {
-		if n.Stage != StageDone {
-			return fmt.Errorf("job %s is %s, not done: %w", id, n.Stage, ErrTransition)
-		}
-		now.Variant = n.Key.Variant
-		if !sameIdentity(n.Key, now) {
-			return fmt.Errorf("job %s: %s is another identity", id, now.Path())
-		}
-		n.Key.Dev, n.Key.Ino, n.Key.CtimeNs = now.Dev, now.Ino, now.CtimeNs
-		n.History = append(n.History, Transition{From: StageDone, To: StageDone, At: s.now(),
-			Note: "same content under a new inode or ctime: record adopted"})
-		if len(n.History) > MaxHistory {
-			n.History = append([]Transition(nil), n.History[len(n.History)-MaxHistory:]...)
+// Adoption is a done record to give the fast-path attributes (dev, ino,
+// ctime) of Key, once Reconcile confirmed its content.
+type Adoption struct {
+	ID  string
+	Key Key
+}
+
+// Adopt records adoptions in one transaction (a remount of many files
+// costs one write per batch, not one per file). A job that is no longer
+// done or no longer has the identity is skipped: the next scan asks again.
+func (s *Store) Adopt(ctx context.Context, adoptions ...Adoption) error {
+	if len(adoptions) == 0 {
+		return nil
+	}
+	err := s.write(ctx, fmt.Sprintf("adopt %d records", len(adoptions)), func(tx *bolt.Tx) error {
+		now := s.now()
+		for _, a := range adoptions {
+			cur, err := getJob(tx, a.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if cur.Stage != StageDone || !sameIdentity(cur.Key, a.Key) {
+				continue
+			}
+			next := cur.Clone()
+			next.Key.Dev, next.Key.Ino, next.Key.CtimeNs = a.Key.Dev, a.Key.Ino, a.Key.CtimeNs
+			next.Updated = now
+			next.History = append(next.History, Transition{From: StageDone, To: StageDone, At: now,
+				Note: "same content under a new inode or ctime: record adopted"})
+			if len(next.History) > MaxHistory {
+				next.History = append([]Transition(nil), next.History[len(next.History)-MaxHistory:]...)
+			}
+			if err := putJob(tx, cur, next); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("state: adopt %s for job %s: %w", now.Path(), id, err)
+		return fmt.Errorf("state: adopt %d records: %w", len(adoptions), err)
 	}
-	return j, nil
+	return nil
 }
 
 // rebuildIdentities migrates schema 2 to 3: the identity no longer holds

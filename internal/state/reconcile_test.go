@@ -96,6 +96,9 @@ func TestReconcile(t *testing.T) {
 				}
 			}
 			if got == Adopted {
+				if err := s.Adopt(ctx, Adoption{ID: j.ID, Key: key}); err != nil {
+					t.Fatal(err)
+				}
 				now, err := s.Get(ctx, rec.ID)
 				if err != nil || now.Key.Dev != tc.now.Dev || now.Key.Ino != tc.now.Ino || now.Key.CtimeNs != tc.now.CtimeNs {
 					t.Fatalf("adopted record key %+v, want dev/ino/ctime of %+v", now.Key, tc.now)
