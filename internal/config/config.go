@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -30,7 +31,11 @@ type Config struct {
 	Log     Log
 	Upload  Upload
 	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
-	Watch   []Watch
+	// ForEmulator (for_emulator: true) says the state file and post-actions
+	// are meant for the embedded emulator: run --emulator then uses them as
+	// written instead of its own state file and after: keep (ForEmulator).
+	ForEmulator bool
+	Watch       []Watch
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string
@@ -312,4 +317,31 @@ func parseYAML(name string, data []byte) (*yaml.Node, error) {
 		return nil, Errors{syntaxError(name, err)}
 	}
 	return &doc, nil
+}
+
+// EmulatorStatePath is the state file run --emulator uses for a
+// configuration whose state is not meant for the emulator: beside it,
+// "state.db" becoming "state.emulator.db".
+func EmulatorStatePath(state string) string {
+	ext := filepath.Ext(state)
+	return strings.TrimSuffix(state, ext) + ".emulator" + ext
+}
+
+// ForEmulatorRun adapts c to a run against the embedded emulator. Unless
+// c says its state and post-actions are meant for it (ForEmulator), the
+// run keeps its own state file (EmulatorStatePath) and leaves every file
+// where it is: after: keep with no sidecar, no quarantine folder. Uploads
+// to a fake service never move, delete or mark production files.
+func (c *Config) ForEmulatorRun() {
+	if c.ForEmulator {
+		return
+	}
+	c.State = EmulatorStatePath(c.State)
+	for i := range c.Watch {
+		for j := range c.Watch[i].Rules {
+			r := &c.Watch[i].Rules[j]
+			r.After = After{Action: AfterKeep, pos: r.After.pos}
+			r.Quarantine.To = ""
+		}
+	}
 }

@@ -55,6 +55,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 		"log":           func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
 		"upload":        func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
 		"compact_after": set(d, &cfg.Compact, cDuration),
+		"for_emulator":  set(d, &cfg.ForEmulator, cBool),
 		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
 		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})

@@ -31,6 +31,7 @@ type Options struct {
 	Timeout     time.Duration    // wait this long for the lock (default DefaultTimeout)
 	ReadOnly    bool             // shared lock, no writes, nothing created or fixed
 	NoCreate    bool             // a missing file is ErrNoState, never created (the CLI's tools)
+	Mode        string           // what the file records: ModeService or ModeEmulator; another is refused (ErrMode); "" = not checked
 	Logger      *slog.Logger     // default: discard
 	MaxAttempts int              // a failed job is due again only while Attempts < MaxAttempts (0: no limit)
 	Verify      bool             // also cross-check every record against the indexes at open (Store.Check)
@@ -85,8 +86,42 @@ func Open(path string, opts Options) (*Store, error) {
 			_ = db.Close()
 			return nil, err
 		}
+		if err := s.claimMode(opts.Mode); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// The modes a state file records (Options.Mode).
+const (
+	ModeService  = "service"  // uploads to Tencent Cloud VOD
+	ModeEmulator = "emulator" // uploads to the embedded emulator (run --emulator)
+)
+
+// kMode is the meta key holding the mode of the runs that use the file.
+var kMode = []byte("mode")
+
+// claimMode records mode in a file that has none, and refuses a file
+// recorded for another mode: a state that holds fake uploads must never
+// decide what a production run skips, nor the reverse.
+func (s *Store) claimMode(mode string) error {
+	if mode == "" {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		switch got := string(m.Get(kMode)); got {
+		case "":
+			return m.Put(kMode, []byte(mode))
+		case mode:
+			return nil
+		default:
+			return fmt.Errorf("state file %s: %w: it holds the jobs of %s runs and this run uploads to the %s "+
+				"(run --emulator without for_emulator: true keeps its own state file beside it)", s.path, ErrMode, got, mode)
+		}
+	})
 }
 
 // prepare checks the file's presence and permissions and creates a new,

@@ -330,3 +330,31 @@ func TestReadOnlyFileSystem(t *testing.T) {
 		t.Fatalf("read-only open on a read-only file system: %v %v", got, err)
 	}
 }
+
+// TestOpenMode: a state file records the kind of run that uses it; the
+// other kind is refused, read-only opens and unchecked opens are not.
+func TestOpenMode(t *testing.T) {
+	path := statePath(t)
+	s, err := Open(path, Options{Mode: ModeService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, tc := range []struct {
+		opts Options
+		want error
+	}{
+		{Options{Mode: ModeEmulator}, ErrMode},
+		{Options{Mode: ModeService}, nil},
+		{Options{}, nil},
+		{Options{ReadOnly: true, Mode: ModeEmulator}, nil},
+	} {
+		s, err := Open(path, tc.opts)
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("Open(%+v) = %v, want %v", tc.opts, err, tc.want)
+		}
+		if err == nil {
+			s.Close()
+		}
+	}
+}
