@@ -145,10 +145,11 @@ type Watch struct {
 	PollInterval   time.Duration
 	RescanInterval time.Duration
 	Settle         time.Duration
-	Ignore         []string // glob patterns (see Ignored), defaults included unless ignore_defaults: false
-	Bandwidth      int64    // bytes/s for this watch; 0 = only the global limit
-	Rules          []Rule   // first match wins
-	Pos            Pos      // where the watch entry starts
+	MaxOpenWait    time.Duration // how long a quiet file still open for writing is waited for (local filesystems)
+	Ignore         []string      // glob patterns (see Ignored), defaults included unless ignore_defaults: false
+	Bandwidth      int64         // bytes/s for this watch; 0 = only the global limit
+	Rules          []Rule        // first match wins
+	Pos            Pos           // where the watch entry starts
 }
 
 // Rule is one fully merged rule: global defaults, then the watch's

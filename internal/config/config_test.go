@@ -528,3 +528,25 @@ watch:
 		t.Fatalf("for_emulator: maybe: %v", err)
 	}
 }
+
+func TestPollWatchWithoutMarkerWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name, watch string
+		warn        bool
+	}{
+		{"poll, no marker", "watch:\n  - path: ./drop\n    mode: poll\n    rules:\n      - match: \"**/*.mp4\"\n", true},
+		{"poll, marker", "watch:\n  - path: ./drop\n    mode: poll\n    rules:\n      - match: \"**/*.mp4\"\n        ready_marker: \"{{ .Name }}.done\"\n", false},
+		{"notify, no marker", "watch:\n  - path: ./drop\n    mode: notify\n    max_open_wait: 1h\n    rules:\n      - match: \"**/*.mp4\"\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.watch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Contains(strings.Join(cfg.Warnings, "\n"), "ready_marker is the only safe choice")
+			if got != tc.warn {
+				t.Fatalf("warnings %q, want the ready_marker warning: %v", cfg.Warnings, tc.warn)
+			}
+		})
+	}
+}

@@ -257,7 +257,8 @@ func cLocation(d *decoder, n *yaml.Node, field string) (*time.Location, bool) {
 }
 
 func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ruleSpec) (Watch, bool) {
-	w := Watch{Mode: ModeAuto, PollInterval: 10 * time.Second, RescanInterval: 5 * time.Minute, Settle: 5 * time.Second}
+	w := Watch{Mode: ModeAuto, PollInterval: 10 * time.Second, RescanInterval: 5 * time.Minute, Settle: 5 * time.Second,
+		MaxOpenWait: 24 * time.Hour}
 	var dflt ruleSpec
 	var rulesNode *yaml.Node
 	var rulesField string
@@ -271,6 +272,7 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 		"poll_interval":   set(d, &w.PollInterval, cDuration),
 		"rescan_interval": set(d, &w.RescanInterval, cDuration),
 		"settle":          set(d, &w.Settle, cDuration),
+		"max_open_wait":   set(d, &w.MaxOpenWait, cDuration),
 		"ignore":          set(d, &ignore, cIgnore),
 		"ignore_defaults": set(d, &ignoreDefaults, cBool),
 		"bandwidth":       set(d, &w.Bandwidth, cRate),

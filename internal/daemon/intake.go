@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
@@ -73,7 +74,13 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
 	}
-	st, err := settle.New(settle.Config{Root: w.root, Window: w.cfg.Settle, Out: stable, Logger: d.log})
+	sc := settle.Config{Root: w.root, Window: w.cfg.Settle, Out: stable, Logger: d.log, MaxOpenWait: w.cfg.MaxOpenWait}
+	if w.cfg.Mode != config.ModePoll {
+		// A local filesystem can tell a writer that paused from one that
+		// finished; a network one cannot (ready_marker is the way there).
+		sc.OpenForWrite = settle.OpenForWrite
+	}
+	st, err := settle.New(sc)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
 	}
