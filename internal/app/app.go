@@ -129,7 +129,7 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapUploader != nil {
 		up = opts.WrapUploader(up)
 	}
-	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders,
+	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders, Deleter: a.uploaders,
 		Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
 	if err != nil {
 		return nil, err

@@ -176,6 +176,7 @@ type Rule struct {
 	Priority       int
 	Concurrency    int // parts in flight for this rule's jobs
 	Dedupe         bool
+	OnChange       OnChange // a file that changes after its upload
 	After          After
 	Quarantine     Quarantine
 }
@@ -188,6 +189,17 @@ const (
 	AfterKeep   AfterAction = "keep"
 	AfterMove   AfterAction = "move"
 	AfterDelete AfterAction = "delete"
+)
+
+// OnChange is what a rule does with a file that changes after its upload
+// (same path, new version).
+type OnChange string
+
+// The on_change choices.
+const (
+	OnChangeUpload  OnChange = "upload"  // a new media for the new version (default)
+	OnChangeIgnore  OnChange = "ignore"  // the earlier version's media stands; nothing is uploaded
+	OnChangeReplace OnChange = "replace" // upload the new version, then DeleteMedia the old one once the new commit is durable
 )
 
 // After is the post-upload action.

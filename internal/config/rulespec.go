@@ -35,6 +35,7 @@ type ruleSpec struct {
 	priority       *int
 	concurrency    *int
 	dedupe         *bool
+	onChange       *OnChange
 	after          *After
 	qTo            *string
 	qToPos         Pos
@@ -61,6 +62,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"priority":        setPtr(d, &s.priority, cPriority),
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
+		"on_change":       setPtr(d, &s.onChange, enum(OnChangeUpload, OnChangeIgnore, OnChangeReplace)),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
 		"quarantine": func(n *yaml.Node, f string) {
 			d.mapping(n, f, map[string]handler{
@@ -173,6 +175,7 @@ func overlay(base, top ruleSpec) ruleSpec {
 	setIf(&o.priority, top.priority)
 	setIf(&o.concurrency, top.concurrency)
 	setIf(&o.dedupe, top.dedupe)
+	setIf(&o.onChange, top.onChange)
 	setIf(&o.after, top.after)
 	if top.qTo != nil {
 		o.qTo, o.qToPos = top.qTo, top.qToPos
@@ -222,6 +225,7 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		Priority:       val(s.priority, 0),
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
+		OnChange:       val(s.onChange, OnChangeUpload),
 		After:          val(s.after, After{Action: AfterKeep}),
 		Quarantine:     Quarantine{To: val(s.qTo, ""), AfterAttempts: val(s.qAttempts, c.Upload.Retries.MaxAttempts), pos: s.qToPos},
 	}

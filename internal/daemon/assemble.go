@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
@@ -223,18 +224,26 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 // never be uploaded, its failure.
 func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
 	key := c.key
-	if failure != nil {
-		// A job born failed is kept from the workers until its failure is
-		// recorded.
+	var prev *state.Job // the uploaded earlier version of this path, if any
+	if failure == nil {
+		prev = a.previousUpload(ctx, c.rel, key)
+	}
+	if failure != nil || prev != nil {
+		// A job born failed (or ignored) is kept from the workers until
+		// that is recorded.
 		if !a.d.sched.claim(key.ID()) {
 			return false
 		}
 		defer a.d.sched.release(key.ID())
 	}
-	j, created, err := a.d.store.Enqueue(ctx, key, state.Attrs{
+	attrs := state.Attrs{
 		Kind: kind, Rule: c.params.Rule, Cover: cover, Bytes: bytes,
 		SourceContext: c.params.SourceContext, MediaName: c.params.MediaName, Priority: c.params.Priority,
-	})
+	}
+	if prev != nil && c.rule.OnChange == config.OnChangeReplace {
+		attrs.Replaces = prev.ID
+	}
+	j, created, err := a.d.store.Enqueue(ctx, key, attrs)
 	if err != nil {
 		a.d.noteStateError(err)
 		a.d.log.Error("cannot record a new job; it is retried", "path", c.rel, "err", err)
@@ -248,6 +257,9 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 	if failure != nil {
 		d := a.d
 		d.fail(ctx, j, d.log.With("job", j.ID, "path", c.rel, "rule", c.params.Rule), *failure, c.rule)
+	}
+	if prev != nil {
+		a.changedAfterUpload(ctx, j, prev, c.rule.OnChange)
 	}
 	return true
 }

@@ -21,8 +21,9 @@ type Options struct {
 	Config   *config.Config
 	Store    *state.Store
 	Uploader Uploader
-	Finder   MediaFinder // optional: settles commits the service no longer knows
-	Events   Events      // optional: metrics
+	Finder   MediaFinder  // optional: settles commits the service no longer knows
+	Deleter  MediaDeleter // optional: deletes a replaced media (on_change: replace)
+	Events   Events       // optional: metrics
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// Beat, when set, is called with a component name each time that
@@ -36,6 +37,7 @@ type Daemon struct {
 	store  *state.Store
 	up     Uploader
 	finder MediaFinder
+	delete MediaDeleter
 	log    *slog.Logger
 	events events
 	sched  *scheduler
@@ -74,7 +76,7 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder,
+	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder, delete: opts.Deleter,
 		log: opts.Logger, events: events{e: opts.Events, now: opts.Now}}
 	d.sched = newScheduler(d)
 	d.health.started, d.health.lastProgress = opts.Now(), opts.Now()

@@ -15,6 +15,7 @@ type Events interface {
 	WatcherOverflow(watch string)
 	WatcherRescan(watch string, when time.Time)
 	SetWatchUp(watch string, up bool)
+	ChangedAfterUpload(action string)
 }
 
 // events makes every Events call safe when none was given.
@@ -54,5 +55,11 @@ func (ev events) rescan(watch string, overflow bool) {
 func (ev events) watchUp(watch string, up bool) {
 	if ev.e != nil {
 		ev.e.SetWatchUp(watch, up)
+	}
+}
+
+func (ev events) changedAfterUpload(action string) {
+	if ev.e != nil {
+		ev.e.ChangedAfterUpload(action)
 	}
 }

@@ -34,6 +34,11 @@ type MediaFinder interface {
 	FindMediaIn(ctx context.Context, subAppID uint64, sourceContext string, since time.Time) (uploader.Result, bool, error)
 }
 
+// MediaDeleter deletes a media in VOD (on_change: replace).
+type MediaDeleter interface {
+	DeleteMedia(ctx context.Context, subAppID uint64, fileID string) error
+}
+
 // Error codes the daemon itself gives a job (the service's codes pass
 // through unchanged).
 const (
@@ -329,6 +334,18 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	_, p, err := d.paramsFor(j)
 	if err != nil {
 		p.After = config.After{Action: config.AfterKeep}
+	}
+	if err := d.replaceOld(ctx, j, p, log); err != nil {
+		if _, uerr := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+			n.Post.Attempts++
+			n.Post.LastError = err.Error()
+			return nil
+		}); uerr != nil {
+			d.noteStateError(uerr)
+		}
+		log.Error("deleting the replaced media failed; it is retried", "code", CodePostAction, "err", err)
+		d.sched.retryPostLater(j.ID)
+		return
 	}
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
 	if j.QuarantinePath != "" {

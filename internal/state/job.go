@@ -319,8 +319,13 @@ type Job struct {
 	LastError      *JobError       `json:"last_error,omitempty"`
 	QuarantinePath string          `json:"quarantine_path,omitempty"` // where a quarantined file was moved; kept by Retry
 	Post           Post            `json:"post,omitzero"`
-	History        []Transition    `json:"history,omitempty"`
-	Compacted      bool            `json:"compacted,omitempty"`
+	// Replaces is the job (an earlier version of the same path) whose media
+	// this job's commit replaces (on_change: replace); ReplacedOld is set
+	// once that media is deleted.
+	Replaces    string       `json:"replaces,omitempty"`
+	ReplacedOld bool         `json:"replaced_old,omitempty"`
+	History     []Transition `json:"history,omitempty"`
+	Compacted   bool         `json:"compacted,omitempty"`
 }
 
 // SourcePath is where the job's file is now: its quarantine path when it was
@@ -367,6 +372,7 @@ type Attrs struct {
 	MediaName     string
 	Priority      int
 	ContentHash   string
+	Replaces      string // job whose media the commit replaces (on_change: replace)
 }
 
 func (j *Job) record(from, to Stage, at time.Time, note string) {

@@ -356,7 +356,7 @@ func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
 	j := &Job{
 		ID: id, Seq: seq, Key: key, Kind: a.Kind, Rule: a.Rule, Cover: a.Cover, Stage: StageQueued,
 		Created: now, Updated: now, Bytes: bytesTotal, SourceContext: a.SourceContext,
-		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash,
+		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash, Replaces: a.Replaces,
 	}
 	j.record("", StageQueued, now, "enqueued")
 	return j, nil
