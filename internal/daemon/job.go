@@ -67,9 +67,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, jobFailure{code: CodeNoRule, msg: err.Error()}, nil)
 		return
 	}
-	if err := d.checkUnchanged(j); err != nil {
-		d.fileChanged(ctx, j, log, err)
-		return
+	// A job caught committing is settled first, whatever the file is now
+	// (settling never uploads): a commit may have happened, and a file
+	// remounted meanwhile must not turn it into a second upload.
+	if j.Stage != state.StageCommitting {
+		if err := d.checkUnchanged(j); err != nil {
+			d.fileChanged(ctx, j, log, err)
+			return
+		}
 	}
 	cp, err := d.loadCheckpoint(ctx, j)
 	if err != nil {
