@@ -28,9 +28,9 @@ trap 'rm -rf "$work"' EXIT
 echo "building vodwatchd into $work"
 go build -o "$work/vodwatchd" ./cmd/vodwatchd || die "go build ./cmd/vodwatchd failed"
 
-grep -q '^ExecStart=/usr/local/bin/vodwatchd ' "$unit" ||
-  die "$unit: ExecStart no longer starts with /usr/local/bin/vodwatchd; update this script"
-sed "s#^ExecStart=/usr/local/bin/vodwatchd #ExecStart=$work/vodwatchd #" "$unit" >"$work/vodwatchd.service"
+grep -q '^ExecStart=/usr/bin/vodwatchd ' "$unit" ||
+  die "$unit: ExecStart no longer starts with /usr/bin/vodwatchd; update this script"
+sed "s#^ExecStart=/usr/bin/vodwatchd #ExecStart=$work/vodwatchd #" "$unit" >"$work/vodwatchd.service"
 
 echo "systemd-analyze verify $unit"
 out=$(systemd-analyze verify --man=no "$work/vodwatchd.service" 2>&1) ||
@@ -58,7 +58,7 @@ if [ "$(id -u)" -eq 0 ]; then
 $out"
   [ -z "$out" ] || die "tmpfiles reported problems:
 $out"
-  for d in etc/vodwatchd var/lib/vodwatchd; do
+  for d in etc/vodwatchd var/lib/vodwatchd srv/vodwatchd/drop srv/vodwatchd/done srv/vodwatchd/failed; do
     [ -d "$work/root/$d" ] || die "tmpfiles did not create /$d"
   done
   echo "  ok"

@@ -15,6 +15,9 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
+	"github.com/vodwatchd/vodwatchd/internal/daemon"
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
+	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
@@ -49,13 +52,7 @@ func runCheck(ctx context.Context, env *cmdEnv, args []string, deps checkDeps) e
 	flags := newFlagSet(env, "check")
 	cfgPath := flags.String("config", "/etc/vodwatchd/config.yaml", "configuration file")
 	online := flags.Bool("online", false, "also verify the credentials with a harmless API call")
-	flags.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd check --config FILE [--online] [PATH...]\n\n"+
-			"Validates the configuration and the machine (state folder, watch folders,\n"+
-			"credentials, inotify limit); for each PATH explains which watch and rule\n"+
-			"would take it and what would be sent to VOD.\n\nflags:")
-		flags.PrintDefaults()
-	}
+	as := flags.String("as", "", "also check that `USER` (the service user, e.g. vodwatchd) may read and write what the daemon needs")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -75,6 +72,13 @@ func runCheck(ctx context.Context, env *cmdEnv, args []string, deps checkDeps) e
 	}
 	c := &checker{ctx: ctx, env: env, cfg: cfg, deps: deps}
 	c.report()
+	if *as != "" {
+		id, err := lookupIdentity(*as)
+		if err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+		c.checkAs(id)
+	}
 	if *online {
 		c.runOnline()
 	}
@@ -197,8 +201,21 @@ func (c *checker) checkCredentials() {
 			c.line("warn", "credentials file %s is readable by group/others (mode %04o): chmod 600 it", cr.Path, fi.Mode().Perm())
 		}
 	}
+	if cr.Kind == config.CredSystemd && c.env.getenv("CREDENTIALS_DIRECTORY") == "" {
+		for _, name := range []string{"secret_id", "secret_key"} {
+			p := filepath.Join(cr.Path, name)
+			if fi, err := os.Stat(p); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				c.line("warn", "credential %s is readable by group/others (mode %04o): chmod 600 it", p, fi.Mode().Perm())
+			}
+		}
+	}
 	if cr.Kind == config.CredCVMRole {
 		c.line("ok", "credentials: cvm-role (fetched from the instance metadata service at run time; verify with --online)")
+		return
+	}
+	if strings.Contains(cr.Path, "${CREDENTIALS_DIRECTORY}") || strings.Contains(cr.Path, "$CREDENTIALS_DIRECTORY") {
+		c.line("warn", "credentials (%s): only the service has $CREDENTIALS_DIRECTORY, so they cannot be read here; "+
+			"credentials: systemd:DIR (DIR = where LoadCredential= reads them) lets check read the same files", describeCred(cr))
 		return
 	}
 	s, err := credentials.Resolve(cr, c.env.getenv)
@@ -215,6 +232,8 @@ func describeCred(cr config.Credentials) string {
 		return "file:" + cr.Path
 	case config.CredProfile:
 		return "profile:" + cr.Profile
+	case config.CredSystemd:
+		return "systemd:" + cr.Path
 	}
 	return string(cr.Kind)
 }
@@ -278,7 +297,14 @@ func (c *checker) runOnline() {
 		c.line("FAIL", "online: no online check available")
 		return
 	}
-	if err := c.deps.online(c.ctx, c.env, c.cfg); err != nil {
+	err := c.deps.online(c.ctx, c.env, c.cfg)
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			c.line("FAIL", "online: %v", e)
+		}
+		return
+	}
+	if err != nil {
 		c.line("FAIL", "online: %v", err)
 	}
 }
@@ -316,6 +342,14 @@ func (c *checker) explain(arg string) {
 		fmt.Fprintf(out, "  not taken: ignored (ignore list: %s)\n", strings.Join(w.Ignore, " "))
 		return
 	}
+	if media, ok := daemon.SidecarOf(rel); ok && statErr == nil && exists(filepath.Join(w.Path, filepath.FromSlash(media))) {
+		fmt.Fprintf(out, "  not taken: vodwatchd's own sidecar of %s (result or error), never uploaded\n", media)
+		return
+	}
+	if ms := daemon.ClaimedBy(w.Path, rel); len(ms) > 0 {
+		fmt.Fprintf(out, "  not taken: part of the HLS/DASH bundle of %s (uploaded with it, never on its own)\n", strings.Join(ms, ", "))
+		return
+	}
 	set := rules.New(w, c.deps.now)
 	if media, ok := set.IsCover(rel, siblings(abs)); ok {
 		fmt.Fprintf(out, "  not taken: cover of %s (uploaded with it, never on its own)\n", media)
@@ -329,10 +363,18 @@ func (c *checker) explain(arg string) {
 	facts := rules.FileFacts{Root: w.Path, Rel: rel, ModTime: c.deps.now()}
 	if statErr == nil {
 		facts.Size, facts.ModTime = fi.Size(), fi.ModTime()
+		facts.JobID = daemon.JobKey(w.Path, rel, fileid.FromInfo(fi)).ID()
 	} else {
-		fmt.Fprintf(out, "  note:      the file does not exist; size 0 and mtime now assumed\n")
+		fmt.Fprintf(out, "  note:      the file does not exist; size 0 and mtime now assumed, and the job id is only known once it does\n")
 	}
 	fmt.Fprintf(out, "  rule:      %s (%s, match %q)\n", r.Name, r.Pos, r.Match)
+	if facts.JobID != "" {
+		fmt.Fprintf(out, "  job:       %s (this version of the file; status, retry and forget take it)\n", facts.JobID)
+	}
+	if statErr == nil && fi.Size() == 0 && !r.AllowEmpty {
+		fmt.Fprintf(out, "  not taken: zero-byte file, refused with a warning (allow_empty: true on the rule uploads it)\n")
+		return
+	}
 	p, err := r.Params(facts)
 	if err != nil {
 		fmt.Fprintf(out, "  error:     %v\n", err)
@@ -340,6 +382,37 @@ func (c *checker) explain(arg string) {
 		return
 	}
 	printParams(out, p, siblings(abs))
+	if _, isManifest := manifest.KindOf(rel); isManifest && statErr == nil {
+		explainBundle(c.ctx, out, abs, p.BundleTimeout)
+	}
+}
+
+// explainBundle says whether the manifest at abs is complete, and lists
+// the files it still misses, as the daemon would find them.
+func explainBundle(ctx context.Context, out io.Writer, abs string, timeout time.Duration) {
+	b, err := manifest.Resolve(ctx, abs, manifest.Options{})
+	var miss *manifest.MissingError
+	switch {
+	case errors.As(err, &miss):
+		names := make([]string, 0, min(len(miss.Missing), 10))
+		for _, f := range miss.Missing[:min(len(miss.Missing), 10)] {
+			names = append(names, f.Rel)
+		}
+		more := ""
+		if len(miss.Missing) > len(names) {
+			more = fmt.Sprintf(" and %d more", len(miss.Missing)-len(names))
+		}
+		fmt.Fprintf(out, "  missing:   %d file(s): %s%s (the bundle waits up to %s, then fails)\n", len(miss.Missing), strings.Join(names, ", "), more, timeout)
+	case err != nil:
+		fmt.Fprintf(out, "  invalid:   %v (the job fails with BundleInvalid)\n", err)
+	default:
+		fmt.Fprintf(out, "  complete:  %d referenced file(s), %s\n", len(b.Files), humanBytes(b.Size()))
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 // findWatch returns the watch whose root holds abs, and the slash path
@@ -429,6 +502,12 @@ func describeAfter(a config.After) string {
 	}
 	if a.Sidecar {
 		s += ", with a .vod.json sidecar"
+	}
+	if a.PruneEmpty {
+		s += ", removing the folders it leaves empty"
+	}
+	if a.When == config.AfterWhenReady && a.Action != config.AfterKeep {
+		s += ", once VOD made it playable (ready)"
 	}
 	return s
 }

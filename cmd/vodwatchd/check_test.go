@@ -77,7 +77,7 @@ watch:
         media_name: "{{.Parent}} {{.Stem}}"
         expire_after: 720h
         cover: [".jpg"]
-        after: { action: move, to: ./done }
+        after: { action: move, to: ./done, prune_empty: true }
       - name: rest
         match: "**/*.mov"
 `
@@ -97,9 +97,10 @@ func TestCheckExplains(t *testing.T) {
 	f.write(t, "drop/news/2024/clip.jpg", "jpeg", 0o644)
 	f.write(t, "drop/notes.txt", "x", 0o644)
 	f.write(t, "drop/.partial.mov", "x", 0o644)
+	f.write(t, "drop/empty.mov", "", 0o644)
 	d := func(rel string) string { return filepath.Join(f.dir, rel) }
 	out, errOut, err := f.run(t, nil, d("drop/news/2024/clip.mp4"), d("drop/news/2024/clip.jpg"), d("drop/notes.txt"),
-		d("drop/.partial.mov"), d("drop/later/new.mov"), "/etc/hostname", d("drop/news"))
+		d("drop/.partial.mov"), d("drop/later/new.mov"), "/etc/hostname", d("drop/news"), d("drop/empty.mov"))
 	if err != nil {
 		t.Fatalf("check failed: %v\n%s%s", err, out, errOut)
 	}
@@ -118,7 +119,7 @@ func TestCheckExplains(t *testing.T) {
 		"  expires:   2024-07-01T12:00:00Z",
 		"  source:    \"vodwatchd:",
 		"  cover:     news/2024/clip.jpg (present)",
-		"  after:     move to "+d("done"),
+		"  after:     move to "+d("done")+", removing the folders it leaves empty",
 		// the others
 		"  not taken: cover of news/2024/clip.mp4 (uploaded with it, never on its own)",
 		"  not taken: no rule matches; the file is left alone",
@@ -127,6 +128,8 @@ func TestCheckExplains(t *testing.T) {
 		"  rule:      rest (",
 		"/etc/hostname\n  not taken: not inside any watch folder",
 		"  not taken: a folder; files under it are matched one by one",
+		"empty.mov\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      empty.mov\n  rule:      rest (",
+		"  not taken: zero-byte file, refused with a warning (allow_empty: true on the rule uploads it)",
 	)
 	if strings.Contains(out, "AKIDcheckTestId0001") {
 		t.Errorf("full secret id printed")
@@ -173,6 +176,22 @@ func TestCheckMachineProblems(t *testing.T) {
 				f.env = map[string]string{"TENCENTCLOUD_SECRET_KEY": "fileSecretValue"} // so run() checks it never prints
 			},
 			[]string{"warn  credentials file ", "is readable by group/others (mode 0644)", "ok    credentials (file:"}},
+		{"systemd credentials read from the LoadCredential= sources", "vod:\n  credentials: systemd:./creds\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			func(t *testing.T, f *checkFixture) {
+				f.write(t, "creds/secret_id", "AKIDsystemd000001\n", 0o600)
+				f.write(t, "creds/secret_key", "systemdSecretValue\n", 0o644)
+				f.env = map[string]string{"TENCENTCLOUD_SECRET_KEY": "systemdSecretValue"} // so run() checks it never prints
+			},
+			[]string{"warn  credential ", "secret_key is readable by group/others (mode 0644)", "ok    credentials (systemd:", "secret id AKID****"}},
+		{"credentials under $CREDENTIALS_DIRECTORY outside the unit", "vod:\n  credentials: file:${CREDENTIALS_DIRECTORY}/vod\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			func(t *testing.T, f *checkFixture) {
+				t.Setenv("CREDENTIALS_DIRECTORY", "")
+				os.Unsetenv("CREDENTIALS_DIRECTORY")
+			},
+			[]string{"warn  ", "vod.credentials: $CREDENTIALS_DIRECTORY is set by systemd for the service only",
+				"warn  credentials (file:", "only the service has $CREDENTIALS_DIRECTORY"}},
+		{"systemd credentials missing", "vod:\n  credentials: systemd:./creds\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			nil, []string{"FAIL  credentials (systemd:", "systemd credential secret_id: open "}},
 		{"inotify limit too low", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n",
 			func(t *testing.T, f *checkFixture) {
 				f.write(t, "drop/a/b/c/x", "x", 0o644)
@@ -254,6 +273,40 @@ func TestCheckUsage(t *testing.T) {
 	if code := runMain(context.Background(), env, []string{"check", "--config", filepath.Join(t.TempDir(), "none.yaml")}); code != 1 {
 		t.Errorf("missing config: exit %d, want 1", code)
 	}
+}
+
+// TestCheckBundlesAndSidecars: check describes bundle members and the
+// daemon's own sidecars as the daemon treats them, and lists what an
+// incomplete manifest still misses.
+func TestCheckBundlesAndSidecars(t *testing.T) {
+	f := newCheckFixture(t, "watch:\n  - path: ./drop\n    rules:\n      - name: hls\n        match: \"**/*.m3u8\"\n        bundle_timeout: 10m\n"+
+		"      - name: all\n        match: \"**\"\n")
+	f.write(t, "drop/show/master.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nv1/index.m3u8\n", 0o644)
+	f.write(t, "drop/show/v1/index.m3u8", "#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4,\nseg0.ts\n#EXTINF:4,\nseg1.ts\n#EXT-X-ENDLIST\n", 0o644)
+	f.write(t, "drop/show/v1/seg0.ts", "ts", 0o644)
+	f.write(t, "drop/clip.mp4", "video", 0o644)
+	f.write(t, "drop/clip.mp4.vod.json", "{}", 0o644)
+	f.write(t, "drop/clip.mp4.error.json", "{}", 0o644)
+	f.write(t, "drop/orphan.vod.json", "{}", 0o644)
+	d := func(rel string) string { return filepath.Join(f.dir, rel) }
+	out, errOut, err := f.run(t, nil, d("drop/show/master.m3u8"), d("drop/show/v1/index.m3u8"), d("drop/show/v1/seg0.ts"),
+		d("drop/clip.mp4.vod.json"), d("drop/clip.mp4.error.json"), d("drop/orphan.vod.json"))
+	if err != nil {
+		t.Fatalf("check: %v\n%s%s", err, out, errOut)
+	}
+	wantLines(t, out,
+		"master.m3u8\n  watch:     watch[0] ",
+		"  rule:      hls (",
+		"  missing:   1 file(s): v1/seg1.ts (the bundle waits up to 10m0s, then fails)",
+		"index.m3u8\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      show/v1/index.m3u8\n  not taken: part of the HLS/DASH bundle of show/master.m3u8 (uploaded with it, never on its own)",
+		"seg0.ts\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      show/v1/seg0.ts\n  not taken: part of the HLS/DASH bundle of show/v1/index.m3u8 (uploaded with it, never on its own)",
+		"clip.mp4.vod.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      clip.mp4.vod.json\n  not taken: vodwatchd's own sidecar of clip.mp4 (result or error), never uploaded",
+		"clip.mp4.error.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      clip.mp4.error.json\n  not taken: vodwatchd's own sidecar of clip.mp4 (result or error), never uploaded",
+		"orphan.vod.json\n  watch:     watch[0] "+d("drop")+" (mode auto)\n  path:      orphan.vod.json\n  rule:      all (",
+	)
+	f.write(t, "drop/show/v1/seg1.ts", "ts", 0o644)
+	out, _, _ = f.run(t, nil, d("drop/show/master.m3u8"))
+	wantLines(t, out, "  complete:  3 referenced file(s), 89 B")
 }
 
 // TestCheckAndRunAgreeOnInotifyBudget: watches already held by this user

@@ -33,6 +33,9 @@ func cmdEmulator(ctx context.Context, env *cmdEnv, args []string) error {
 	fs.BoolVar(&cfg.AllowNonLoopback, "allow-non-loopback", false, "allow listening on a non-loopback address")
 	fs.BoolVar(&cfg.AllowUnsignedCOS, "allow-unsigned-cos", false, "accept unsigned COS uploads (benchmark ceiling only)")
 	fs.BoolVar(&verbose, "v", false, "log every request outcome")
+	fs.DurationVar(&cfg.Tasks.Duration, "task-duration", 2*time.Second, "how long a procedure's task runs (PROCESSING -> FINISH)")
+	fs.Float64Var(&cfg.Tasks.FailRate, "task-fail-rate", 0, "share of tasks that finish with an error, 0..1 (seeded by --fault-seed)")
+	fs.DurationVar(&cfg.Tasks.Redeliver, "event-redeliver", 30*time.Second, "an event not confirmed is pulled again after this")
 	faults.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +57,7 @@ func cmdEmulator(ctx context.Context, env *cmdEnv, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	cfg.Faults = fc
+	cfg.Tasks.Seed = uint64(fc.Seed)
 	level := slog.LevelWarn
 	if verbose {
 		level = slog.LevelInfo

@@ -12,11 +12,6 @@ func cmdForget(ctx context.Context, env *cmdEnv, args []string) error {
 	var sf stateFlags
 	sf.register(fs)
 	force := fs.Bool("force", false, "forget jobs even while they are in flight")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd forget [--state PATH | --config F] [--force] JOB...")
-		fmt.Fprintln(env.stderr, "Forgotten files are uploaded again when they are seen again.")
-		fs.PrintDefaults()
-	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -29,23 +24,29 @@ func cmdForget(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer closeJobs()
-	// Resolve and check every argument before changing anything.
+	// An argument that matches nothing, or a job in flight without --force,
+	// is reported; the other arguments are still forgotten.
+	bad := &argErrors{env: env, name: "forget"}
+	cwd := workingDir(env)
 	var targets []*state.Job
 	for _, a := range pos {
-		j, err := resolveOne(ctx, jobs, a)
+		j, err := resolveOne(ctx, jobs, cwd, a)
 		if err != nil {
-			return err
+			bad.add(err)
+			continue
 		}
 		if j.Stage.InFlight() && !*force {
-			return fmt.Errorf("job %s (%s) is %s: %w; pass --force to forget it anyway", j.ID, printable(j.Key.Path()), j.Stage, state.ErrInFlight)
+			bad.add(fmt.Errorf("job %s (%s) is %s: %w; pass --force to forget it anyway", j.ID, printable(j.Key.Path()), j.Stage, state.ErrInFlight))
+			continue
 		}
 		targets = append(targets, j)
 	}
 	for _, j := range targets {
 		if err := jobs.Forget(ctx, j.ID, *force); err != nil {
-			return fmt.Errorf("forget %s: %w", j.ID, err)
+			bad.add(fmt.Errorf("forget %s: %w", j.ID, err))
+			continue
 		}
 		fmt.Fprintf(env.stdout, "forgot %s %s\n", j.ID, printable(j.Key.Path()))
 	}
-	return nil
+	return bad.err()
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -50,4 +52,68 @@ func TestOnlineAPICall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOnlineValidatesAgainstTheAccount: --online finds a sub-application,
+// a task flow, a category and a storage region the account lacks, and a
+// COS endpoint that cannot be reached, each as its own failure.
+func TestOnlineValidatesAgainstTheAccount(t *testing.T) {
+	emu := emulatortest.Start(t)
+	rules := func(cos string) string {
+		return fmt.Sprintf(`vod:
+  region: ap-guangzhou
+  endpoint: %[1]s
+  scheme: http
+  cos_endpoint: %[2]s
+  cos_scheme: http
+  secret_id: %[3]s
+  secret_key: %[4]s
+  sub_app_id: 1500000001
+watch:
+  - path: ./drop
+    create: true
+    rules:
+      - name: good
+        match: "good/**"
+        procedure: news-transcode
+        class_id: 12
+        storage_region: ap-chongqing
+      - name: bad
+        match: "bad/**"
+        procedure: no-such-flow
+        class_id: 99
+        storage_region: ap-mumbai
+      - name: other-app
+        match: "other/**"
+        sub_app_id: 42
+`, emu.Addr(), cos, emu.SecretID(), emu.SecretKey())
+	}
+	f := newCheckFixture(t, rules(emu.Addr()))
+	out, _, err := f.run(t, checkOnline, "--online")
+	if err == nil {
+		t.Fatalf("check --online passed a config naming what the account lacks:\n%s", out)
+	}
+	wantLines(t, out,
+		"ok    online: the VOD API at "+emu.Addr()+" accepted the credentials",
+		"ok    online: sub_app_id 1500000001 exists",
+		`ok    online: procedure "news-transcode" exists in sub-application 1500000001`,
+		"ok    online: class_id 12 exists in sub-application 1500000001",
+		"ok    online: storage_region ap-chongqing is opened in sub-application 1500000001",
+		`FAIL  online: procedure "no-such-flow" (watch[0].rules[1]): no such task flow in sub-application 1500000001`,
+		"FAIL  online: class_id 99 (watch[0].rules[1]): no such category in sub-application 1500000001",
+		"FAIL  online: storage_region ap-mumbai (watch[0].rules[1]): not opened for this account in sub-application 1500000001",
+		"FAIL  online: sub_app_id 42 (watch[0].rules[2]): not an application of this account (it has 1250000000, 1500000001, 1500000002)",
+		"ok    online: COS at "+emu.Addr()+" is reachable",
+	)
+
+	// A COS endpoint nothing listens on.
+	l, lerr := net.Listen("tcp", "127.0.0.1:0")
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	f = newCheckFixture(t, rules(dead))
+	out, _, _ = f.run(t, checkOnline, "--online")
+	wantLines(t, out, "FAIL  online: COS at "+dead+" cannot be reached: ")
 }

@@ -12,10 +12,6 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 	var sf stateFlags
 	sf.register(fs)
 	all := fs.Bool("failed", false, "retry every failed and quarantined job")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd retry [--state PATH | --config F] JOB...|--failed")
-		fs.PrintDefaults()
-	}
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -34,18 +30,24 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 			return err
 		}
 	}
-	// Resolve every argument before changing anything.
+	// An argument that matches nothing, or a job that is not failed, is
+	// reported; the other arguments are still retried.
+	bad := &argErrors{env: env, name: "retry"}
+	cwd := workingDir(env)
 	for _, a := range pos {
-		j, err := resolveOne(ctx, jobs, a)
+		j, err := resolveOne(ctx, jobs, cwd, a)
 		if err != nil {
-			return err
+			bad.add(err)
+			continue
 		}
 		if j.Stage != state.StageFailed && j.Stage != state.StageQuarantined {
-			return fmt.Errorf("job %s (%s) is %s, not failed or quarantined", j.ID, printable(j.Key.Path()), j.Stage)
+			bad.add(fmt.Errorf("job %s (%s) is %s, not failed or quarantined", j.ID, printable(j.Key.Path()), j.Stage))
+			continue
 		}
 		targets = append(targets, j)
 	}
 	seen := map[string]bool{}
+	queued := 0
 	for _, j := range targets {
 		if seen[j.ID] {
 			continue
@@ -53,14 +55,17 @@ func cmdRetry(ctx context.Context, env *cmdEnv, args []string) error {
 		seen[j.ID] = true
 		r, err := jobs.Retry(ctx, j.ID)
 		if err != nil {
-			return fmt.Errorf("retry %s: %w", j.ID, err)
+			bad.add(fmt.Errorf("retry %s: %w", j.ID, err))
+			continue
 		}
+		queued++
 		fmt.Fprintf(env.stdout, "queued %s %s\n", r.ID, printable(r.SourcePath()))
 	}
-	if len(seen) == 0 {
+	switch {
+	case queued == 0 && bad.n == 0:
 		fmt.Fprintln(env.stdout, "no failed or quarantined jobs")
-	} else if source == "file" {
+	case queued > 0 && source == "file":
 		fmt.Fprintln(env.stdout, "the daemon is not running: the jobs run when it starts")
 	}
-	return nil
+	return bad.err()
 }

@@ -117,6 +117,6 @@ func startEmulator(ctx context.Context, env *cmdEnv, log *slog.Logger, cfg *conf
 		c.VOD.COSEndpoint, c.VOD.COSScheme = e.Addr(), e.Scheme()
 		c.VOD.Credentials = config.Credentials{Kind: config.CredInline, SecretID: e.SecretID(), SecretKey: config.Secret(e.SecretKey())}
 	}
-	fmt.Fprintf(env.stderr, "emulator: VOD API and COS at %s://%s (data in %s)\n", e.Scheme(), e.Addr(), ecfg.DataDir)
+	log.Info("emulator started: VOD API and COS", "url", e.Scheme()+"://"+e.Addr(), "data", ecfg.DataDir)
 	return point, func() { cancel(); e.Close() }, nil
 }

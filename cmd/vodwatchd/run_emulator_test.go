@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,10 +45,12 @@ func TestRunEmulatorLeavesProductionAlone(t *testing.T) {
 	go func() {
 		exit <- runMain(ctx, env, []string{"run", "--emulator", "--emulator-listen", "127.0.0.1:0", "--config", cfgPath, "--log-format", "text"})
 	}()
+	var last string
 	testutil.Eventually(t, 30*time.Second, "clip.mp4 uploaded to the emulator", func() bool {
-		out, _, code := stRun(t, "status", "--emulator", "--config", cfgPath)
-		return code == 0 && strings.Contains(out, " done ")
-	}, logs.String)
+		out, errs, code := stRun(t, "status", "--emulator", "--config", cfgPath)
+		last = fmt.Sprintf("exit %d\n%s%s", code, out, errs)
+		return code == 0 && (strings.Contains(out, " done ") || strings.Contains(out, " ready "))
+	}, func() string { return last + "\n" + logs.String() })
 	cancel()
 	if code := <-exit; code != 0 {
 		t.Fatalf("run --emulator exited %d\n%s", code, logs)

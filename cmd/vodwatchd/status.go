@@ -7,10 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -116,8 +117,9 @@ func looksLikeID(arg string) bool {
 }
 
 // resolve turns a JOB or PATH argument into jobs; an argument matching
-// nothing is an error naming it.
-func resolve(ctx context.Context, jobs control.Jobs, arg string) ([]*state.Job, error) {
+// nothing is an error naming it. A relative PATH is first taken from the
+// current folder (cwd, "" when unknown), then relative to each watch root.
+func resolve(ctx context.Context, jobs control.Jobs, cwd, arg string) ([]*state.Job, error) {
 	if looksLikeID(arg) {
 		j, err := jobs.Get(ctx, arg)
 		if err == nil {
@@ -125,6 +127,12 @@ func resolve(ctx context.Context, jobs control.Jobs, arg string) ([]*state.Job, 
 		}
 		if !errors.Is(err, state.ErrNotFound) {
 			return nil, err
+		}
+	}
+	if !filepath.IsAbs(arg) && cwd != "" {
+		found, err := jobs.FindPath(ctx, filepath.Join(cwd, arg))
+		if err != nil || len(found) > 0 {
+			return found, err
 		}
 	}
 	found, err := jobs.FindPath(ctx, arg)
@@ -138,8 +146,8 @@ func resolve(ctx context.Context, jobs control.Jobs, arg string) ([]*state.Job, 
 }
 
 // resolveOne is resolve for commands that act on exactly one job per arg.
-func resolveOne(ctx context.Context, jobs control.Jobs, arg string) (*state.Job, error) {
-	found, err := resolve(ctx, jobs, arg)
+func resolveOne(ctx context.Context, jobs control.Jobs, cwd, arg string) (*state.Job, error) {
+	found, err := resolve(ctx, jobs, cwd, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +155,41 @@ func resolveOne(ctx context.Context, jobs control.Jobs, arg string) (*state.Job,
 		return nil, fmt.Errorf("%q matches %d jobs; name them by id", arg, len(found))
 	}
 	return found[0], nil
+}
+
+// workingDir is the folder relative PATH arguments start from ("" when it
+// cannot be known; root-relative matching still works then).
+func workingDir(env *cmdEnv) string {
+	if env.cwd != "" {
+		return env.cwd
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	return wd
+}
+
+// argErrors collects the arguments a command could not act on: each is
+// reported on stderr as it happens, the others still run, and the command
+// exits 1 at the end.
+type argErrors struct {
+	env  *cmdEnv
+	name string
+	n    int
+}
+
+func (a *argErrors) add(err error) {
+	a.n++
+	fmt.Fprintf(a.env.stderr, "vodwatchd %s: %v\n", a.name, err)
+}
+
+// err is errReported when an argument failed (already printed), else nil.
+func (a *argErrors) err() error {
+	if a.n == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d argument(s) failed: %w", a.n, errReported)
 }
 
 func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
@@ -157,10 +200,7 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 	active := fs.Bool("active", false, "only queued and in-flight jobs")
 	done := fs.Bool("done", false, "only done jobs")
 	asJSON := fs.Bool("json", false, "print JSON")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd status [--state PATH | --config F] [--failed|--active|--done] [--json] [PATH|JOB...]")
-		fs.PrintDefaults()
-	}
+	exitZero := fs.Bool("exit-zero", false, "exit 0 even when a listed job is failed or quarantined")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -180,18 +220,42 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 		return err
 	}
 	defer closeJobs()
-	list, err := selectJobs(ctx, jobs, stages, pos)
+	bad := &argErrors{env: env, name: "status"}
+	list, err := selectJobs(ctx, jobs, stages, workingDir(env), pos, bad)
 	if err != nil {
 		return err
 	}
 	info := daemonInfo(ctx, jobs)
+	hk := hookInfo(ctx, jobs, info)
 	if *asJSON {
-		return writeJSON(env.stdout, source, info, list)
+		err = writeJSON(env.stdout, source, info, hk, list)
+	} else {
+		if info != nil {
+			writeInfo(env.stdout, info)
+		}
+		writeHooks(env.stdout, hk)
+		err = writeTable(env.stdout, list)
 	}
-	if info != nil {
-		writeInfo(env.stdout, info)
+	if err != nil {
+		return err
 	}
-	return writeTable(env.stdout, list)
+	if err := bad.err(); err != nil {
+		return err
+	}
+	if n := countFailed(list); n > 0 && !*exitZero {
+		return fmt.Errorf("%d job(s) failed, quarantined or processing_failed (--exit-zero to exit 0)", n)
+	}
+	return nil
+}
+
+func countFailed(list []*state.Job) int {
+	n := 0
+	for _, j := range list {
+		if j.Stage == state.StageFailed || j.Stage == state.StageQuarantined || j.DisplayStage() == "processing_failed" {
+			n++
+		}
+	}
+	return n
 }
 
 // daemonInfo asks a running daemon about itself (nil without one).
@@ -229,6 +293,60 @@ func writeInfo(w io.Writer, in *control.DaemonInfo) {
 	if in.StateError != "" {
 		fmt.Fprintf(w, "daemon: STATE NOT WRITABLE (%s): no new jobs are taken until it is\n", in.StateError)
 	}
+	writeWaiting(w, in, time.Now())
+}
+
+// writeWaiting lists the files the daemon has seen but not made jobs of
+// yet, and why, above the jobs.
+func writeWaiting(w io.Writer, in *control.DaemonInfo, now time.Time) {
+	total := 0
+	var parts []string
+	for _, r := range sortedKeys(in.WaitingByReason) {
+		if n := in.WaitingByReason[r]; n > 0 {
+			total += n
+			parts = append(parts, fmt.Sprintf("%d %s", n, r))
+		}
+	}
+	if total == 0 && len(in.Waiting) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "waiting: %d file(s) not jobs yet (%s)\n", total, strings.Join(parts, ", "))
+	t := table{header: []string{"  WAITING", "FOR", "SINCE", "DETAIL"}}
+	for _, f := range in.Waiting {
+		detail := f.Detail
+		if f.NMissing > 0 {
+			detail = fmt.Sprintf("%d missing: %s", f.NMissing, strings.Join(f.Missing, ", "))
+			if f.NMissing > len(f.Missing) {
+				detail += ", ..."
+			}
+		}
+		t.add("  "+printable(f.Path), f.Reason, formatAge(now.Sub(f.Since)), printable(orDefault(detail, "-")))
+	}
+	_ = t.write(w)
+	if total > len(in.Waiting) {
+		fmt.Fprintf(w, "  ... and %d more\n", total-len(in.Waiting))
+	}
+	fmt.Fprintln(w)
+}
+
+// formatAge prints a wait as 45s, 3m10s, 2h5m.
+func formatAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", max(int(d.Seconds()), 0))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func formatBytesRate(bps float64) string {
@@ -238,14 +356,20 @@ func formatBytesRate(bps float64) string {
 	return throttle.FormatRate(int64(bps))
 }
 
-func selectJobs(ctx context.Context, jobs control.Jobs, stages []state.Stage, args []string) ([]*state.Job, error) {
+// selectJobs lists the jobs of args (all jobs without args) in stages; an
+// argument that matches nothing goes to bad, the others are still listed.
+func selectJobs(ctx context.Context, jobs control.Jobs, stages []state.Stage, cwd string, args []string, bad *argErrors) ([]*state.Job, error) {
 	if len(args) == 0 {
 		return jobs.List(ctx, state.Filter{Stages: stages})
 	}
 	seen := map[string]bool{}
-	var out []*state.Job
+	out := []*state.Job{}
 	for _, a := range args {
-		found, err := resolve(ctx, jobs, a)
+		found, err := resolve(ctx, jobs, cwd, a)
+		if errors.Is(err, state.ErrNotFound) {
+			bad.add(err)
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -292,6 +416,7 @@ type statusJob struct {
 	Error          *statusError `json:"error"`
 	QuarantinePath string       `json:"quarantine_path"`
 	MovedTo        string       `json:"moved_to"`
+	Play           *state.Play  `json:"play,omitempty"` // after done: processing, ready or processing_failed, with outputs or error
 }
 
 type statusError struct {
@@ -318,11 +443,11 @@ func jobSize(j *state.Job) int64 {
 func toStatus(j *state.Job) statusJob {
 	s := statusJob{
 		ID: j.ID, Path: j.Key.Path(), Root: j.Key.Root, Rel: j.Key.Rel, Kind: string(j.Kind), Rule: j.Rule,
-		Stage: string(j.Stage), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
-		Attempts: j.Attempts, NextRetry: timePtr(j.NextRetry), Created: j.Created, Updated: j.Updated,
+		Stage: j.DisplayStage(), Size: jobSize(j), BytesDone: j.BytesDone, Progress: j.Progress(),
+		Attempts: attemptsMade(j), NextRetry: timePtr(j.NextRetry), Created: j.Created, Updated: j.Updated,
 		Finished: timePtr(j.Finished), FileID: j.Result.FileID, MediaURL: j.Result.MediaURL,
 		CoverURL: j.Result.CoverURL, RequestID: j.Result.RequestID, QuarantinePath: j.QuarantinePath,
-		MovedTo: j.Post.MovedTo,
+		MovedTo: j.Post.MovedTo, Play: j.Play,
 	}
 	if e := j.LastError; e != nil {
 		s.Error = &statusError{Code: e.Code, Message: e.Message, RequestID: e.RequestID, Op: e.Op}
@@ -330,12 +455,22 @@ func toStatus(j *state.Job) statusJob {
 	return s
 }
 
-func writeJSON(w io.Writer, source string, info *control.DaemonInfo, jobs []*state.Job) error {
+// attemptsMade counts the upload attempts of a job: the failed ones, plus
+// the one running or the one that succeeded.
+func attemptsMade(j *state.Job) int {
+	if j.Stage == state.StageDone || j.Stage.InFlight() {
+		return j.Attempts + 1
+	}
+	return j.Attempts
+}
+
+func writeJSON(w io.Writer, source string, info *control.DaemonInfo, hk *control.HookInfo, jobs []*state.Job) error {
 	out := struct {
 		Source string              `json:"source"`
 		Daemon *control.DaemonInfo `json:"daemon,omitempty"`
+		Hooks  *control.HookInfo   `json:"hooks,omitempty"`
 		Jobs   []statusJob         `json:"jobs"`
-	}{Source: source, Daemon: info, Jobs: make([]statusJob, 0, len(jobs))}
+	}{Source: source, Daemon: info, Hooks: hk, Jobs: make([]statusJob, 0, len(jobs))}
 	for _, j := range jobs {
 		out.Jobs = append(out.Jobs, toStatus(j))
 	}
@@ -349,21 +484,39 @@ func writeTable(w io.Writer, jobs []*state.Job) error {
 		_, err := fmt.Fprintln(w, "no jobs")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPATH\tSTAGE\tSIZE\tPROGRESS\tATTEMPTS\tNEXT RETRY\tRESULT")
+	t := table{header: []string{"ID", "PATH", "STAGE", "SIZE", "PROGRESS", "ATTEMPTS", "NEXT RETRY", "RESULT"}}
 	for _, j := range jobs {
 		next := "-"
 		if !j.NextRetry.IsZero() && j.Stage == state.StageFailed {
 			next = j.NextRetry.Local().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, printable(j.Key.Path()), j.Stage,
-			humanBytes(jobSize(j)), fmt.Sprintf("%.0f%%", 100*j.Progress()), j.Attempts, next, jobResult(j))
+		t.add(j.ID, printable(j.Key.Path()), j.DisplayStage(), humanBytes(jobSize(j)),
+			jobProgress(j), strconv.Itoa(attemptsMade(j)), next, jobResult(j))
 	}
-	return tw.Flush()
+	return t.write(w)
+}
+
+// jobProgress is the upload's progress, then the procedure's.
+func jobProgress(j *state.Job) string {
+	if j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayProcessing {
+		return fmt.Sprintf("%d%%", j.Play.Progress)
+	}
+	return fmt.Sprintf("%.0f%%", 100*j.Progress())
 }
 
 func jobResult(j *state.Job) string {
 	switch {
+	case j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayFailed && j.Play.Error != nil:
+		return printable("FileId " + j.Result.FileID + " processing failed: " + j.Play.Error.Code + ": " + j.Play.Error.Message)
+	case j.Stage == state.StageDone && j.Play != nil && j.Play.Outputs != nil && len(j.Play.Outputs.Streams)+len(j.Play.Outputs.Transcodes) > 0:
+		o := j.Play.Outputs
+		play := ""
+		if len(o.Streams) > 0 {
+			play = o.Streams[0].URL
+		} else {
+			play = o.Transcodes[0].URL
+		}
+		return printable(fmt.Sprintf("FileId %s %s (+%d outputs)", j.Result.FileID, play, len(o.Transcodes)+len(o.Streams)+len(o.Snapshots)))
 	case j.Stage == state.StageDone && j.Result.FileID != "":
 		if j.Result.MediaURL != "" {
 			return printable("FileId " + j.Result.FileID + " " + j.Result.MediaURL)

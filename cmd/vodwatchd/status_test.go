@@ -118,8 +118,14 @@ func stDaemon(t *testing.T, path string) *state.Store {
 
 func stRun(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
+	return stRunIn(t, "/nonexistent-cwd", args...)
+}
+
+// stRunIn runs vodwatchd with cwd as the current folder.
+func stRunIn(t *testing.T, cwd string, args ...string) (string, string, int) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }}
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: func(string) string { return "" }, cwd: cwd}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	code := runMain(ctx, env, args)
@@ -133,7 +139,7 @@ func stRun(t *testing.T, args ...string) (string, string, int) {
 
 func stStatusJSON(t *testing.T, args ...string) (string, []map[string]any) {
 	t.Helper()
-	out, errs, code := stRun(t, append([]string{"status", "--json"}, args...)...)
+	out, errs, code := stRun(t, append([]string{"status", "--json", "--exit-zero"}, args...)...)
 	if code != 0 {
 		t.Fatalf("status --json %v: exit %d: %s", args, code, errs)
 	}
@@ -168,10 +174,18 @@ func TestStatusRetryForget(t *testing.T) {
 			}
 			st := "--state=" + f.path
 
-			// Text table: a header and one aligned line per job.
+			// Text table: a header and one aligned line per job. Failed
+			// jobs make the exit status 1 unless --exit-zero.
 			out, errs, code := stRun(t, "status", st)
+			if code != 1 || !strings.Contains(errs, "2 job(s) failed, quarantined or processing_failed") {
+				t.Errorf("status with failed jobs: exit %d, stderr %q; want 1 naming 2 jobs", code, errs)
+			}
+			if _, _, code := stRun(t, "status", st, "--active"); code != 0 {
+				t.Errorf("status --active (no failed job listed): exit %d, want 0", code)
+			}
+			out, errs, code = stRun(t, "status", st, "--exit-zero")
 			if code != 0 {
-				t.Fatalf("status: exit %d: %s", code, errs)
+				t.Fatalf("status --exit-zero: exit %d: %s", code, errs)
 			}
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if len(lines) != 6 || !strings.HasPrefix(lines[0], "ID  ") {
@@ -227,6 +241,20 @@ func TestStatusRetryForget(t *testing.T) {
 			if _, j = stStatusJSON(t, st, f.ids["done"][:6], "--done"); len(j) != 1 {
 				t.Errorf("status JOB-prefix --done: %v", j)
 			}
+			// ATTEMPTS counts the attempt that succeeded.
+			if _, j = stStatusJSON(t, st, "--done"); len(j) != 1 || j[0]["attempts"] != 1.0 {
+				t.Errorf("done job attempts: %v, want 1", j)
+			}
+			// A path relative to the current folder.
+			out, errs, code = stRunIn(t, "/srv/drop/news", "status", st, "--exit-zero", "done.mp4", "../sport/next.mp4")
+			if code != 0 || !strings.Contains(out, f.ids["done"]) || !strings.Contains(out, f.ids["queued"]) {
+				t.Errorf("status with paths relative to /srv/drop/news: exit %d\n%s%s", code, out, errs)
+			}
+			// One bad argument does not hide the others.
+			out, errs, code = stRun(t, "status", st, "--exit-zero", "/srv/drop/nothing.mp4", f.ids["done"])
+			if code != 1 || !strings.Contains(out, f.ids["done"]) || !strings.Contains(errs, `no job or path matches "/srv/drop/nothing.mp4"`) {
+				t.Errorf("status BAD GOOD: exit %d\n%s%s", code, out, errs)
+			}
 
 			// Unknown ids and paths: non-zero exit and a clear error.
 			for _, args := range [][]string{
@@ -244,13 +272,12 @@ func TestStatusRetryForget(t *testing.T) {
 				t.Errorf("retry without jobs: exit %d, want 2", code)
 			}
 
-			// retry: one job, then --failed for the rest.
-			if _, errs, code := stRun(t, "retry", st, f.ids["queued"]); code != 1 || !strings.Contains(errs, "not failed") {
-				t.Errorf("retry of a queued job: exit %d %q", code, errs)
-			}
-			out, errs, code = stRun(t, "retry", st, f.ids["failed"])
-			if code != 0 || !strings.Contains(out, "queued "+f.ids["failed"]) {
-				t.Fatalf("retry: exit %d, %q %q", code, out, errs)
+			// retry: one job (a queued one and an unknown one beside it are
+			// reported, the failed one is still retried), then --failed.
+			out, errs, code = stRun(t, "retry", st, f.ids["queued"], "/srv/drop/nothing.mp4", f.ids["failed"])
+			if code != 1 || !strings.Contains(errs, "not failed") || !strings.Contains(errs, "no job or path matches") ||
+				!strings.Contains(out, "queued "+f.ids["failed"]) {
+				t.Fatalf("retry QUEUED UNKNOWN FAILED: exit %d, %q %q", code, out, errs)
 			}
 			out, _, code = stRun(t, "retry", st, "--failed")
 			if code != 0 || !strings.Contains(out, "queued "+f.ids["quarantined"]+" /srv/quarantine/news/bad.mp4") {
@@ -260,17 +287,18 @@ func TestStatusRetryForget(t *testing.T) {
 				t.Errorf("failed jobs left after retry --failed: %v", j)
 			}
 
-			// forget: refuses in-flight jobs unless --force.
-			_, errs, code = stRun(t, "forget", st, f.ids["uploading"])
-			if code != 1 || !strings.Contains(errs, "--force") {
-				t.Errorf("forget in flight: exit %d, %q", code, errs)
+			// forget: refuses in-flight jobs unless --force, and still
+			// forgets the other arguments.
+			out, errs, code = stRun(t, "forget", st, f.ids["uploading"], "0123456789abcdef", f.ids["queued"])
+			if code != 1 || !strings.Contains(errs, "--force") || !strings.Contains(errs, "no job or path matches") || out != "forgot "+f.ids["queued"]+" /srv/drop/sport/next.mp4\n" {
+				t.Errorf("forget IN-FLIGHT UNKNOWN QUEUED: exit %d, out %q, err %q", code, out, errs)
 			}
 			out, _, code = stRun(t, "forget", st, "--force", f.ids["uploading"], f.ids["done"])
 			if code != 0 || strings.Count(out, "forgot ") != 2 {
 				t.Fatalf("forget --force: exit %d, %q", code, out)
 			}
-			if _, j = stStatusJSON(t, st); len(j) != 3 {
-				t.Errorf("after forget %d jobs, want 3", len(j))
+			if _, j = stStatusJSON(t, st); len(j) != 2 {
+				t.Errorf("after forget %d jobs, want 2", len(j))
 			}
 		})
 	}
@@ -363,5 +391,37 @@ func TestStatusEmptyAndHumanBytes(t *testing.T) {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func TestStatusShowsWaitingFiles(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	in := &control.DaemonInfo{
+		WaitingByReason: map[string]int{"bundle files": 1, "cover": 1, "settling": 3, "ready marker": 0},
+		Waiting: []control.WaitingFile{
+			{Path: "/srv/drop/show/master.m3u8", Reason: "bundle files", Since: now.Add(-130 * time.Second),
+				Missing: []string{"show/v1/seg3.ts", "show/v1/seg4.ts"}, NMissing: 7},
+			{Path: "/srv/drop/新闻.mp4", Reason: "cover", Since: now.Add(-5 * time.Second)},
+			{Path: "/srv/drop/a.mp4", Reason: "settling", Since: now.Add(-2 * time.Hour)},
+		},
+	}
+	var b bytes.Buffer
+	writeWaiting(&b, in, now)
+	out := b.String()
+	for _, want := range []string{
+		"waiting: 5 file(s) not jobs yet (1 bundle files, 1 cover, 3 settling)",
+		"/srv/drop/show/master.m3u8  bundle files  2m10s  7 missing: show/v1/seg3.ts, show/v1/seg4.ts, ...",
+		"cover         5s",
+		"settling      2h00m  -",
+		"... and 2 more",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("waiting section lacks %q:\n%s", want, out)
+		}
+	}
+	b.Reset()
+	writeWaiting(&b, &control.DaemonInfo{WaitingByReason: map[string]int{"settling": 0}}, now)
+	if b.Len() != 0 {
+		t.Errorf("nothing waiting printed %q", b.String())
 	}
 }

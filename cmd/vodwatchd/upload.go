@@ -32,13 +32,6 @@ type uploadFlags struct {
 func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	f := &uploadFlags{}
 	fs := newFlagSet(env, "upload")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: vodwatchd upload --region REGION [flags] FILE\n\n"+
-			"Uploads FILE (or the HLS/DASH bundle of a .m3u8/.mpd) into VOD and prints its FileId.\n"+
-			"Credentials: TENCENTCLOUD_SECRET_ID/TENCENTCLOUD_SECRET_KEY[/TENCENTCLOUD_SESSION_TOKEN],\n"+
-			"else the SDK chain (profile file, CVM role).\n\nflags:")
-		fs.PrintDefaults()
-	}
 	r := &f.req
 	fs.StringVar(&f.region, "region", "", "API access region, e.g. ap-guangzhou (required unless --emulator)")
 	fs.StringVar(&r.CoverFilePath, "cover", "", "cover image `file`")
@@ -51,7 +44,7 @@ func parseUploadFlags(env *cmdEnv, args []string) (*uploadFlags, error) {
 	fs.StringVar(&r.SessionContext, "session-context", "", "session context")
 	fs.StringVar(&r.MediaName, "media-name", "", "media name (default: file name without extension)")
 	fs.StringVar(&r.MediaType, "media-type", "", "media type (default: the file's extension)")
-	fs.IntVar(&r.ConcurrentUploadNumber, "concurrent-upload-number", 0, "parts/files in flight (default 8)")
+	fs.IntVar(&r.ConcurrentUploadNumber, "concurrent-upload-number", 0, "most parts in flight; fewer when the measured round trip needs fewer (default 32)")
 	fs.StringVar(&f.partSize, "part-size", "8MiB", "multipart part size (1MiB..5GiB)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "VOD API host:port (default vod.tencentcloudapi.com)")
 	fs.StringVar(&f.scheme, "scheme", "https", "scheme for --endpoint: https or http")

@@ -15,10 +15,6 @@ import (
 func cmdVersion(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlagSet(env, "version")
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: vodwatchd version [--json]")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/health"
 	"github.com/vodwatchd/vodwatchd/internal/metrics"
+	"github.com/vodwatchd/vodwatchd/internal/playable"
 	"github.com/vodwatchd/vodwatchd/internal/sdnotify"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/throttle"
@@ -60,18 +61,20 @@ const statusEvery = 5 * time.Second
 // App is one running configuration of the daemon. Create it with New, run
 // it once with Run, then Close it.
 type App struct {
-	log       *slog.Logger
-	opts      Options
-	store     *state.Store
-	metrics   *metrics.Metrics
-	group     *throttle.Group
-	schedule  *throttle.Schedule
-	uploaders *watchUploaders
-	compactor *compactor
-	d         *daemon.Daemon
-	notifier  *sdnotify.Notifier
-	live      *sdnotify.Liveness
-	srv       *health.Server
+	log         *slog.Logger
+	opts        Options
+	store       *state.Store
+	metrics     *metrics.Metrics
+	group       *throttle.Group
+	schedule    *throttle.Schedule
+	uploaders   *watchUploaders
+	compactor   *compactor
+	d           *daemon.Daemon
+	notifier    *sdnotify.Notifier
+	live        *sdnotify.Liveness
+	srv         *health.Server
+	play        *playable.Runner // follows done jobs to playable, delivers hooks
+	playMetrics *metrics.Playable
 
 	mu  sync.Mutex // guards ctx
 	ctx context.Context
@@ -109,11 +112,12 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapTransport != nil {
 		transport = opts.WrapTransport(transport)
 	}
-	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry, log: a.log}
-	if err := a.uploaders.configure(cfg); err != nil {
+	if a.metrics, err = metrics.New(prometheus.NewRegistry()); err != nil {
 		return nil, err
 	}
-	if a.metrics, err = metrics.New(prometheus.NewRegistry()); err != nil {
+	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry,
+		onRetry: a.metrics.Retried, log: a.log}
+	if err := a.uploaders.configure(cfg); err != nil {
 		return nil, err
 	}
 	a.schedule = throttle.NewSchedule(a.group, cfg, throttle.ScheduleOptions{Logger: a.log, OnChange: a.metrics.SetBandwidthLimit})
@@ -132,6 +136,9 @@ func New(opts Options) (_ *App, err error) {
 	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders, Deleter: a.uploaders,
 		Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
 	if err != nil {
+		return nil, err
+	}
+	if err := a.newPlayable(cfg, transport); err != nil {
 		return nil, err
 	}
 	a.compactor = &compactor{store: a.store, log: a.log}
@@ -220,6 +227,7 @@ func (a *App) Run(ctx context.Context) error {
 		return a.d.Run(gctx)
 	})
 	keep(a.schedule.Run)
+	keep(a.play.Run)
 	keep(a.compactor.run)
 	keep(a.notifier.Watchdog(a.live).Run)
 	keep(a.serveControl)
@@ -252,6 +260,9 @@ func (a *App) refreshStatus(ctx context.Context) error {
 		if err := refreshGauges(ctx, a.store, a.metrics, time.Now()); err != nil && ctx.Err() == nil {
 			a.log.Warn("refreshing queue metrics", "err", err)
 		}
+		if err := a.refreshPlayable(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("refreshing follow and hook metrics", "err", err)
+		}
 	}
 }
 
@@ -269,6 +280,7 @@ func (a *App) Reload(cfg *config.Config) error {
 	a.schedule.Reload(cfg)
 	a.compactor.after.Store(int64(cfg.Compact))
 	a.d.Reload(cfg)
+	a.play.Reload(cfg)
 	return nil
 }
 
@@ -313,6 +325,7 @@ func UploaderConfig(cfg *config.Config, getenv func(string) string, log *slog.Lo
 		PartSize:           cfg.Upload.PartSize,
 		MultipartThreshold: cfg.Upload.MultipartThreshold,
 		PartsInFlight:      cfg.Upload.PartsInFlight,
+		ObjectsInFlight:    cfg.Upload.ObjectsInFlight,
 		Logger:             log,
 	}
 }

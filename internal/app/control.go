@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strconv"
 
 	"github.com/vodwatchd/vodwatchd/internal/control"
@@ -36,6 +37,15 @@ func (a *App) info(ctx context.Context) (control.DaemonInfo, error) {
 	}
 	if line.Note != "" {
 		in.StateError = line.Note
+	}
+	list, counts := a.d.Waiting()
+	in.WaitingByReason = counts
+	for _, w := range list {
+		in.Waiting = append(in.Waiting, control.WaitingFile{Path: filepath.Join(w.Root, filepath.FromSlash(w.Rel)),
+			Reason: w.Reason, Detail: w.Detail, Since: w.Since, Missing: w.Missing, NMissing: w.NMissing})
+	}
+	if in.Hooks, err = control.HookInfoOf(ctx, a.store); err != nil {
+		return control.DaemonInfo{}, err
 	}
 	return in, nil
 }

@@ -23,6 +23,7 @@ type watchUploaders struct {
 	transport http.RoundTripper
 	getenv    func(string) string
 	retry     *uploader.RetryPolicy // tests: replaces the default policy
+	onRetry   func(op string)       // counts retries (vodwatchd_retries_total)
 	log       *slog.Logger
 
 	mu       sync.Mutex
@@ -54,6 +55,7 @@ func (w *watchUploaders) build(cfg *config.Config, watchPath string) (*uploader.
 	if w.retry != nil {
 		c.Retry = *w.retry
 	}
+	c.Retry.OnRetry = w.onRetry
 	return uploader.New(c)
 }
 

@@ -23,17 +23,23 @@ const MaxFileSize = 4 << 20
 // All paths are absolute; relative ones were resolved against the folder of
 // the configuration file.
 type Config struct {
-	File    string // the path given to Load, as used in error messages
-	Dir     string // absolute folder of the configuration file
-	VOD     VOD
-	State   string // absolute path of the bbolt state file
-	Listen  string // host:port of /metrics and /healthz; "" = off
-	Log     Log
-	Upload  Upload
-	Compact time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
+	File         string // the path given to Load, as used in error messages
+	Dir          string // absolute folder of the configuration file
+	VOD          VOD
+	State        string // absolute path of the bbolt state file
+	Listen       string // host:port of /metrics and /healthz; "" = off
+	Log          Log
+	Upload       Upload
+	Compact      time.Duration // compact_after: done records older than this shrink to identity + result; 0 = keep whole
+	Follow       Follow        // following uploads to playable (follow.go)
+	HookDelivery HookDelivery  // hook_delivery: retries of hooks
+	// GroupReadable gives sidecars mode 0640 and the folders the daemon
+	// creates (done, quarantine, their subfolders) 0750, whatever the umask
+	// (the unit's UMask=0077 would make them 0600/0700). Default false.
+	GroupReadable bool
 	// ForEmulator (for_emulator: true) says the state file and post-actions
 	// are meant for the embedded emulator: run --emulator then uses them as
-	// written instead of its own state file and after: keep (ForEmulator).
+	// written instead of its own state file and after: keep (ForEmulatorRun).
 	ForEmulator bool
 	Watch       []Watch
 	// Warnings are problems that do not stop the daemon (for example a
@@ -62,13 +68,14 @@ const (
 	CredCVMRole CredentialKind = "cvm-role" // instance role from the CVM metadata service
 	CredProfile CredentialKind = "profile"  // tccli profile ~/.tccli/<Profile>.credential
 	CredInline  CredentialKind = "inline"   // secret_id/secret_key in the config (discouraged)
+	CredSystemd CredentialKind = "systemd"  // secret_id/secret_key files: $CREDENTIALS_DIRECTORY, else Path
 )
 
 // Credentials is the configured credential source. SecretKey is a Secret so
 // that it never prints.
 type Credentials struct {
 	Kind      CredentialKind
-	Path      string // CredFile: absolute path
+	Path      string // CredFile: absolute path; CredSystemd: folder LoadCredential= reads from
 	Profile   string // CredProfile: profile name, default "default"
 	SecretID  string // CredInline
 	SecretKey Secret // CredInline
@@ -108,7 +115,8 @@ type Log struct {
 // Upload holds the transfer and pacing settings.
 type Upload struct {
 	Workers            int   // jobs uploaded at once
-	PartsInFlight      int   // multipart parts sent at once per job
+	PartsInFlight      int   // cap on multipart parts sent at once per job (adaptive below it)
+	ObjectsInFlight    int   // cap on bundle files sent at once per job (adaptive below it)
 	PartSize           int64 // bytes per multipart part
 	MultipartThreshold int64 // files at least this large go multipart
 	Bandwidth          int64 // bytes/s for all uploads together; 0 = unlimited
@@ -177,8 +185,10 @@ type Rule struct {
 	Concurrency    int // parts in flight for this rule's jobs
 	Dedupe         bool
 	OnChange       OnChange // a file that changes after its upload
+	AllowEmpty     bool     // upload zero-byte files; default false: refused with a warning
 	After          After
 	Quarantine     Quarantine
+	Hooks          []Hook // the watch's hooks, then the rule's
 }
 
 // AfterAction is what happens to a file after its upload is committed.
@@ -207,7 +217,11 @@ type After struct {
 	Action  AfterAction
 	To      string // absolute folder for AfterMove
 	Sidecar bool   // write <name>.vod.json with the FileId next to the (moved) file
-	pos     Pos    // where "to" was set
+	// PruneEmpty removes the folders under the watch root that the moved or
+	// deleted files leave empty (never the root). Default false.
+	PruneEmpty bool
+	When       string // AfterWhenDone (default) | AfterWhenReady
+	pos        Pos    // where "to" was set
 }
 
 // Quarantine is where files go that keep failing.

@@ -85,8 +85,24 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`config.yaml:5:16: watch[0].rules[0].after.to: action move needs a destination folder`}},
 		{"keep with to", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: keep, to: ./done }\n",
 			[]string{`config.yaml:5:16: watch[0].rules[0].after.to: to is only used with action: move`}},
+		{"keep with prune_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: keep, prune_empty: true }\n",
+			[]string{`config.yaml:5:16: watch[0].rules[0].after.prune_empty: prune_empty is only used with action: move or delete`}},
+		{"bad prune_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        after: { action: delete, prune_empty: sometimes }\n",
+			[]string{`config.yaml:5:47: watch[0].rules[0].after.prune_empty: expected true or false, got "sometimes"`}},
+		{"bad allow_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        allow_empty: 0\n",
+			[]string{`config.yaml:5:22: watch[0].rules[0].allow_empty: expected true or false, got "0"`}},
+		{"bad group_readable", "group_readable: [yes]\n" + minimalWatch,
+			[]string{`config.yaml:1:17: group_readable: `}},
+		{"misspelt allow_empty", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        allow_emtpy: true\n",
+			[]string{`config.yaml:5:9: watch[0].rules[0].allow_emtpy: unknown key (did you mean "allow_empty"?)`}},
+		{"region typo", "vod:\n  region: ap-guangzhuo\n" + minimalWatch,
+			[]string{`config.yaml:2:11: vod.region: unknown region "ap-guangzhuo" (did you mean "ap-guangzhou"?)`}},
+		{"storage region typo", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        storage_region: ap-chongqng\n",
+			[]string{`config.yaml:5:25: watch[0].rules[0].storage_region: unknown region "ap-chongqng" (did you mean "ap-chongqing"?)`}},
+		{"expire_time in the past", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        expire_time: 2001-01-01T00:00:00Z\n",
+			[]string{`config.yaml:4:9: watch[0].rules[0].expire_time: 2001-01-01T00:00:00Z is in the past: VOD would refuse every upload`}},
 		{"bad credentials", "vod:\n  credentials: vault\n" + minimalWatch,
-			[]string{`config.yaml:2:16: vod.credentials: bad value "vault" (one of: env, file:PATH, cvm-role, profile, profile:NAME)`}},
+			[]string{`config.yaml:2:16: vod.credentials: bad value "vault" (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)`}},
 		{"credentials file without path", "vod:\n  credentials: \"file:\"\n" + minimalWatch,
 			[]string{`config.yaml:2:16: vod.credentials: bad value "file:": file needs a path`}},
 		{"secret id without key", "vod:\n  secret_id: AKIDexample\n" + minimalWatch,
@@ -254,7 +270,7 @@ watch:
 		{"a.quarantine.to resolved", a.Quarantine.To, filepath.Join(dir, "quarantine")},
 		{"a.quarantine attempts default", a.Quarantine.AfterAttempts, 5},
 		{"a.name default", a.Name, "watch[0].rules[0]"},
-		{"a.concurrency default", a.Concurrency, 8},
+		{"a.concurrency default", a.Concurrency, 32},
 		{"a.media_name default", a.MediaName.Src, "{{.Stem}}"},
 		{"a.source_context default", a.SourceContext.Src, "vodwatchd:{{.JobID}}"},
 		{"b.name", b.Name, "bee"},
@@ -263,7 +279,7 @@ watch:
 		{"b.priority from watch", b.Priority, 5},
 		{"b.expire_after own", b.ExpireAfter, time.Hour},
 		{"b.expire_time cleared", b.ExpireTime.IsZero(), true},
-		{"b.after replaced whole", b.After, After{Action: AfterDelete}},
+		{"b.after replaced whole", b.After, After{Action: AfterDelete, When: AfterWhenDone}},
 		{"b.quarantine.to inherited", b.Quarantine.To, filepath.Join(dir, "quarantine")},
 		{"b.quarantine attempts own", b.Quarantine.AfterAttempts, 2},
 		{"b.concurrency", b.Concurrency, 3},
@@ -289,7 +305,7 @@ func TestDefaultsAndPaths(t *testing.T) {
 		t.Errorf("top-level defaults: state %q listen %q region %q cred %q", cfg.State, cfg.Listen, cfg.VOD.Region, cfg.VOD.Credentials.Kind)
 	}
 	u := cfg.Upload
-	if u.Workers != 4 || u.PartsInFlight != 8 || u.PartSize != 8<<20 || u.APIRate != 50 || u.SmallWorkers != 1 || u.Retries.MaxAttempts != 5 {
+	if u.Workers != 4 || u.PartsInFlight != 32 || u.ObjectsInFlight != 128 || u.PartSize != 8<<20 || u.APIRate != 50 || u.SmallWorkers != 1 || u.Retries.MaxAttempts != 5 {
 		t.Errorf("upload defaults: %+v", u)
 	}
 	if w.Mode != ModeAuto || w.Settle != 5*time.Second || w.RescanInterval != 5*time.Minute {
@@ -470,6 +486,19 @@ func FuzzIgnoreFunc(f *testing.F) {
 	})
 }
 
+func TestCredentialsSystemdParsed(t *testing.T) {
+	cfg, err := load(t, "vod:\n  credentials: systemd:/etc/vodwatchd\n"+minimalWatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cfg.VOD.Credentials; c.Kind != CredSystemd || c.Path != "/etc/vodwatchd" {
+		t.Fatalf("parsed %+v, want systemd:/etc/vodwatchd", c)
+	}
+	if _, err := load(t, "vod:\n  credentials: \"systemd:\"\n"+minimalWatch); err == nil || !strings.Contains(err.Error(), "systemd needs the folder") {
+		t.Fatalf("systemd without a folder: %v", err)
+	}
+}
+
 func fmtAll(v any) string {
 	return strings.Join([]string{sprint("%v", v), sprint("%+v", v), sprint("%#v", v), sprint("%s", v)}, "|")
 }
@@ -548,5 +577,76 @@ func TestPollWatchWithoutMarkerWarns(t *testing.T) {
 				t.Fatalf("warnings %q, want the ready_marker warning: %v", cfg.Warnings, tc.warn)
 			}
 		})
+	}
+}
+
+func TestOutputOptions(t *testing.T) {
+	cfg, err := load(t, `group_readable: true
+defaults:
+  allow_empty: true
+  after: { action: move, to: ./done, prune_empty: true }
+watch:
+  - path: ./drop
+    rules:
+      - match: "a/**"
+      - match: "**"
+        allow_empty: false
+        after: { action: delete }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := cfg.Watch[0].Rules[0], cfg.Watch[0].Rules[1]
+	if !cfg.GroupReadable || !a.AllowEmpty || !a.After.PruneEmpty || b.AllowEmpty || b.After.PruneEmpty {
+		t.Errorf("group_readable %v; rule a allow_empty %v prune_empty %v; rule b allow_empty %v prune_empty %v",
+			cfg.GroupReadable, a.AllowEmpty, a.After.PruneEmpty, b.AllowEmpty, b.After.PruneEmpty)
+	}
+	def, err := load(t, minimalWatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := def.Watch[0].Rules[0]; def.GroupReadable || r.AllowEmpty || r.After.PruneEmpty {
+		t.Errorf("defaults: group_readable %v allow_empty %v prune_empty %v, want all false", def.GroupReadable, r.AllowEmpty, r.After.PruneEmpty)
+	}
+}
+
+func TestPathExpansion(t *testing.T) {
+	t.Setenv("HOME", "/home/media")
+	t.Setenv("VODWATCHD_TEST_ROOT", "/srv/x")
+	t.Setenv("CREDENTIALS_DIRECTORY", "")
+	os.Unsetenv("CREDENTIALS_DIRECTORY")
+	cfg, err := load(t, `state: ~/var/state.db
+vod:
+  credentials: file:${CREDENTIALS_DIRECTORY}/vod
+watch:
+  - path: $VODWATCHD_TEST_ROOT/drop
+    rules:
+      - match: "*"
+        after: { action: move, to: "${VODWATCHD_TEST_ROOT}/done$$1" }
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ what, got, want string }{
+		{"state", cfg.State, "/home/media/var/state.db"},
+		{"watch", cfg.Watch[0].Path, "/srv/x/drop"},
+		{"after.to", cfg.Watch[0].Rules[0].After.To, "/srv/x/done$1"},
+		{"credentials (left as written)", filepath.Base(filepath.Dir(cfg.VOD.Credentials.Path)), "${CREDENTIALS_DIRECTORY}"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.what, tc.got, tc.want)
+		}
+	}
+	if w := strings.Join(cfg.Warnings, "\n"); !strings.Contains(w, "vod.credentials: $CREDENTIALS_DIRECTORY is set by systemd for the service only") {
+		t.Errorf("no warning about $CREDENTIALS_DIRECTORY: %q", w)
+	}
+
+	t.Setenv("CREDENTIALS_DIRECTORY", "/run/credentials/vodwatchd.service")
+	cfg, err = load(t, "vod:\n  credentials: file:${CREDENTIALS_DIRECTORY}/vod\n"+minimalWatch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.VOD.Credentials.Path != "/run/credentials/vodwatchd.service/vod" || len(cfg.Warnings) != 0 {
+		t.Errorf("under the unit: credentials %q, warnings %v", cfg.VOD.Credentials.Path, cfg.Warnings)
 	}
 }

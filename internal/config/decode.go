@@ -15,6 +15,7 @@ const maxNodes = 200000
 
 // decoder walks a yaml.Node tree, collecting every error it meets.
 type decoder struct {
+	lookup   func(string) (string, bool) // the environment for $VAR in paths (default os.LookupEnv)
 	file     string
 	dir      string
 	errs     Errors
@@ -204,8 +205,18 @@ func known(hs map[string]handler) string {
 
 // suggest names a known key close to a misspelt one.
 func suggest(key string, hs map[string]handler) string {
-	best, bestD := "", 3
+	names := make([]string, 0, len(hs))
 	for k := range hs {
+		names = append(names, k)
+	}
+	return suggestFrom(key, names)
+}
+
+// suggestFrom names the closest of names to key (at most 2 edits), as
+// " (did you mean "x"?)", or "" when none is that close.
+func suggestFrom(key string, names []string) string {
+	best, bestD := "", 3
+	for _, k := range names {
 		if dist := editDistance(strings.ToLower(key), k); dist < bestD || (dist == bestD && k < best && best != "") {
 			best, bestD = k, dist
 		}

@@ -92,7 +92,8 @@ func (d *decoder) warnAt(p Pos, field, format string, args ...any) {
 	d.warnings = append(d.warnings, e.Error())
 }
 
-// checkWarnings notes settings that work but are probably not meant.
+// checkWarnings notes settings that cannot be meant: an expire_time in
+// the past is an error (every upload would be refused).
 func (d *decoder) checkWarnings(cfg *Config) {
 	now := time.Now()
 	for i, w := range cfg.Watch {
@@ -102,7 +103,7 @@ func (d *decoder) checkWarnings(cfg *Config) {
 		}
 		for _, r := range w.Rules {
 			if !r.ExpireTime.IsZero() && r.ExpireTime.Before(now) {
-				d.warnAt(r.Pos, r.Field+".expire_time", "%s is in the past: VOD will refuse uploads (InvalidParameter.ExpireTime)", r.ExpireTime.Format(time.RFC3339))
+				d.errAt(r.Pos, r.Field+".expire_time", "%s is in the past: VOD would refuse every upload (InvalidParameterValue.ExpireTime)", r.ExpireTime.Format(time.RFC3339))
 			}
 		}
 	}

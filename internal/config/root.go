@@ -27,10 +27,12 @@ func defaultConfig() *Config {
 			Region: DefaultRegion, Endpoint: DefaultEndpoint, Scheme: "https", COSScheme: "https",
 			Credentials: Credentials{Kind: CredEnv},
 		},
-		State: DefaultState,
-		Log:   Log{Level: slog.LevelInfo, Format: "auto"},
+		State:        DefaultState,
+		Follow:       defaultFollow(),
+		HookDelivery: defaultHookDelivery(),
+		Log:          Log{Level: slog.LevelInfo, Format: "auto"},
 		Upload: Upload{
-			Workers: 4, PartsInFlight: 8, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
+			Workers: 4, PartsInFlight: 32, ObjectsInFlight: 128, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
 			Location: time.Local,
 			Retries:  Retries{MaxAttempts: 5, InitialBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
 			APIRate:  50, SmallFileThreshold: 16 << 20, SmallWorkers: -1,
@@ -49,15 +51,18 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	var watchField string
 	uploadNode := n
 	isMap := d.mapping(n, "", map[string]handler{
-		"vod":           func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
-		"state":         set(d, &cfg.State, cPath),
-		"listen":        set(d, &cfg.Listen, cListen),
-		"log":           func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
-		"upload":        func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
-		"compact_after": set(d, &cfg.Compact, cDuration),
-		"for_emulator":  set(d, &cfg.ForEmulator, cBool),
-		"defaults":      func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
-		"watch":         func(n *yaml.Node, f string) { watchNode, watchField = n, f },
+		"vod":            func(n *yaml.Node, f string) { d.decodeVOD(n, f, &cfg.VOD) },
+		"state":          set(d, &cfg.State, cPath),
+		"listen":         set(d, &cfg.Listen, cListen),
+		"log":            func(n *yaml.Node, f string) { d.decodeLog(n, f, &cfg.Log) },
+		"upload":         func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
+		"compact_after":  set(d, &cfg.Compact, cDuration),
+		"group_readable": set(d, &cfg.GroupReadable, cBool),
+		"for_emulator":   set(d, &cfg.ForEmulator, cBool),
+		"follow":         func(n *yaml.Node, f string) { d.decodeFollow(n, f, &cfg.Follow) },
+		"hook_delivery":  func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
+		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
+		"watch":          func(n *yaml.Node, f string) { watchNode, watchField = n, f },
 	})
 	if !isMap {
 		if isNull(d.resolve(n)) {
@@ -77,6 +82,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 	})
 	if len(d.errs) == 0 {
 		d.checkPaths(cfg)
+		d.checkHookNames(cfg)
 		d.checkWarnings(cfg)
 	}
 	return cfg
@@ -100,7 +106,7 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 		return
 	}
 	if cred != nil {
-		c, err := d.parseCredentials(*cred)
+		c, err := d.parseCredentials(d.expand(credNode, join(field, "credentials"), *cred))
 		if err != nil {
 			d.errorf(d.resolve(credNode), join(field, "credentials"), "%v", err)
 		}
@@ -117,7 +123,8 @@ func (d *decoder) decodeVOD(n *yaml.Node, field string, v *VOD) {
 	}
 }
 
-// parseCredentials reads "env", "file:PATH", "cvm-role", "profile[:NAME]".
+// parseCredentials reads "env", "file:PATH", "systemd:DIR", "cvm-role",
+// "profile[:NAME]".
 func (d *decoder) parseCredentials(s string) (Credentials, error) {
 	kind, arg, hasArg := strings.Cut(s, ":")
 	switch CredentialKind(kind) {
@@ -130,6 +137,11 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredFile, Path: d.abs(arg)}, nil
 		}
 		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: file needs a path (file:/etc/vodwatchd/credentials)", s)
+	case CredSystemd:
+		if hasArg && arg != "" {
+			return Credentials{Kind: CredSystemd, Path: d.abs(arg)}, nil
+		}
+		return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q: systemd needs the folder LoadCredential= reads from (systemd:/etc/vodwatchd)", s)
 	case CredProfile:
 		if !hasArg {
 			return Credentials{Kind: CredProfile, Profile: "default"}, nil
@@ -138,7 +150,7 @@ func (d *decoder) parseCredentials(s string) (Credentials, error) {
 			return Credentials{Kind: CredProfile, Profile: arg}, nil
 		}
 	}
-	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, cvm-role, profile, profile:NAME)", s)
+	return Credentials{Kind: CredEnv}, fmt.Errorf("bad value %q (one of: env, file:PATH, systemd:DIR, cvm-role, profile, profile:NAME)", s)
 }
 
 // cHostPort accepts host or host:port without scheme or path.
@@ -199,6 +211,7 @@ func (d *decoder) decodeUpload(n *yaml.Node, field string, u *Upload) {
 	d.mapping(n, field, map[string]handler{
 		"workers":             set(d, &u.Workers, cPositive),
 		"parts_in_flight":     set(d, &u.PartsInFlight, cPositive),
+		"objects_in_flight":   set(d, &u.ObjectsInFlight, cPositive),
 		"part_size":           set(d, &u.PartSize, cPartSize),
 		"multipart_threshold": set(d, &u.MultipartThreshold, cSize),
 		"bandwidth":           set(d, &u.Bandwidth, cRate),
@@ -278,6 +291,7 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 		"bandwidth":       set(d, &w.Bandwidth, cRate),
 		"defaults":        func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &dflt, false) },
 		"rules":           func(n *yaml.Node, f string) { rulesNode, rulesField = n, f },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, &dflt) },
 	}) {
 		if isNull(n) {
 			d.errorf(n, field, "empty watch entry")

@@ -36,10 +36,12 @@ type ruleSpec struct {
 	concurrency    *int
 	dedupe         *bool
 	onChange       *OnChange
+	allowEmpty     *bool
 	after          *After
 	qTo            *string
 	qToPos         Pos
 	qAttempts      *int
+	hooks          []Hook // accumulate: defaults, watch, rule
 }
 
 // decodeRuleSpec decodes a rule (isRule) or a defaults block into s.
@@ -63,7 +65,9 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
 		"on_change":       setPtr(d, &s.onChange, enum(OnChangeUpload, OnChangeIgnore, OnChangeReplace)),
+		"allow_empty":     setPtr(d, &s.allowEmpty, cBool),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
+		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, s) },
 		"quarantine": func(n *yaml.Node, f string) {
 			d.mapping(n, f, map[string]handler{
 				"to": func(n *yaml.Node, f string) {
@@ -86,7 +90,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 }
 
 func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
-	a := After{Action: AfterKeep}
+	a := After{Action: AfterKeep, When: AfterWhenDone}
 	var to *string
 	if !d.mapping(n, field, map[string]handler{
 		"action": set(d, &a.Action, enum(AfterKeep, AfterMove, AfterDelete)),
@@ -94,7 +98,9 @@ func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
 			a.pos = d.pos(d.resolve(n))
 			setPtr(d, &to, cPath)(n, f)
 		},
-		"sidecar": set(d, &a.Sidecar, cBool),
+		"sidecar":     set(d, &a.Sidecar, cBool),
+		"prune_empty": set(d, &a.PruneEmpty, cBool),
+		"when":        set(d, &a.When, enum(AfterWhenDone, AfterWhenReady)),
 	}) {
 		return
 	}
@@ -104,6 +110,9 @@ func (d *decoder) decodeAfter(n *yaml.Node, field string, s *ruleSpec) {
 		return
 	case a.Action != AfterMove && to != nil:
 		d.errorf(d.resolve(n), field+".to", "to is only used with action: move (action is %s)", a.Action)
+		return
+	case a.Action == AfterKeep && a.PruneEmpty:
+		d.errorf(d.resolve(n), field+".prune_empty", "prune_empty is only used with action: move or delete (action is keep)")
 		return
 	case to != nil:
 		a.To = *to
@@ -176,11 +185,13 @@ func overlay(base, top ruleSpec) ruleSpec {
 	setIf(&o.concurrency, top.concurrency)
 	setIf(&o.dedupe, top.dedupe)
 	setIf(&o.onChange, top.onChange)
+	setIf(&o.allowEmpty, top.allowEmpty)
 	setIf(&o.after, top.after)
 	if top.qTo != nil {
 		o.qTo, o.qToPos = top.qTo, top.qToPos
 	}
 	setIf(&o.qAttempts, top.qAttempts)
+	o.hooks = append(append([]Hook(nil), base.hooks...), top.hooks...)
 	return o
 }
 
@@ -226,7 +237,9 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
 		OnChange:       val(s.onChange, OnChangeUpload),
-		After:          val(s.after, After{Action: AfterKeep}),
+		AllowEmpty:     val(s.allowEmpty, false),
+		After:          val(s.after, After{Action: AfterKeep, When: AfterWhenDone}),
+		Hooks:          s.hooks,
 		Quarantine:     Quarantine{To: val(s.qTo, ""), AfterAttempts: val(s.qAttempts, c.Upload.Retries.MaxAttempts), pos: s.qToPos},
 	}
 	if r.Concurrency == 0 {

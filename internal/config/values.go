@@ -202,6 +202,10 @@ func cRegion(d *decoder, n *yaml.Node, field string) (string, bool) {
 		return "", false
 	}
 	if !regions[s] {
+		if hint := suggestFrom(s, Regions()); hint != "" {
+			d.errorf(d.resolve(n), field, "unknown region %q%s", s, hint)
+			return "", false
+		}
 		d.errorf(d.resolve(n), field, "unknown region %q (known: %s)", s, strings.Join(Regions(), ", "))
 		return "", false
 	}
@@ -218,7 +222,7 @@ func cPath(d *decoder, n *yaml.Node, field string) (string, bool) {
 		d.errorf(d.resolve(n), field, "bad path %q", s)
 		return "", false
 	}
-	return d.abs(s), true
+	return d.abs(d.expand(n, field, s)), true
 }
 
 func (d *decoder) abs(p string) string {

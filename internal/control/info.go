@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // DaemonInfo is what the running daemon says of itself beside its jobs:
@@ -13,6 +14,21 @@ type DaemonInfo struct {
 	Active          int            `json:"active"`          // uploads in progress
 	QueueByPriority map[string]int `json:"queue_by_priority"`
 	StateError      string         `json:"state_error,omitempty"` // why the state cannot be written, if so
+	Hooks           *HookInfo      `json:"hooks,omitempty"`       // the hook outbox (hooks.go)
+	// Files seen but not jobs yet: the longest waiting (a few hundred at
+	// most), and the count of all of them by reason.
+	Waiting         []WaitingFile  `json:"waiting,omitempty"`
+	WaitingByReason map[string]int `json:"waiting_by_reason,omitempty"`
+}
+
+// WaitingFile is a file the daemon has seen but not made a job of yet.
+type WaitingFile struct {
+	Path     string    `json:"path"`
+	Reason   string    `json:"reason"` // settling, being written, cover, ready marker, quiet folder, bundle files, bundle files settling
+	Detail   string    `json:"detail,omitempty"`
+	Since    time.Time `json:"since"`
+	Missing  []string  `json:"missing,omitempty"` // bundles: the first missing files
+	NMissing int       `json:"n_missing,omitempty"`
 }
 
 // InfoFunc reports the daemon's DaemonInfo.

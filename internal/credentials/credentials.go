@@ -143,6 +143,12 @@ func Resolve(c config.Credentials, getenv func(string) string) (Credential, erro
 		return s, nil
 	case config.CredFile:
 		return ReadFile(c.Path)
+	case config.CredSystemd:
+		dir := c.Path
+		if d := getenv("CREDENTIALS_DIRECTORY"); d != "" {
+			dir = d
+		}
+		return ReadDir(dir)
 	case config.CredProfile:
 		return readProfile(getenv("HOME"), c.Profile)
 	case config.CredCVMRole:
@@ -191,6 +197,38 @@ func ReadFile(p string) (Credential, error) {
 		return s, fmt.Errorf("%w: credentials file %s needs TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY", ErrNoCredentials, p)
 	}
 	return s, nil
+}
+
+// ReadDir reads the systemd credential layout: one value per file,
+// secret_id and secret_key (and optionally token), in dir. Under the unit
+// dir is $CREDENTIALS_DIRECTORY (the copies LoadCredential= makes); outside
+// it (check, upload), the folder those copies are made from.
+func ReadDir(dir string) (Credential, error) {
+	read := func(name string) (string, error) {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		b, err := io.ReadAll(io.LimitReader(f, 1<<16))
+		return strings.TrimSpace(string(b)), err
+	}
+	id, err := read("secret_id")
+	if err != nil {
+		return Credential{}, fmt.Errorf("systemd credential secret_id: %w", err)
+	}
+	key, err := read("secret_key")
+	if err != nil {
+		return Credential{}, fmt.Errorf("systemd credential secret_key: %w", err)
+	}
+	token, err := read("token")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Credential{}, fmt.Errorf("systemd credential token: %w", err)
+	}
+	if id == "" || key == "" {
+		return Credential{}, fmt.Errorf("%w: %s/secret_id and %s/secret_key must both hold a value", ErrNoCredentials, dir, dir)
+	}
+	return Credential{SecretID: id, SecretKey: key, Token: token}, nil
 }
 
 // ProfilePath is where tccli keeps a profile's credentials.

@@ -110,3 +110,39 @@ func FuzzReadFile(f *testing.F) {
 		}
 	})
 }
+
+func TestCredentialsSystemd(t *testing.T) {
+	etc, run := t.TempDir(), t.TempDir()
+	write := func(dir, name, v string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(etc, "secret_id", "AKIDetc\n")
+	write(etc, "secret_key", "keyetc\n")
+	write(run, "secret_id", "AKIDrun")
+	write(run, "secret_key", "keyrun")
+	write(run, "token", "tok")
+	c := config.Credentials{Kind: config.CredSystemd, Path: etc}
+	for _, tc := range []struct {
+		credDir, id, key, token string
+	}{
+		{"", "AKIDetc", "keyetc", ""},     // check, run by an admin: the source folder
+		{run, "AKIDrun", "keyrun", "tok"}, // under the unit: $CREDENTIALS_DIRECTORY wins
+	} {
+		s, err := Resolve(c, func(k string) string { return map[string]string{"CREDENTIALS_DIRECTORY": tc.credDir}[k] })
+		if err != nil || s.SecretID != tc.id || s.SecretKey != tc.key || s.Token != tc.token {
+			t.Errorf("CREDENTIALS_DIRECTORY=%q: got %q %q %q, %v", tc.credDir, s.SecretID, s.SecretKey, s.Token, err)
+		}
+	}
+	empty := t.TempDir()
+	write(empty, "secret_id", "AKID")
+	write(empty, "secret_key", "\n")
+	if _, err := Resolve(config.Credentials{Kind: config.CredSystemd, Path: empty}, func(string) string { return "" }); !errors.Is(err, ErrNoCredentials) {
+		t.Errorf("empty secret_key: %v, want ErrNoCredentials", err)
+	}
+	if _, err := Resolve(config.Credentials{Kind: config.CredSystemd, Path: t.TempDir()}, func(string) string { return "" }); err == nil || !strings.Contains(err.Error(), "secret_id") {
+		t.Errorf("missing files: %v, want an error naming secret_id", err)
+	}
+}

@@ -26,8 +26,13 @@ type candidate struct {
 	params  rules.Params
 	since   time.Time // when it settled
 	bundle  bool
-	waiting string    // what it waits for, for logs
+	waiting string    // what it waits for (a Wait* reason), "" when not waiting
+	detail  string    // e.g. the ready marker's name
 	nextTry time.Time // bundles: not resolved again before this
+
+	missing    []string // bundles: the first missing files
+	nMissing   int      // bundles: how many are missing
+	longLogged bool     // bundles: the long wait was logged
 }
 
 // bundleRetry is how often a waiting bundle's manifest is resolved again:
@@ -43,6 +48,7 @@ type assembler struct {
 	pending  map[string]*candidate   // rel -> candidate waiting for something
 	refs     map[string]manifestRefs // manifest rel -> what it references
 	noRuleAt map[string]bool         // rels already logged as matching no rule
+	emptyAt  map[string]time.Time    // zero-byte rels already refused, by mtime
 
 	markerRules bool                   // some rule asks for a ready marker
 	markers     map[string]markerCache // folder rel -> markers its files name
@@ -101,6 +107,10 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		a.recheck(ctx)
 		return
 	}
+	if st.Size == 0 && !rule.AllowEmpty {
+		a.refuseEmpty(rel, st)
+		return
+	}
 	p, err := rule.Params(rules.FileFacts{Root: a.w.root, Rel: rel, Size: st.Size, ModTime: st.ModTime, JobID: key.ID()})
 	if err != nil {
 		a.d.log.Error("rule cannot render its parameters; file left alone", "path", rel, "err", err)
@@ -109,6 +119,20 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 	_, bundle := manifest.KindOf(rel)
 	a.pending[rel] = &candidate{rel: rel, stat: st, key: key, rule: rule, params: p, since: a.d.now(), bundle: bundle}
 	a.recheck(ctx)
+}
+
+// refuseEmpty logs, once per version of the file, that a zero-byte file
+// is not uploaded: usually a placeholder or a failed copy, never media.
+func (a *assembler) refuseEmpty(rel string, st fileid.ID) {
+	if a.emptyAt == nil || len(a.emptyAt) >= maxWarned {
+		a.emptyAt = map[string]time.Time{}
+	}
+	if at, ok := a.emptyAt[rel]; ok && at.Equal(st.ModTime) {
+		return
+	}
+	a.emptyAt[rel] = st.ModTime
+	a.d.log.Warn("path skipped", "root", a.w.root, "path", rel,
+		"reason", "zero-byte file (set allow_empty: true on the rule to upload empty files)")
 }
 
 // removed forgets a file that went away before it became a job.
@@ -141,11 +165,11 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 		return true
 	}
 	if c.params.ReadyMarker != "" && !exists(filepath.Join(a.w.root, filepath.FromSlash(c.params.ReadyMarker))) {
-		c.waiting = "ready marker " + c.params.ReadyMarker
+		c.waiting, c.detail = WaitMarker, c.params.ReadyMarker
 		return false
 	}
 	if maybeBundlePart(c.rel) && !a.folderQuiet(path.Dir(c.rel)) {
-		c.waiting = "quiet folder (may be part of a bundle)"
+		c.waiting = WaitQuietFolder
 		return false
 	}
 	if a.referencedElsewhere(c.rel) {
@@ -156,7 +180,7 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 	}
 	cover, wait := a.cover(c)
 	if wait {
-		c.waiting = "cover"
+		c.waiting = WaitCover
 		return false
 	}
 	return a.enqueue(ctx, c, cover, c.stat.Size+sizeOf(a.w.root, cover), state.KindFile, nil)
@@ -198,7 +222,8 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 	switch {
 	case errors.As(err, &miss):
 		if a.d.now().Sub(c.since) < c.params.BundleTimeout {
-			c.waiting = "bundle files"
+			c.waiting = WaitBundle
+			a.noteMissing(c, miss)
 			return false
 		}
 		return a.enqueue(ctx, c, "", c.stat.Size, state.KindBundle, &jobFailure{code: "BundleIncomplete", msg: err.Error(), final: true})
@@ -214,10 +239,27 @@ func (a *assembler) tryBundle(ctx context.Context, c *candidate) bool {
 	// A second settle window after the manifest settled lets a master
 	// playlist written at the same time claim this one as its variant.
 	if a.d.now().Sub(newest) < a.w.cfg.Settle || a.d.now().Sub(c.since) < a.w.cfg.Settle {
-		c.waiting = "bundle files settling"
+		c.waiting, c.missing, c.nMissing = WaitBundleSettling, nil, 0
 		return false
 	}
 	return a.enqueue(ctx, c, "", c.stat.Size+b.Size(), state.KindBundle, nil)
+}
+
+// noteMissing records which files a waiting bundle lacks, and logs them
+// once at info level when it has waited long.
+func (a *assembler) noteMissing(c *candidate, miss *manifest.MissingError) {
+	// A new slice each time: published snapshots share the old one.
+	c.nMissing, c.missing = len(miss.Missing), make([]string, 0, maxMissingShown)
+	for _, f := range miss.Missing[:min(len(miss.Missing), maxMissingShown)] {
+		c.missing = append(c.missing, path.Join(path.Dir(c.rel), f.Rel)) // f.Rel is the manifest's
+	}
+	waited := a.d.now().Sub(c.since)
+	if c.longLogged || waited < longBundleWait(c.params.BundleTimeout) {
+		return
+	}
+	c.longLogged = true
+	a.d.log.Info("bundle still incomplete", "root", a.w.root, "path", c.rel, "missing", c.nMissing,
+		"first_missing", c.missing, "waited", waited, "fails_after", c.params.BundleTimeout)
 }
 
 // enqueue records the job (idempotently) and, for a candidate that can
@@ -267,7 +309,7 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 // isSidecar reports whether rel is a result sidecar (<name>.vod.json) that
 // a post-action wrote next to an uploaded file: never media.
 func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
-	media, ok := strings.CutSuffix(rel, sidecarSuffix)
+	media, ok := SidecarOf(rel)
 	if !ok {
 		return false
 	}
@@ -275,8 +317,10 @@ func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
 	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media)))
 }
 
-// sidecarSuffix is the name postaction gives a done job's result file.
-const sidecarSuffix = ".vod.json"
+// sidecarSuffixes are the names postaction gives a done job's result file
+// and a quarantined job's error file (a quarantined file dropped back with
+// its .error.json must not make that a job of its own).
+var sidecarSuffixes = []string{".vod.json", ".error.json"}
 
 // isCover reports whether rel is the cover of a sibling media file (it is
 // then sent with that file, never on its own).

@@ -44,6 +44,12 @@ type Daemon struct {
 	conf   atomic.Pointer[config.Config]
 	ended  atomic.Bool // Run has returned
 
+	// waiting: files seen but not jobs yet, for status and metrics.
+	waiting waitingBoard
+	// reloaded: the watches run with a reloaded configuration (their
+	// scans say reason=reload, not startup).
+	reloaded atomic.Bool
+
 	mu      sync.Mutex
 	watches map[string]*watchState // by root
 	restart context.CancelFunc     // restarts the intakes (Reload)
@@ -150,11 +156,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 // goroutine must not see false before Run got going.)
 func (d *Daemon) Running() bool { return !d.ended.Load() }
 
+// startReason labels the first scan of a watch: startup, or reload.
+func (d *Daemon) startReason() string {
+	if d.reloaded.Load() {
+		return "reload"
+	}
+	return "startup"
+}
+
 // Reload installs a new, already validated configuration: the watches are
 // restarted with it (their start-up scans find anything in between).
 func (d *Daemon) Reload(c *config.Config) {
+	changed := config.Diff(d.cfg(), c)
 	d.setConfig(c)
-	d.log.Info("configuration reloaded", "file", c.File, "watches", len(c.Watch))
+	if len(changed) == 0 {
+		changed = []string{"nothing"}
+	}
+	d.reloaded.Store(true)
+	d.log.Info("configuration reloaded", "file", c.File, "watches", len(c.Watch), "changed", changed)
 	d.restartWatches()
 	d.sched.poke()
 }

@@ -16,6 +16,7 @@ type Events interface {
 	WatcherRescan(watch string, when time.Time)
 	SetWatchUp(watch string, up bool)
 	ChangedAfterUpload(action string)
+	SetWaiting(byReason map[string]int)
 }
 
 // events makes every Events call safe when none was given.
@@ -50,6 +51,12 @@ func (ev events) rescan(watch string, overflow bool) {
 		ev.e.WatcherOverflow(watch)
 	}
 	ev.e.WatcherRescan(watch, ev.now())
+}
+
+func (ev events) waiting(byReason map[string]int) {
+	if ev.e != nil {
+		ev.e.SetWaiting(byReason)
+	}
 }
 
 func (ev events) watchUp(watch string, up bool) {

@@ -68,7 +68,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{
 		Root: w.root, Mode: watcher.Mode(w.cfg.Mode), PollInterval: w.cfg.PollInterval,
-		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log,
+		RescanInterval: w.cfg.RescanInterval, Out: events, Logger: d.log, StartReason: d.startReason(),
 		Ignore: w.cfg.IgnoreFunc(),
 	})
 	if err != nil {
@@ -90,6 +90,8 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	go func() { errc <- wt.Run(ctx) }()
 	go func() { errc <- st.Run(ctx) }()
 	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w), adopt: &adoptions{d: d}}
+	d.waiting.register(w.root, st)
+	defer d.waiting.unregister(w.root)
 	err = in.loop(ctx, events, stable, errc)
 	cancel()
 	for range 2 - in.exited {
@@ -152,6 +154,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			if in.d.acceptingWork() {
 				in.asm.recheck(ctx)
 			}
+			in.publishWaiting()
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/playable"
 	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -308,6 +309,7 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 // post-action.
 func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, content string, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
+	play, post := playOnDone(p)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		if !state.CanMove(n.Stage, state.StageDone) {
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
@@ -315,7 +317,8 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, co
 		n.Stage = state.StageDone
 		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID, Content: content}
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
-		n.Post = state.Post{State: state.PostPending, Action: action}
+		n.Post = state.Post{State: post, Action: action}
+		n.Play = play
 		return nil
 	})
 	if err != nil {
@@ -357,17 +360,18 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		files.Root = quarantineRoot(j)
 	}
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
-	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar}
-	res := postaction.Result{FileID: j.Result.FileID, MediaURL: j.Result.MediaURL, CoverURL: j.Result.CoverURL,
-		RequestID: j.Result.RequestID, Path: j.Key.Rel, UploadedAt: j.Finished}
+	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
+		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}}
+	res := playable.SidecarResult(j)
 	dest, perr := postaction.Done(ctx, files, spec, res)
-	_, err = d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		n.Post.Attempts++
 		if perr != nil {
 			n.Post.LastError = perr.Error()
 			return nil
 		}
 		n.Post.State, n.Post.LastError = state.PostDone, ""
+		n.Post.Sidecar = postaction.SidecarPath(files, spec)
 		if spec.Action == postaction.Move {
 			n.Post.MovedTo = filepath.Join(dest, filepath.FromSlash(j.Key.Rel))
 		}
@@ -383,6 +387,7 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		d.noteStateError(err)
 		return
 	}
+	d.afterPost(j, nj, log)
 	log.Info("post-action done", "action", spec.Action)
 }
 
@@ -528,7 +533,8 @@ func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.
 	}
 	failure := postaction.Failure{Path: j.Key.Rel, Code: f.code, Message: f.msg, RequestID: f.requestID,
 		Attempts: attempts, FailedAt: d.now()}
-	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure); err != nil {
+	opts := postaction.Options{PruneEmpty: rule.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}
+	if err := postaction.Quarantine(ctx, files, rule.Quarantine.To, failure, opts); err != nil {
 		log.Error("moving the file to quarantine failed; it stays in place", "to", rule.Quarantine.To, "err", err)
 		return ""
 	}

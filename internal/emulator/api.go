@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -41,6 +42,7 @@ func newAPIError(code, format string, args ...any) *apiError {
 // caller is an authenticated API request.
 type caller struct {
 	acct *account
+	ctx  context.Context // the request's: a long poll ends with it
 }
 
 type actionFunc func(c *caller, body []byte) (any, *apiError)
@@ -54,6 +56,12 @@ type apiAction struct {
 
 func (e *Emulator) actions() map[string]apiAction {
 	return map[string]apiAction{
+		// describe.go: the account as check --online asks about it
+		"DescribeSubAppIds":          {e.describeSubAppIds, (*vod.DescribeSubAppIdsRequestParams)(nil)},
+		"DescribeProcedureTemplates": {e.describeProcedureTemplates, (*vod.DescribeProcedureTemplatesRequestParams)(nil)},
+		"DescribeAllClass":           {e.describeAllClass, (*vod.DescribeAllClassRequestParams)(nil)},
+		"DescribeStorageRegions":     {e.describeStorageRegions, (*vod.DescribeStorageRegionsRequestParams)(nil)},
+
 		"ApplyUpload":            {e.applyUpload, (*vod.ApplyUploadRequestParams)(nil)},
 		"CommitUpload":           {e.commitUpload, (*vod.CommitUploadRequestParams)(nil)},
 		"ParseStreamingManifest": {e.parseStreamingManifest, (*vod.ParseStreamingManifestRequestParams)(nil)},
@@ -70,6 +78,7 @@ type apiRequest struct {
 	json            []byte            // JSON parameters (TC3 POST)
 	form            map[string]string // form parameters, common ones removed (legacy, TC3 GET)
 	auth            func() (*account, *apiError)
+	ctx             context.Context
 }
 
 // serveAPI answers one VOD API 3.0 request: always HTTP 200 with JSON.
@@ -105,6 +114,7 @@ func (e *Emulator) callAPI(r *http.Request) (string, any, *apiError) {
 	if aerr != nil {
 		return "", nil, aerr
 	}
+	req.ctx = r.Context()
 	result, aerr := e.run(req)
 	return req.action, result, aerr
 }
@@ -137,6 +147,9 @@ func (e *Emulator) run(req *apiRequest) (any, *apiError) {
 	}
 	act, ok := e.actions()[req.action]
 	if !ok {
+		act, ok = e.flowActions()[req.action]
+	}
+	if !ok {
 		return nil, newAPIError("InvalidAction", "The action `%s` does not exist or is not supported by the emulator.", clipName(req.action))
 	}
 	acct, aerr := req.auth()
@@ -152,7 +165,7 @@ func (e *Emulator) run(req *apiRequest) (any, *apiError) {
 	if !e.limits.allow(req.action, e.now()) {
 		return nil, newAPIError("RequestLimitExceeded", "The request rate of %s exceeds the limit of %d requests per second.", req.action, e.cfg.APIRateLimit)
 	}
-	return act.run(&caller{acct: acct}, body)
+	return act.run(&caller{acct: acct, ctx: req.ctx}, body)
 }
 
 // tc3Request reads a TC3-signed request: common parameters in X-TC-*

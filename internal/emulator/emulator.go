@@ -32,6 +32,7 @@ type Config struct {
 	RepeatCommit     string        // "same" (default) | "error"
 	APIRateLimit     int           // requests/s per action, default 100; <0 = unlimited
 	Faults           FaultConfig   // seeded, deterministic; SetFaults changes it at runtime
+	Tasks            TaskConfig    // task flows run on committed media with a procedure, and their events
 	Latency          time.Duration // added to every request
 	TLSCertFile      string        // serve https with this certificate...
 	TLSKeyFile       string        // ...and key
@@ -66,6 +67,7 @@ type Emulator struct {
 	limits   *limiter
 	counters *counters
 	store    *store
+	flows    *flows
 
 	closeOnce sync.Once
 	closeErr  error
@@ -94,6 +96,7 @@ func Start(ctx context.Context, cfg Config) (*Emulator, error) {
 		cfg: cfg, logger: cfg.Logger, now: cfg.Now, accounts: accts,
 		faults:   newFaults(mergeFaults(file.Faults, cfg.Faults)),
 		limits:   newLimiter(cfg.APIRateLimit),
+		flows:    newFlows(cfg.Tasks),
 		counters: newCounters(),
 		done:     make(chan struct{}),
 	}
@@ -103,11 +106,12 @@ func Start(ctx context.Context, cfg Config) (*Emulator, error) {
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
+	e.resumeFlows()
 	go e.serve(ctx)
 	return e, nil
 }
 
-func withDefaults(cfg Config) (Config, error) {
+func withDefaults(cfg Config) (_ Config, err error) {
 	if cfg.DataDir == "" {
 		return cfg, errors.New("emulator: DataDir is required")
 	}
@@ -144,6 +148,9 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Tasks, err = cfg.Tasks.withDefaults(); err != nil {
+		return cfg, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -257,6 +264,7 @@ func (e *Emulator) SetFaults(f FaultConfig) { e.faults.set(f) }
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		close(e.done)
+		e.flows.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		if err := e.srv.Shutdown(ctx); err != nil {

@@ -48,6 +48,9 @@ func (e *Emulator) serveMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, "/media/"), "/")
+	if ok && e.serveOutput(w, r, bucket, key) {
+		return
+	}
 	if !ok || key == "" || !e.served(bucket, key) {
 		http.NotFound(w, r)
 		return
@@ -123,6 +126,7 @@ type mediaInfoJSON struct {
 	FileId    string
 	BasicInfo basicInfoJSON
 	MetaData  metaDataJSON
+	mediaOutputs
 }
 
 type basicInfoJSON struct {
@@ -149,7 +153,7 @@ func (e *Emulator) toJSON(m MediaInfo) mediaInfoJSON {
 	if expire == "" {
 		expire = "9999-12-31T23:59:59Z"
 	}
-	return mediaInfoJSON{
+	j := mediaInfoJSON{
 		FileId: m.FileID,
 		BasicInfo: basicInfoJSON{
 			Name: m.Name, CreateTime: created, UpdateTime: created, ExpireTime: expire,
@@ -161,6 +165,8 @@ func (e *Emulator) toJSON(m MediaInfo) mediaInfoJSON {
 		},
 		MetaData: metaDataJSON{Size: m.Size, Container: m.Type},
 	}
+	e.addOutputs(&j, m)
+	return j
 }
 
 func categoryOf(mediaType string) string {

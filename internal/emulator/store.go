@@ -67,6 +67,7 @@ type MediaInfo struct {
 type storeData struct {
 	Sessions map[string]*session   `json:"sessions"`
 	Media    map[string]*MediaInfo `json:"media"`
+	flowData                       // task flows and events (flows.go)
 }
 
 // store keeps sessions and media in a JSON snapshot plus an append-only
@@ -88,6 +89,7 @@ type journalRecord struct {
 	Session     *session   `json:"session,omitempty"`
 	Media       *MediaInfo `json:"media,omitempty"`
 	DeleteMedia string     `json:"delete_media,omitempty"`
+	flowRecord             // task flows and events (flows.go)
 }
 
 func openStore(path string) (*store, error) {
@@ -108,6 +110,7 @@ func openStore(path string) (*store, error) {
 			s.data.Media = map[string]*MediaInfo{}
 		}
 	}
+	s.data.flowData.init()
 	if err := s.replay(); err != nil {
 		return nil, err
 	}
@@ -159,6 +162,7 @@ func (s *store) apply(r journalRecord) {
 	if r.DeleteMedia != "" {
 		delete(s.data.Media, r.DeleteMedia)
 	}
+	s.data.flowData.apply(r.flowRecord)
 }
 
 // logLocked appends one change to the journal; s.mu must be held.

@@ -321,11 +321,13 @@ func (e *Emulator) recordCommit(key string, size int64) (any, *apiError) {
 	}
 	s.FileID = m.FileID
 	e.store.data.Media[m.FileID] = m
-	err := e.store.logLocked(journalRecord{Session: s, Media: m})
+	flow := e.commitFlowLocked(m)
+	err := e.store.logLocked(journalRecord{Session: s, Media: m, flowRecord: flow})
 	e.store.mu.Unlock()
 	if err != nil {
 		return nil, newAPIError("InternalError", "The media could not be stored.")
 	}
+	e.startFlow(flow)
 	e.counters.committed()
 	return e.commitResponse(m), nil
 }

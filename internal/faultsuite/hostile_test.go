@@ -104,7 +104,8 @@ func buildHostileTree(t *testing.T, r *rig) *hostileTree {
 	}
 	up("with space.mp4", 3000)
 	up("new\nline.mp4", 3001)
-	up("empty.mp4", 0)
+	r.write("empty.mp4", nil)
+	h.refused["empty.mp4"] = "zero-byte file"
 	h.longName = strings.Repeat("n", 251) + ".mp4"
 	up(h.longName, 3003)
 	var deep []string

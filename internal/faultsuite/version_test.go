@@ -111,7 +111,9 @@ func sentObjects(j *state.Job) map[string]bool {
 // bundle is uploaded again as a whole and committed once, with every
 // segment's new bytes: never left failed, never committed stale.
 func TestBundleFileChangedAfterPut(t *testing.T) {
-	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: func(c *emulator.Config) {
+	// One bundle file at a time, so later segments are still being sent
+	// when the first ones change.
+	r := newRig(t, rigOpts{rules: allRule, parts: 1, upload: "  objects_in_flight: 1", emu: func(c *emulator.Config) {
 		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"PutObject": 200 * time.Millisecond}}
 	}})
 	recordRow(t, r, "version: bundle segments change after their PUT", 1, 1, "whole bundle again, once")
@@ -171,7 +173,9 @@ func TestBundleFileChangedAfterPut(t *testing.T) {
 // again from a new session in the same attempt: done, one media, never
 // quarantined.
 func TestSessionExpiredDuringStop(t *testing.T) {
-	const lifetime = 2 * time.Second
+	// Long enough for a whole upload of the file (4 slow parts) under
+	// -race on a busy machine, shorter than the stop.
+	const lifetime = 5 * time.Second
 	r := newRig(t, rigOpts{rules: allRule, parts: 1, emu: func(c *emulator.Config) {
 		slowParts(c)
 		c.SessionLifetime = lifetime

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -47,20 +48,50 @@ type Metrics struct {
 	uploadRate       prometheus.Gauge
 	buildInfo        *prometheus.GaugeVec
 	changedAfter     *prometheus.CounterVec
+	waiting          *prometheus.GaugeVec
 
-	mu         sync.Mutex
-	stages     map[string]bool // stage labels ever set, zeroed when absent
-	priorities map[string]bool
+	mu          sync.Mutex
+	stages      map[string]bool // stage labels ever set, zeroed when absent
+	priorities  map[string]bool
+	waitReasons map[string]bool
 }
 
-// New creates the metrics and registers them on reg.
+// KnownErrorCodes are the upload failure codes that users meet most (see
+// DESIGN: the codes a user must be able to read). Their
+// upload_failures_total series exist at 0 from the start, so a rate() or
+// an alert works before the first failure.
+var KnownErrorCodes = []string{
+	"InternalError", "InvalidParameter.ExpireTime", "InvalidParameterValue.CoverType",
+	"InvalidParameterValue.MediaType", "InvalidParameterValue.SubAppId",
+	"InvalidParameterValue.VodSessionKey", "ResourceNotFound", "AuthFailure.SignatureFailure",
+	"AuthFailure.SecretIdNotFound", "RequestLimitExceeded", "NetworkError", "CRC64Mismatch", "unknown",
+}
+
+// RetriedOps are the remote operations whose retries_total series exist
+// from the start.
+var RetriedOps = []string{
+	"ApplyUpload", "CommitUpload", "PutObject", "InitiateMultipartUpload", "UploadPart",
+	"CompleteMultipartUpload", "AbortMultipartUpload",
+}
+
+// New creates the metrics and registers them on reg, with the standard
+// process_* and go_* collectors.
 func New(reg Registry) (*Metrics, error) {
 	m := newMetrics()
 	m.reg = reg
-	for _, c := range m.collectors() {
+	cs := append(m.collectors(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewGoCollector())
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: registering: %w", err)
 		}
+	}
+	for _, code := range KnownErrorCodes {
+		m.uploadFailures.WithLabelValues(code)
+	}
+	for _, op := range RetriedOps {
+		m.retries.WithLabelValues(op)
 	}
 	return m, nil
 }
@@ -137,8 +168,13 @@ func newMetrics() *Metrics {
 			Name: "build_info",
 			Help: "Always 1; labels carry the daemon's version and Go version."},
 			[]string{"version", "goversion"}),
-		stages:     make(map[string]bool),
-		priorities: make(map[string]bool),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns,
+			Name: "waiting_files",
+			Help: "Files seen but not jobs yet, by what they wait for (settling, being written, cover, ready marker, quiet folder, bundle files, bundle files settling)."},
+			[]string{"reason"}),
+		stages:      make(map[string]bool),
+		priorities:  make(map[string]bool),
+		waitReasons: make(map[string]bool),
 	}
 }
 
@@ -147,7 +183,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.filesSeen, m.jobs, m.uploads, m.uploadFailures, m.uploadedBytes,
 		m.uploadDuration, m.queueDepth, m.queueByPriority, m.retries,
 		m.watcherOverflows, m.watcherRescans, m.lastScan, m.watchUp,
-		m.oldestPending, m.lastUpload, m.bandwidthLimit, m.uploadRate, m.buildInfo,
+		m.oldestPending, m.lastUpload, m.bandwidthLimit, m.uploadRate, m.buildInfo, m.waiting,
 		m.changedAfter,
 	}
 }
@@ -237,11 +273,16 @@ func (m *Metrics) WatcherRescan(watch string, when time.Time) {
 	m.lastScan.WithLabelValues(watch).Set(float64(when.UnixNano()) / 1e9)
 }
 
-// SetWatchUp records whether a watch root is present and watched.
+// SetWatchUp records whether a watch root is present and watched. The
+// root's counters (files seen, overflows, rescans) exist from then on, at 0
+// until their first increment.
 func (m *Metrics) SetWatchUp(watch string, up bool) {
 	if m == nil {
 		return
 	}
+	m.filesSeen.WithLabelValues(watch)
+	m.watcherOverflows.WithLabelValues(watch)
+	m.watcherRescans.WithLabelValues(watch)
 	v := 0.0
 	if up {
 		v = 1
@@ -283,6 +324,17 @@ func setCounts(g *prometheus.GaugeVec, seen map[string]bool, counts map[string]i
 		seen[label] = true
 		g.WithLabelValues(label).Set(float64(n))
 	}
+}
+
+// SetWaiting sets the waiting files by reason; a reason seen before but
+// absent from byReason is set to 0.
+func (m *Metrics) SetWaiting(byReason map[string]int) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	setCounts(m.waiting, m.waitReasons, byReason)
 }
 
 // SetOldestPendingAge sets the age of the oldest pending job (0: none).

@@ -84,6 +84,8 @@ func TestCounters(t *testing.T) {
 	m.SetUploadRate(1234.5)
 	m.SetQueue(7, map[string]int{"high": 2, "normal": 5})
 	m.SetBuildInfo("v1.2.3", "go1.26.8")
+	m.SetWaiting(map[string]int{"settling": 3, "bundle files": 1})
+	m.SetWaiting(map[string]int{"settling": 2})
 
 	tests := []struct {
 		name   string
@@ -112,6 +114,8 @@ func TestCounters(t *testing.T) {
 		{"vodwatchd_queue_depth_by_priority", map[string]string{"priority": "high"}, 2},
 		{"vodwatchd_queue_depth_by_priority", map[string]string{"priority": "normal"}, 5},
 		{"vodwatchd_build_info", map[string]string{"version": "v1.2.3", "goversion": "go1.26.8"}, 1},
+		{"vodwatchd_waiting_files", map[string]string{"reason": "settling"}, 2},
+		{"vodwatchd_waiting_files", map[string]string{"reason": "bundle files"}, 0},
 	}
 	for _, tc := range tests {
 		if got := value(t, reg, tc.name, tc.labels); got != tc.want {
@@ -192,6 +196,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.SetBandwidthLimit(1)
 	m.SetUploadRate(1)
 	m.SetBuildInfo("v", "go")
+	m.SetWaiting(map[string]int{"cover": 1})
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != http.StatusNotFound {
@@ -234,5 +239,45 @@ func TestScrape(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", text)
+	}
+}
+
+// TestEveryCounterFromStart: before anything happened, once the watch roots
+// are known, every counter family has its series at 0 (so rate() and
+// alerts work from the first scrape), and the standard process_* and go_*
+// collectors are there.
+func TestEveryCounterFromStart(t *testing.T) {
+	m, reg := newMetrics(t)
+	m.SetWatchUp("/srv/drop", true)
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+	}{
+		{"vodwatchd_files_seen_total", map[string]string{"watch": "/srv/drop"}},
+		{"vodwatchd_watcher_overflows_total", map[string]string{"watch": "/srv/drop"}},
+		{"vodwatchd_watcher_rescans_total", map[string]string{"watch": "/srv/drop"}},
+		{"vodwatchd_upload_failures_total", map[string]string{"code": "InternalError"}},
+		{"vodwatchd_upload_failures_total", map[string]string{"code": "RequestLimitExceeded"}},
+		{"vodwatchd_retries_total", map[string]string{"op": "UploadPart"}},
+		{"vodwatchd_uploads_total", nil},
+		{"vodwatchd_uploaded_bytes_total", nil},
+	} {
+		if got := value(t, reg, tc.name, tc.labels); got != 0 {
+			t.Errorf("%s%v = %v at start, want 0", tc.name, tc.labels, got)
+		}
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range families {
+		have[f.GetName()] = true
+	}
+	for _, name := range []string{"process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+		"go_goroutines", "go_memstats_alloc_bytes", "go_gc_duration_seconds"} {
+		if !have[name] {
+			t.Errorf("%s missing from /metrics", name)
+		}
 	}
 }

@@ -33,7 +33,25 @@ type Spec struct {
 	Action  Action
 	To      string // destination folder for Move
 	Sidecar bool   // write <name>.vod.json
+	Options
 }
+
+// Options shape what a post-action leaves behind.
+type Options struct {
+	// PruneEmpty removes the folders under the watch root that moved or
+	// deleted files leave empty (never the root itself).
+	PruneEmpty bool
+	// GroupReadable sets sidecars to 0640 and the folders created for them
+	// or for moved files to 0750, whatever the process umask. Otherwise
+	// they get 0644/0755 less the umask. Moved files keep their own mode.
+	GroupReadable bool
+}
+
+// The modes of GroupReadable.
+const (
+	groupFileMode fs.FileMode = 0o640
+	groupDirMode  fs.FileMode = 0o750
+)
 
 // Files names a job's files under its watch root. Main is the media file or
 // the top manifest; Extra are the cover and the bundle's referenced files.
@@ -53,6 +71,7 @@ type Result struct {
 	RequestID  string    `json:"RequestId,omitempty"`
 	Path       string    `json:"Path"`
 	UploadedAt time.Time `json:"UploadedAt"`
+	Playable             // after done: processing, ready or processing_failed (sidecar.go)
 }
 
 // Failure is what a quarantine sidecar records.
@@ -72,7 +91,7 @@ func Done(ctx context.Context, files Files, spec Spec, res Result) (string, erro
 	switch spec.Action {
 	case "", Keep:
 		if spec.Sidecar {
-			return files.Root, writeSidecar(filepath.Join(files.Root, filepath.FromSlash(files.Main))+".vod.json", res)
+			return files.Root, writeSidecar(filepath.Join(files.Root, filepath.FromSlash(files.Main))+".vod.json", res, spec.Options)
 		}
 		return files.Root, nil
 	case Move:
@@ -80,18 +99,18 @@ func Done(ctx context.Context, files Files, spec Spec, res Result) (string, erro
 			return "", errors.New("post-action move: no destination folder")
 		}
 		if spec.Sidecar {
-			if err := writeSidecar(filepath.Join(spec.To, filepath.FromSlash(files.Main))+".vod.json", res); err != nil {
+			if err := writeSidecar(filepath.Join(spec.To, filepath.FromSlash(files.Main))+".vod.json", res, spec.Options); err != nil {
 				return "", err
 			}
 		}
-		return spec.To, moveAll(ctx, files, spec.To)
+		return spec.To, moveAll(ctx, files, spec.To, spec.Options)
 	case Delete:
 		if spec.Sidecar {
-			if err := writeSidecar(filepath.Join(files.Root, filepath.FromSlash(files.Main))+".vod.json", res); err != nil {
+			if err := writeSidecar(filepath.Join(files.Root, filepath.FromSlash(files.Main))+".vod.json", res, spec.Options); err != nil {
 				return "", err
 			}
 		}
-		return files.Root, deleteAll(files)
+		return files.Root, deleteAll(files, spec.Options)
 	default:
 		return "", fmt.Errorf("post-action: unknown action %q", spec.Action)
 	}
@@ -99,35 +118,37 @@ func Done(ctx context.Context, files Files, spec Spec, res Result) (string, erro
 
 // Quarantine moves a failed job's files to dir (keeping their relative
 // paths) and writes <name>.error.json beside the main file.
-func Quarantine(ctx context.Context, files Files, dir string, f Failure) error {
+func Quarantine(ctx context.Context, files Files, dir string, f Failure, o Options) error {
 	if dir == "" {
 		return errors.New("quarantine: no folder")
 	}
-	if err := writeSidecar(filepath.Join(dir, filepath.FromSlash(files.Main))+".error.json", f); err != nil {
+	if err := writeSidecar(filepath.Join(dir, filepath.FromSlash(files.Main))+".error.json", f, o); err != nil {
 		return err
 	}
-	return moveAll(ctx, files, dir)
+	return moveAll(ctx, files, dir, o)
 }
 
-func moveAll(ctx context.Context, files Files, dst string) error {
+func moveAll(ctx context.Context, files Files, dst string, o Options) error {
 	for _, rel := range files.all() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		src := filepath.Join(files.Root, filepath.FromSlash(rel))
 		to := filepath.Join(dst, filepath.FromSlash(rel))
-		if err := moveFile(src, to); err != nil {
+		if err := moveFile(src, to, o); err != nil {
 			return fmt.Errorf("move %s to %s: %w", src, dst, err)
 		}
 	}
-	removeEmptyDirs(files)
+	if o.PruneEmpty {
+		removeEmptyDirs(files)
+	}
 	return nil
 }
 
 // moveFile renames src to dst, or copies and removes it across devices.
 // When src is gone and dst holds a file, the move already happened.
 // An existing different dst is never overwritten: the file gets a free name.
-func moveFile(src, dst string) error {
+func moveFile(src, dst string, o Options) error {
 	si, err := os.Lstat(src)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, derr := os.Lstat(dst); derr == nil {
@@ -141,7 +162,7 @@ func moveFile(src, dst string) error {
 	if !si.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	if err := mkdirs(filepath.Dir(dst), o); err != nil {
 		return err
 	}
 	for attempt := 0; ; attempt++ {
@@ -221,14 +242,16 @@ func copyFile(src, dst string, perm fs.FileMode) error {
 	return out.Close()
 }
 
-func deleteAll(files Files) error {
+func deleteAll(files Files, o Options) error {
 	for _, rel := range files.all() {
 		p := filepath.Join(files.Root, filepath.FromSlash(rel))
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("delete %s: %w", p, err)
 		}
 	}
-	removeEmptyDirs(files)
+	if o.PruneEmpty {
+		removeEmptyDirs(files)
+	}
 	return nil
 }
 
@@ -246,18 +269,52 @@ func removeEmptyDirs(files Files) {
 	}
 }
 
+// mkdirs creates dir and its missing parents: 0755 less the umask, or
+// exactly 0750 with GroupReadable. Existing folders are left as they are.
+func mkdirs(dir string, o Options) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); err == nil || !errors.Is(err, fs.ErrNotExist) || filepath.Dir(d) == d {
+			break
+		}
+		missing = append(missing, d)
+	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		err := os.Mkdir(d, 0o755)
+		if errors.Is(err, fs.ErrExist) {
+			continue // made meanwhile by someone else: not ours to change
+		}
+		if err != nil {
+			return err
+		}
+		if o.GroupReadable {
+			if err := os.Chmod(d, groupDirMode); err != nil {
+				return fmt.Errorf("folder %s: %w", d, err)
+			}
+		}
+	}
+	return os.MkdirAll(dir, 0o755) // reports a file in the way
+}
+
 // writeSidecar writes v as indented JSON to p atomically.
-func writeSidecar(p string, v any) error {
+func writeSidecar(p string, v any, o Options) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := mkdirs(filepath.Dir(p), o); err != nil {
 		return fmt.Errorf("sidecar %s: %w", p, err)
 	}
 	tmp := p + ".tmp"
 	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("sidecar %s: %w", p, err)
+	}
+	if o.GroupReadable {
+		if err := os.Chmod(tmp, groupFileMode); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("sidecar %s: %w", p, err)
+		}
 	}
 	if err := os.Rename(tmp, p); err != nil {
 		os.Remove(tmp)

@@ -3,9 +3,11 @@ package postaction
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,14 +41,17 @@ func TestDone(t *testing.T) {
 		spec      Spec
 		wantMain  func(root, to string) string // where the main file must be ("" = gone)
 		wantCar   func(root, to string) string
-		wantEmpty bool // the news/ folder is removed
+		wantEmpty bool // the emptied news/ folder is removed
 	}{
 		{"keep", Spec{Action: Keep}, func(r, _ string) string { return r + "/news/a.mp4" }, nil, false},
 		{"keep with sidecar", Spec{Action: Keep, Sidecar: true}, func(r, _ string) string { return r + "/news/a.mp4" },
 			func(r, _ string) string { return r + "/news/a.mp4.vod.json" }, false},
-		{"move keeps the relative path", Spec{Action: Move, Sidecar: true}, func(_, to string) string { return to + "/news/a.mp4" },
-			func(_, to string) string { return to + "/news/a.mp4.vod.json" }, true},
-		{"delete", Spec{Action: Delete}, func(string, string) string { return "" }, nil, true},
+		{"move keeps the relative path and the emptied folder", Spec{Action: Move, Sidecar: true}, func(_, to string) string { return to + "/news/a.mp4" },
+			func(_, to string) string { return to + "/news/a.mp4.vod.json" }, false},
+		{"move with prune_empty", Spec{Action: Move, Options: Options{PruneEmpty: true}}, func(_, to string) string { return to + "/news/a.mp4" },
+			nil, true},
+		{"delete keeps the emptied folder", Spec{Action: Delete}, func(string, string) string { return "" }, nil, false},
+		{"delete with prune_empty", Spec{Action: Delete, Options: Options{PruneEmpty: true}}, func(string, string) string { return "" }, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,7 +140,7 @@ func TestQuarantine(t *testing.T) {
 	root, q := t.TempDir(), t.TempDir()
 	write(t, root+"/x/bad.mp4", "media")
 	f := Failure{Path: "x/bad.mp4", Code: "InvalidParameterValue.MediaType", Message: "bad type", Attempts: 3}
-	if err := Quarantine(context.Background(), Files{Root: root, Main: "x/bad.mp4"}, q, f); err != nil {
+	if err := Quarantine(context.Background(), Files{Root: root, Main: "x/bad.mp4"}, q, f, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if readBody(t, q+"/x/bad.mp4") != "media" {
@@ -178,7 +183,65 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	if err := Quarantine(context.Background(), Files{Root: root, Main: "a.mp4"}, "", Failure{}); err == nil {
+	if err := Quarantine(context.Background(), Files{Root: root, Main: "a.mp4"}, "", Failure{}, Options{}); err == nil {
 		t.Fatal("quarantine without a folder accepted")
+	}
+}
+
+// TestGroupReadableUnderUMask077: under the unit's UMask=0077, sidecars and
+// the folders created for them are private unless GroupReadable, which
+// makes them 0640/0750; folders that existed keep their mode and moved
+// files keep theirs.
+func TestGroupReadableUnderUMask077(t *testing.T) {
+	old := syscall.Umask(0o077)
+	t.Cleanup(func() { syscall.Umask(old) })
+	for _, tc := range []struct {
+		group             bool
+		wantFile, wantDir fs.FileMode
+	}{
+		{false, 0o600, 0o700},
+		{true, 0o640, 0o750},
+	} {
+		root, to := t.TempDir(), t.TempDir()
+		if err := os.Chmod(to, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		write(t, root+"/news/2026/a.mp4", "media")
+		if err := os.Chmod(root+"/news/2026/a.mp4", 0o604); err != nil {
+			t.Fatal(err)
+		}
+		spec := Spec{Action: Move, To: to, Sidecar: true, Options: Options{GroupReadable: tc.group}}
+		if _, err := Done(context.Background(), Files{Root: root, Main: "news/2026/a.mp4"}, spec, res); err != nil {
+			t.Fatal(err)
+		}
+		mode := func(p string) fs.FileMode {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return fi.Mode().Perm()
+		}
+		for p, want := range map[string]fs.FileMode{
+			to + "/news/2026/a.mp4.vod.json": tc.wantFile,
+			to + "/news":                     tc.wantDir,
+			to + "/news/2026":                tc.wantDir,
+			to:                               0o711, // existed: untouched
+			to + "/news/2026/a.mp4":          0o604, // moved: its own mode
+		} {
+			if got := mode(p); got != want {
+				t.Errorf("group_readable %v: %s mode %04o, want %04o", tc.group, p, got, want)
+			}
+		}
+		q := t.TempDir()
+		write(t, root+"/b.mp4", "media")
+		if err := Quarantine(context.Background(), Files{Root: root, Main: "b.mp4"}, q+"/failed", Failure{}, spec.Options); err != nil {
+			t.Fatal(err)
+		}
+		if got := mode(q + "/failed/b.mp4.error.json"); got != tc.wantFile {
+			t.Errorf("group_readable %v: error sidecar mode %04o, want %04o", tc.group, got, tc.wantFile)
+		}
+		if got := mode(q + "/failed"); got != tc.wantDir {
+			t.Errorf("group_readable %v: quarantine folder mode %04o, want %04o", tc.group, got, tc.wantDir)
+		}
 	}
 }

@@ -39,7 +39,10 @@ func (s *Store) check(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return checkIndexes(tx, jobs, latest)
+		if err := checkIndexes(tx, jobs, latest); err != nil {
+			return err
+		}
+		return checkPlayIndexes(tx, jobs)
 	})
 }
 

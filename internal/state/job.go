@@ -319,6 +319,7 @@ type Job struct {
 	LastError      *JobError       `json:"last_error,omitempty"`
 	QuarantinePath string          `json:"quarantine_path,omitempty"` // where a quarantined file was moved; kept by Retry
 	Post           Post            `json:"post,omitzero"`
+	Play           *Play           `json:"play,omitempty"` // done: on the way to playable (play.go)
 	// Replaces is the job (an earlier version of the same path) whose media
 	// this job's commit replaces (on_change: replace); ReplacedOld is set
 	// once that media is deleted.
@@ -355,6 +356,7 @@ func (j *Job) Clone() *Job {
 	c := *j
 	c.Checkpoint = append(json.RawMessage(nil), j.Checkpoint...)
 	c.History = append([]Transition(nil), j.History...)
+	c.Play = j.Play.clone()
 	if j.LastError != nil {
 		e := *j.LastError
 		c.LastError = &e

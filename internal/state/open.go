@@ -20,7 +20,7 @@ import (
 
 // SchemaVersion is the layout this build writes. Older files are migrated
 // on a read-write open; newer ones are refused.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero.
@@ -41,7 +41,8 @@ type Options struct {
 // migrations[v] upgrades a schema-v file to v+1 inside one transaction.
 var migrations = map[int]func(tx *bolt.Tx) error{
 	1: addPostIndex,      // 2: an index of done jobs whose post-action is pending
-	2: rebuildIdentities, // 3: identity without dev/ino; they move to the index value
+	2: addPlayAndOutbox,  // 3: the play indexes, the hook outbox and its dead letters
+	3: rebuildIdentities, // 4: identity without dev/ino; they move to the index value
 }
 
 // Open opens the state file at path, creating it (folder 0700, file 0600)

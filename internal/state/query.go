@@ -327,7 +327,8 @@ func (s *Store) Compact(ctx context.Context, olderThan time.Duration) (int, erro
 				if err != nil {
 					continue // forgotten meanwhile
 				}
-				if j.Stage != StageDone || j.Compacted || !j.Finished.Before(cutoff) || j.Post.State == PostPending {
+				if j.Stage != StageDone || j.Compacted || !j.Finished.Before(cutoff) || j.Post.State == PostPending ||
+					j.Post.State == PostWaiting || following(j) {
 					continue
 				}
 				if err := putJob(tx, j, compacted(j)); err != nil {
@@ -367,6 +368,6 @@ func compacted(j *Job) *Job {
 		Attempts: j.Attempts, Created: j.Created, Updated: j.Updated, Started: j.Started,
 		Finished: j.Finished, Bytes: j.Bytes, BytesDone: j.BytesDone, ContentHash: j.ContentHash,
 		Result: j.Result, Post: Post{State: j.Post.State, Action: j.Post.Action, MovedTo: j.Post.MovedTo, Sidecar: j.Post.Sidecar},
-		Compacted: true,
+		Play: j.Play.clone(), Compacted: true,
 	}
 }

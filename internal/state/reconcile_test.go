@@ -128,10 +128,10 @@ func TestReconcileContentError(t *testing.T) {
 	}
 }
 
-// TestMigrateSchema2: ids and identities of schema 2 (dev and inode in
+// TestMigrateIdentity: ids and identities of schema 3 (dev and inode in
 // the identity) are kept; two records of one path that now meet get a
 // variant; the migrated file passes Check and reconciles by the new rules.
-func TestMigrateSchema2(t *testing.T) {
+func TestMigrateIdentity(t *testing.T) {
 	path := statePath(t)
 	s := openTest(t, path, Options{})
 	ctx := context.Background()
@@ -140,7 +140,7 @@ func TestMigrateSchema2(t *testing.T) {
 	replaced.Ino += 100
 	j1 := doneWith(t, s, first, "")
 	_ = s.Close()
-	// Rewrite the file as schema 2 wrote it: legacy ids, id-only index
+	// Rewrite the file as schema 3 wrote it: legacy ids, id-only index
 	// values, a second record of the same path, size and mtime.
 	db, err := bolt.Open(path, 0o600, nil)
 	if err != nil {
@@ -161,6 +161,12 @@ func TestMigrateSchema2(t *testing.T) {
 			return "", err
 		}
 		if err := tx.Bucket(bStage).Put(pairKey(string(j.Stage), j.ID), nil); err != nil {
+			return "", err
+		}
+		if err := tx.Bucket(bFileID).Delete(pairKey(old.Result.FileID, old.ID)); err != nil {
+			return "", err
+		}
+		if err := tx.Bucket(bFileID).Put(pairKey(j.Result.FileID, j.ID), nil); err != nil {
 			return "", err
 		}
 		ik := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(versionPrefix(k), k.Dev), k.Ino)
@@ -186,7 +192,7 @@ func TestMigrateSchema2(t *testing.T) {
 		if err := tx.Bucket(bPath).Put(pathKey(first.Root, first.Rel), []byte(id2)); err != nil {
 			return err
 		}
-		return tx.Bucket(bMeta).Put(kSchema, []byte("2"))
+		return tx.Bucket(bMeta).Put(kSchema, []byte("3"))
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -26,7 +27,7 @@ var (
 	bRoots    = []byte("roots")       // watch root -> "" (every root a job ever had)
 	bPost     = []byte("ix_post")     // id -> "" for done jobs whose post-action is pending (schema 2)
 
-	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots, bPost}
+	allBuckets = [][]byte{bMeta, bJobs, bIdentity, bPath, bStage, bHash, bRoots, bPost, bOutbox, bOutboxDue, bOutboxDead, bFollow, bFileID}
 
 	kSchema  = []byte("schema")
 	kCreated = []byte("created")
@@ -43,6 +44,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
+	planner   atomic.Pointer[Planner]
 }
 
 // batchDelay is how long a write waits for others to share its
@@ -211,7 +213,10 @@ func putJob(tx *bolt.Tx, old, j *Job) error {
 			return err
 		}
 	}
-	return putPostIndex(tx, old, j)
+	if err := putPostIndex(tx, old, j); err != nil {
+		return err
+	}
+	return putPlayIndexes(tx, old, j)
 }
 
 // postPending reports whether j is done with its post-action still to run.
@@ -487,27 +492,7 @@ func (s *Store) ByContentHash(ctx context.Context, hash string) ([]*Job, error) 
 // identity, id, kind, sequence and creation time cannot change. When a job
 // leaves applied/uploading/committing its temporary certificate is deleted.
 func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
-	var old, out *Job
-	err := s.write(ctx, "update job "+id, func(tx *bolt.Tx) error {
-		cur, err := getJob(tx, id)
-		if err != nil {
-			return err
-		}
-		next := cur.Clone()
-		if err := fn(next); err != nil {
-			return err
-		}
-		if err := s.apply(tx, cur, next, ""); err != nil {
-			return err
-		}
-		old, out = cur, next
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.afterChange(ctx, old, out)
-	return out, nil
+	return s.UpdateNotify(ctx, id, fn, nil)
 }
 
 // apply validates the move from cur to next, stamps times and history, and
@@ -622,6 +607,9 @@ func deleteJob(tx *bolt.Tx, j *Job) error {
 		if err := tx.Bucket(d.b).Delete(d.k); err != nil {
 			return err
 		}
+	}
+	if err := deletePlayIndexes(tx, j); err != nil {
+		return err
 	}
 	pk := pathKey(j.Key.Root, j.Key.Rel)
 	if !bytes.Equal(tx.Bucket(bPath).Get(pk), id) {

@@ -93,16 +93,6 @@ func (o *Object) Version() fileid.ID {
 	return fileid.ID{Size: o.Size, ModTime: o.ModTime, Dev: o.Dev, Ino: o.Ino, Ctime: o.Ctime}
 }
 
-// partDone reports whether part n is recorded as finished.
-func (o *Object) partDone(n int) bool {
-	for _, p := range o.Parts {
-		if p.Number == n {
-			return true
-		}
-	}
-	return false
-}
-
 // BytesDone returns how many bytes of the checkpoint's objects are stored.
 func (cp *Checkpoint) BytesDone() int64 {
 	var n int64

@@ -24,7 +24,7 @@ type Request struct {
 	StorageRegion          string // storage region, e.g. ap-chongqing (not the API region)
 	SubAppID               uint64
 	ClassID                int64
-	ConcurrentUploadNumber int // parts/files in flight; default Config.PartsInFlight
+	ConcurrentUploadNumber int // most parts in flight (adaptive below it); default Config.PartsInFlight
 
 	// Expect, when set, is the media file's identity as the caller took
 	// it: a file that differs (replaced, rewritten) is refused with

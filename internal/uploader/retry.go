@@ -15,6 +15,9 @@ type RetryPolicy struct {
 	InitialBackoff time.Duration // first wait, default 500ms
 	MaxBackoff     time.Duration // cap, default 20s
 	Jitter         float64       // 0..1: each wait is reduced by up to this fraction, default 0.5
+	// OnRetry, if set, is told of every retry by operation (ApplyUpload,
+	// PutObject, UploadPart, ...): vodwatchd_retries_total counts them.
+	OnRetry func(op string)
 }
 
 func (p RetryPolicy) withDefaults() RetryPolicy {
@@ -62,6 +65,9 @@ func (p RetryPolicy) do(ctx context.Context, log *slog.Logger, op string, fn fun
 			return err
 		}
 		wait := p.backoff(attempt)
+		if p.OnRetry != nil {
+			p.OnRetry(op)
+		}
 		log.Warn("retrying", "op", op, "attempt", attempt, "code", e.Code, "message", e.Message,
 			"request_id", e.RequestID, "wait", wait)
 		t := time.NewTimer(wait)

@@ -4,31 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/adapt"
 	"github.com/vodwatchd/vodwatchd/internal/crc64x"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
-// transfer stores every unfinished object, at most n requests with a body
-// in flight across all objects and parts.
-func (r *run) transfer(parent context.Context, n int) error {
+// transfer stores every unfinished object: whole small objects through
+// one gate and parts of large ones through another, each keeping as many
+// requests in flight as the measured bandwidth-delay product needs, within
+// the caps.
+func (r *run) transfer(parent context.Context, caps inflightCaps) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	sem := make(chan struct{}, n)
-	acquire := func() bool {
-		select {
-		case sem <- struct{}{}:
-			return true
-		case <-ctx.Done():
-			return false
-		}
-	}
-	release := func() { <-sem }
+	// A few requests in flight cost nothing (bodies stream from the
+	// files), so the estimate never takes the count below them.
+	objects := adapt.New(adapt.Config{Min: 8, Max: caps.objects, Initial: 16})
+	parts := adapt.New(adapt.Config{Min: 4, Max: caps.parts, Initial: 8})
 	var wg sync.WaitGroup
 	r.mu.Lock()
 	objs := append([]*Object(nil), r.cp.Objects...)
@@ -41,27 +40,56 @@ func (r *run) transfer(parent context.Context, n int) error {
 			continue
 		}
 		if o.UploadID == "" && o.Size <= r.u.cfg.MultipartThreshold {
-			if !acquire() {
+			t, err := objects.Acquire(ctx)
+			if err != nil {
 				break
 			}
 			wg.Go(func() {
-				defer release()
-				if err := r.putObject(ctx, o); err != nil {
+				if err := r.putObject(ctx, o, objects, t); err != nil {
 					cancel(err)
 				}
 			})
 			continue
 		}
-		if err := r.multipart(ctx, o, acquire, release, &wg, cancel); err != nil {
+		if err := r.multipart(ctx, o, parts, &wg, cancel); err != nil {
 			cancel(err)
 			break
 		}
 	}
 	wg.Wait()
+	r.log.Debug("transfer finished", "objects_peak", objects.Peak(), "objects_limit", objects.Limit(),
+		"parts_peak", parts.Peak(), "parts_limit", parts.Limit())
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
 	return nil
+}
+
+// inflightCaps are the most requests a transfer keeps in flight.
+type inflightCaps struct{ parts, objects int }
+
+// attempt runs one request of n bytes through the retry policy and
+// measures the attempt that succeeded; throttling answers slow the gate.
+func (r *run) attempt(ctx context.Context, gate *adapt.Controller, op string, n int64, fn func() error) (adapt.Sample, error) {
+	var s adapt.Sample
+	err := r.u.cfg.Retry.do(ctx, r.log, op, func() error {
+		start := time.Now()
+		err := fn()
+		if err == nil {
+			s = adapt.Sample{Bytes: n, Start: start, End: time.Now()}
+		} else if isThrottle(err) {
+			gate.Throttle()
+		}
+		return err
+	})
+	return s, err
+}
+
+// isThrottle reports whether COS asked us to slow down.
+func isThrottle(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == "SlowDown" || e.HTTPStatus == http.StatusServiceUnavailable ||
+		e.HTTPStatus == http.StatusTooManyRequests || strings.HasPrefix(e.Code, "RequestLimitExceeded"))
 }
 
 // openChecked opens an object's file without following a symlink and
@@ -91,19 +119,23 @@ func sameFile(o *Object, fi os.FileInfo) bool {
 	return fi.Mode().IsRegular() && recorded.Same(fileid.FromInfo(fi))
 }
 
-// putObject stores a small object with one PUT.
-func (r *run) putObject(ctx context.Context, o *Object) error {
+// putObject stores a small object with one PUT, in the slot t of gate,
+// which it frees before recording the object.
+func (r *run) putObject(ctx context.Context, o *Object, gate *adapt.Controller, t adapt.Ticket) error {
 	f, err := openChecked(o)
 	if err != nil {
+		gate.Release(t, adapt.Sample{})
 		return err
 	}
 	defer f.Close()
 	var etag string
 	var crc uint64
-	err = r.u.cfg.Retry.do(ctx, r.log, "PutObject", func() error {
+	s, err := r.attempt(ctx, gate, "PutObject", o.Size, func() error {
+		var err error
 		etag, crc, err = r.cos.put(ctx, o.Key, f, o.Size)
 		return err
 	})
+	gate.Release(t, s)
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Key, err)
 	}
@@ -112,8 +144,9 @@ func (r *run) putObject(ctx context.Context, o *Object) error {
 }
 
 // multipart starts (or resumes) a multipart upload of o and dispatches its
-// missing parts; a goroutine in wg completes it once they are all in.
-func (r *run) multipart(ctx context.Context, o *Object, acquire func() bool, release func(),
+// missing parts through gate; a goroutine in wg completes it once they are
+// all in.
+func (r *run) multipart(ctx context.Context, o *Object, gate *adapt.Controller,
 	wg *sync.WaitGroup, fail context.CancelCauseFunc) error {
 	if err := r.startMultipart(ctx, o); err != nil {
 		return err
@@ -129,20 +162,28 @@ func (r *run) multipart(ctx context.Context, o *Object, acquire func() bool, rel
 		return err
 	}
 	count := int((o.Size + o.PartSize - 1) / o.PartSize)
-	var parts sync.WaitGroup
+	// The parts to send, taken once: r.mu is held while a checkpoint is
+	// saved (an fsync), and the next part must not wait for that.
+	r.mu.Lock()
+	sent := make(map[int]bool, len(o.Parts))
+	for _, p := range o.Parts {
+		sent[p.Number] = true
+	}
+	r.mu.Unlock()
+	var missing []int
 	for n := 1; n <= count; n++ {
-		r.mu.Lock()
-		done := o.partDone(n)
-		r.mu.Unlock()
-		if done {
-			continue
+		if !sent[n] {
+			missing = append(missing, n)
 		}
-		if !acquire() {
+	}
+	var parts sync.WaitGroup
+	for _, n := range missing {
+		t, err := gate.Acquire(ctx)
+		if err != nil {
 			break
 		}
 		parts.Go(func() {
-			defer release()
-			if err := r.uploadPart(ctx, o, f, n); err != nil {
+			if err := r.uploadPart(ctx, o, f, n, gate, t); err != nil {
 				fail(err)
 			}
 		})
@@ -223,19 +264,22 @@ func (r *run) confirmParts(ctx context.Context, o *Object) error {
 	})
 }
 
-// uploadPart sends part n of o and records it.
-func (r *run) uploadPart(ctx context.Context, o *Object, f *os.File, n int) error {
+// uploadPart sends part n of o in the slot t of gate, frees the slot and
+// records the part: it counts once the record is saved.
+func (r *run) uploadPart(ctx context.Context, o *Object, f *os.File, n int, gate *adapt.Controller, t adapt.Ticket) error {
 	off := int64(n-1) * o.PartSize
 	size := min(o.PartSize, o.Size-off)
 	var part Part
-	err := r.u.cfg.Retry.do(ctx, r.log, "UploadPart", func() error {
+	s, err := r.attempt(ctx, gate, "UploadPart", size, func() error {
 		var err error
 		part, err = r.cos.uploadPart(ctx, o.Key, o.UploadID, n, f, off, size)
 		return err
 	})
+	gate.Release(t, s)
 	if err != nil {
 		return fmt.Errorf("%s part %d: %w", o.Key, n, err)
 	}
+	r.log.Debug("part stored", "key", o.Key, "part", n, "size", size, "in_flight_limit", gate.Limit())
 	return r.locked(ctx, func() { o.Parts = append(o.Parts, part) })
 }
 

@@ -180,7 +180,9 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestRetryDoBounded(t *testing.T) {
-	p := RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond}.withDefaults()
+	retried := map[string]int{}
+	p := RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond,
+		OnRetry: func(op string) { retried[op]++ }}.withDefaults()
 	calls := 0
 	err := p.do(context.Background(), discardLogger(), "X", func() error {
 		calls++
@@ -188,6 +190,9 @@ func TestRetryDoBounded(t *testing.T) {
 	})
 	if calls != 3 || err == nil {
 		t.Fatalf("calls = %d err = %v, want 3 attempts and an error", calls, err)
+	}
+	if retried["X"] != 2 || len(retried) != 1 {
+		t.Fatalf("OnRetry saw %v, want X twice (3 attempts)", retried)
 	}
 	calls = 0
 	_ = p.do(context.Background(), discardLogger(), "X", func() error {

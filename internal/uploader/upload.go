@@ -26,15 +26,18 @@ type localFile struct {
 
 // run is one call of Upload: the checkpoint and everything guarding it.
 type run struct {
-	u     *Uploader
-	log   *slog.Logger
-	sc    *scrubber
-	p     Progress
-	mu    sync.Mutex // guards cp and serialises p.Save
-	cp    *Checkpoint
-	cos   *cosClient
-	keep  bool // the caller keeps the checkpoint: do not abort on cancellation
-	files []localFile
+	u      *Uploader
+	log    *slog.Logger
+	sc     *scrubber
+	p      Progress
+	mu     sync.Mutex // guards cp and serialises p.Save
+	cp     *Checkpoint
+	bmu    sync.Mutex // guards open and saving (record.go)
+	open   *batch     // changes waiting for the next Save
+	saving bool       // a Save of a batch is under way
+	cos    *cosClient
+	keep   bool // the caller keeps the checkpoint: do not abort on cancellation
+	files  []localFile
 }
 
 // Upload uploads req. cp is the checkpoint of an earlier attempt (nil or
@@ -113,11 +116,15 @@ func (r *run) certExpired(err error) bool {
 	return !expiry.IsZero() && !r.u.cfg.Now().Add(r.u.cfg.CertMargin).Before(expiry)
 }
 
-func inflight(req Request, cfg Config) int {
+// inflight returns the caps of the requests in flight: the request's own
+// concurrency caps the parts (as the SDKs' ConcurrentUploadNumber does),
+// the configuration the bundle files.
+func inflight(req Request, cfg Config) inflightCaps {
+	c := inflightCaps{parts: cfg.PartsInFlight, objects: cfg.ObjectsInFlight}
 	if req.ConcurrentUploadNumber > 0 {
-		return req.ConcurrentUploadNumber
+		c.parts = req.ConcurrentUploadNumber
 	}
-	return cfg.PartsInFlight
+	return c
 }
 
 // planFiles lists the local files of the request; for a manifest, the whole
@@ -194,13 +201,6 @@ func (r *run) save(ctx context.Context) error {
 		return fmt.Errorf("saving progress: %w", err)
 	}
 	return nil
-}
-
-func (r *run) locked(ctx context.Context, change func()) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	change()
-	return r.save(ctx)
 }
 
 // ensureSession resumes the checkpoint's session when its certificate is

@@ -27,16 +27,27 @@ type Config struct {
 
 	PartSize           int64 // default 8 MiB; raised so no object exceeds 10000 parts
 	MultipartThreshold int64 // objects larger than this use multipart; default PartSize
-	PartsInFlight      int   // parts and files in flight per upload, default 8
-	Retry              RetryPolicy
-	APITimeout         time.Duration // per VOD API call, default 60s
-	CertMargin         time.Duration // a session whose certificate expires within this is not resumed; default 5m
+	// PartsInFlight caps the parts in flight per upload, default 32;
+	// ObjectsInFlight the whole small objects (bundle files), default 128.
+	// Below the caps the number adapts to the measured bandwidth-delay
+	// product.
+	PartsInFlight   int
+	ObjectsInFlight int
+	Retry           RetryPolicy
+	APITimeout      time.Duration // per VOD API call, default 60s
+	CertMargin      time.Duration // a session whose certificate expires within this is not resumed; default 5m
 
 	Transport   http.RoundTripper         // default: a tuned clone of http.DefaultTransport
 	Logger      *slog.Logger              // default: discard
 	BodyWrapper func(io.Reader) io.Reader // wraps every request body (bandwidth limit, progress)
 	Now         func() time.Time          // default time.Now
 }
+
+// Default caps of the requests in flight per upload.
+const (
+	DefaultPartsInFlight   = 32
+	DefaultObjectsInFlight = 128
+)
 
 // Limits of COS multipart uploads.
 const (
@@ -62,8 +73,8 @@ func New(cfg Config) (*Uploader, error) {
 	if cfg.PartSize != 0 && (cfg.PartSize < MinPartSize || cfg.PartSize > MaxPartSize) {
 		return nil, fmt.Errorf("uploader: PartSize %d outside %d..%d", cfg.PartSize, MinPartSize, MaxPartSize)
 	}
-	if cfg.PartsInFlight < 0 || cfg.MultipartThreshold < 0 {
-		return nil, errors.New("uploader: PartsInFlight and MultipartThreshold must not be negative")
+	if cfg.PartsInFlight < 0 || cfg.ObjectsInFlight < 0 || cfg.MultipartThreshold < 0 {
+		return nil, errors.New("uploader: PartsInFlight, ObjectsInFlight and MultipartThreshold must not be negative")
 	}
 	cfg = withDefaults(cfg)
 	return &Uploader{cfg: cfg, log: cfg.Logger}, nil
@@ -89,7 +100,10 @@ func withDefaults(cfg Config) Config {
 		cfg.MultipartThreshold = cfg.PartSize
 	}
 	if cfg.PartsInFlight == 0 {
-		cfg.PartsInFlight = 8
+		cfg.PartsInFlight = DefaultPartsInFlight
+	}
+	if cfg.ObjectsInFlight == 0 {
+		cfg.ObjectsInFlight = DefaultObjectsInFlight
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
 	if cfg.APITimeout <= 0 {
@@ -111,14 +125,16 @@ func withDefaults(cfg Config) Config {
 }
 
 // DefaultTransport returns the transport used when Config.Transport is nil:
-// enough idle connections per host for parallel parts, larger buffers.
+// enough idle connections per host for the requests in flight at the caps
+// (a connection that finds no idle slot is closed, and the next request
+// pays a new handshake), larger buffers.
 func DefaultTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
+		MaxIdleConns:          512,
+		MaxIdleConnsPerHost:   DefaultPartsInFlight + DefaultObjectsInFlight,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,

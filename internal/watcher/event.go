@@ -56,7 +56,7 @@ func (k Kind) String() string {
 // ScanSummary describes a finished full scan.
 type ScanSummary struct {
 	ID       uint64        // matches Event.ScanID of its Scanned events
-	Reason   string        // "startup", "periodic", "poll", "overflow", "watcher-error", "root-back", "requested"
+	Reason   string        // "startup", "reload", "periodic", "poll", "overflow", "watcher-error", "root-back", "requested"
 	Files    int           // Scanned events sent
 	Dirs     int           // folders read (root included)
 	Refused  int           // Refused events sent

@@ -249,7 +249,8 @@ func (w *Watcher) fullScan(ctx context.Context, reason string) error {
 		return fmt.Errorf("%w: %s", errRootGone, why)
 	}
 	sum.Duration = time.Since(start)
-	w.log.Info("scan done", "root", w.root, "reason", reason, "files", sum.Files,
+	// Debug: the consumer logs the ScanDone event once, at info.
+	w.log.Debug("scan done", "root", w.root, "reason", reason, "files", sum.Files,
 		"dirs", sum.Dirs, "refused", sum.Refused, "unreadable", sum.UnreadableCount,
 		"duration", sum.Duration)
 	return w.emit(ctx, Event{Kind: ScanDone, Scan: sum})

@@ -44,6 +44,9 @@ type Config struct {
 	// start-up budget check.
 	MaxUserWatches int
 	Logger         *slog.Logger
+	// StartReason labels the first scan's events and summary (default
+	// "startup"; "reload" when a reloaded configuration restarts the watch).
+	StartReason string
 }
 
 // Watcher watches one root. Create it with New and run it with Run.
@@ -123,7 +126,11 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := w.waitRoot(ctx); err != nil {
 		return nil
 	}
-	err := w.start(ctx, "startup")
+	reason := w.cfg.StartReason
+	if reason == "" {
+		reason = "startup"
+	}
+	err := w.start(ctx, reason)
 	var le *LimitError
 	if errors.As(err, &le) {
 		return err

@@ -1,0 +1,51 @@
+package settle
+
+import (
+	"sort"
+	"time"
+)
+
+// Pending is a file the Settler is still watching, for status displays.
+type Pending struct {
+	Rel        string
+	LastChange time.Time // last observed change (zero before the first)
+	Writing    bool      // changed within the last window: being written
+	Marker     bool      // stable, but the Ready condition does not hold yet
+}
+
+// Counts counts the files not yet stable: being written (changed within
+// the window), and the others.
+func (s *Settler) Counts() (settling, writing int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.entries {
+		if e.active && !e.waiting {
+			writing++
+		} else {
+			settling++
+		}
+	}
+	return settling, writing
+}
+
+// Snapshot returns up to limit of the files not yet stable, longest
+// waiting first, and how many there are in all.
+func (s *Settler) Snapshot(limit int) ([]Pending, int) {
+	s.mu.Lock()
+	out := make([]Pending, 0, min(len(s.entries), limit))
+	total := len(s.entries)
+	for _, e := range s.entries {
+		out = append(out, Pending{Rel: e.rel, LastChange: e.lastChange, Writing: e.active && !e.waiting, Marker: e.waiting})
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].LastChange.Equal(out[j].LastChange) {
+			return out[i].LastChange.Before(out[j].LastChange)
+		}
+		return out[i].Rel < out[j].Rel
+	})
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, total
+}
