@@ -17,8 +17,9 @@
 // some headroom. The controller starts by doubling the limit each round
 // while the rate grows (like TCP's slow start), then holds it at the
 // estimate; one round in eight runs below the estimate (to re-measure Dmin
-// without the queueing that the headroom adds) and one above (to find
-// capacity that appeared). A drop of the rate at the same limit (a longer
+// without the queueing that the headroom adds; while that costs no rate the
+// pipe was over-full, and the next round steps down again) and one above
+// (to find capacity that appeared). A drop of the rate at the same limit (a longer
 // round trip, say) restarts the growth; a throttled request halves the
 // limit. Small requests therefore get many more in flight than large ones
 // on the same path.
@@ -41,8 +42,8 @@ type Config struct {
 	Max     int // never more in flight (the cap), default 64
 	Initial int // limit at the start, default min(8, Max)
 	// Headroom multiplies the estimated bandwidth-delay product, default
-	// 1.25 (at most 1.4: with the probe-down round below the estimate it
-	// keeps the limit from creeping up on its own queueing).
+	// and at most 1.4: times the probe-down round's 0.7 it stays below 1,
+	// so the limit cannot creep up on its own queueing.
 	Headroom float64
 	// Now is the clock, default time.Now (tests drive it).
 	Now func() time.Time
@@ -69,6 +70,7 @@ const (
 	stallRounds    = 2    // rounds without growth that end the doubling
 	dropFactor     = 0.7  // a rate below this x capacity counts as a drop
 	dropRounds     = 2    // rounds of drop that restart the doubling
+	freeFactor     = 0.98 // a probe-down round keeping this x capacity cost nothing
 )
 
 // round is one measured round.
@@ -100,14 +102,16 @@ type Controller struct {
 	peak     int           // highest inFlight seen
 	wake     chan struct{} // closed and replaced when a slot may be free
 
-	growing bool    // doubling phase
-	stalls  int     // rounds without growth while doubling
-	drops   int     // rounds in a row with a rate drop
-	dropRef float64 // the capacity before the first of them
-	cycle   int     // rounds since the doubling ended
-	rounds  []round
-	cur     current
-	bytes   int64 // delivered so far
+	growing   bool    // doubling phase
+	stalls    int     // rounds without growth while doubling
+	drops     int     // rounds in a row with a rate drop
+	dropRef   float64 // the capacity before the first of them
+	cycle     int     // rounds since the doubling ended
+	probing   bool    // the round under way is a probe-down round
+	probeFrom int     // the limit before it
+	rounds    []round
+	cur       current
+	bytes     int64 // delivered so far
 }
 
 // current is the round being measured: its cohort is the first target
@@ -142,7 +146,7 @@ func New(cfg Config) *Controller {
 	}
 	cfg.Initial = max(cfg.Min, min(cfg.Initial, cfg.Max))
 	if cfg.Headroom < 1 || cfg.Headroom > 1.4 {
-		cfg.Headroom = 1.25
+		cfg.Headroom = 1.4
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -224,7 +228,7 @@ func (c *Controller) Throttle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.setLimit(c.limit / 2)
-	c.growing, c.stalls, c.drops = false, 0, 0
+	c.growing, c.stalls, c.drops, c.probing = false, 0, 0, false
 	c.startRound(c.cfg.Now())
 }
 
@@ -307,10 +311,12 @@ func (c *Controller) endRound(now time.Time) {
 	}
 	capacity, dmin, size := c.estimate()
 	bdp := capacity * dmin / size // requests that fill the pipe
+	probed := c.probing
+	c.probing = false
 	switch {
 	case c.growing:
 		c.grow(r.rate(), best, dmin, size)
-	case r.rate() < dropFactor*before && c.cycle%history != probeDownRound:
+	case r.rate() < dropFactor*before && !probed:
 		// The rate fell at the limit that filled the pipe (a probe-down
 		// round may fall by design): the path changed.
 		if c.drops == 0 {
@@ -323,10 +329,13 @@ func (c *Controller) endRound(now time.Time) {
 			c.setLimit(c.limit * 2)
 			break
 		}
-		c.steady(bdp)
+		c.steady(bdp, false)
 	default:
 		c.drops = 0
-		c.steady(bdp)
+		// A probe-down round that went lower and kept the rate shows a
+		// pipe over-full: keep stepping down.
+		free := probed && c.limit < c.probeFrom && r.rate() >= freeFactor*before
+		c.steady(bdp, free)
 	}
 	c.startRound(now)
 }
@@ -337,7 +346,7 @@ func (c *Controller) grow(rate, best, dmin, size float64) {
 		c.stalls = 0
 		c.setLimit(c.limit * 2)
 		if c.limit == c.cfg.Max {
-			c.growing, c.cycle = false, 0 // at the cap: hold it
+			c.growing, c.cycle = false, history-1 // at the cap: hold it, probe below soon
 		}
 		return
 	}
@@ -346,20 +355,23 @@ func (c *Controller) grow(rate, best, dmin, size float64) {
 		return
 	}
 	// The rate stopped rising: the pipe is full. Its capacity is the best
-	// round's rate (the average still holds the early, slower rounds).
-	c.growing, c.cycle = false, 0
+	// round's rate (the average still holds the early, slower rounds). The
+	// doubling may have overshot: the next round but one probes below.
+	c.growing, c.cycle = false, history-1
 	c.setLimit(int(math.Ceil(c.cfg.Headroom * max(best, rate) * dmin / size)))
 }
 
 // steady holds the limit at the estimate, probing below and above it once
-// per cycle.
-func (c *Controller) steady(bdp float64) {
+// per cycle, and below again right after a probe-down that cost nothing.
+func (c *Controller) steady(bdp float64, free bool) {
 	c.cycle++
 	target := c.cfg.Headroom * bdp
-	switch c.cycle % history {
-	case probeDownRound:
+	c.probing = free || c.cycle%history == probeDownRound
+	switch {
+	case c.probing:
+		c.probeFrom = c.limit
 		target = probeDownGain * bdp
-	case probeUpRound:
+	case c.cycle%history == probeUpRound:
 		target = max(target*probeUpGain, target+1)
 	}
 	c.setLimit(int(math.Ceil(target)))

@@ -56,7 +56,7 @@ func newSim(t *testing.T, cfg Config, p pipe, size int64) *sim {
 // run advances d, filling every free slot at each step, and returns the
 // delivery rate over d and the mean limit.
 func (s *sim) run(d time.Duration) (rate, meanLimit float64) {
-	const dt = 250 * time.Microsecond
+	const dt = time.Millisecond
 	s.bytes, s.limitSum, s.steps = 0, 0, 0
 	for end := s.now.Add(d); s.now.Before(end); s.now = s.now.Add(dt) {
 		for s.c.InFlight() < s.c.Limit() {
@@ -126,13 +126,17 @@ func TestFillsTheBandwidthDelayProduct(t *testing.T) {
 		{"64 KiB objects at 30 ms", pipe{100 * mib, 20 * mib, 30 * time.Millisecond}, 64 << 10},
 		{"1 MiB parts at 300 ms, slow link", pipe{10 * mib, 2 * mib, 300 * time.Millisecond}, mib},
 		{"cross-border: 16 MiB parts at 150 ms", pipe{100 * mib, 10 * mib, 150 * time.Millisecond}, 16 * mib},
+		{"under a 20 MiB/s bandwidth limit at 30 ms", pipe{20 * mib, 20 * mib, 30 * time.Millisecond}, 8 * mib},
+		{"segments under a 5 MiB/s limit at 80 ms", pipe{5 * mib, 5 * mib, 80 * time.Millisecond}, 64 << 10},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSim(t, Config{Max: 512}, tc.pipe, tc.size)
-			// Warm up for 60 round trips (at least 10 s), then measure.
-			s.run(max(10*time.Second, 60*tc.pipe.latency))
-			rate, limit := s.run(20 * time.Second)
+			// Warm up for 120 request durations without queueing (at
+			// least 10 s), then measure for 40 more.
+			one := time.Duration((tc.pipe.latency.Seconds() + float64(tc.size)/tc.pipe.perStream) * float64(time.Second))
+			s.run(max(10*time.Second, 120*one))
+			rate, limit := s.run(max(20*time.Second, 40*one))
 			need := tc.pipe.need(tc.size)
 			if rate < 0.9*tc.pipe.capacity {
 				t.Errorf("rate %.1f MiB/s < 0.9 x capacity %.1f MiB/s (mean limit %.1f, need %.1f)",

@@ -181,6 +181,7 @@ type Rule struct {
 	CoverWait      time.Duration
 	ReadyMarker    *Template // nil = none; rendered relative to the file's folder
 	BundleTimeout  time.Duration
+	BundleWait     time.Duration // a matched file waits for its folder to be quiet this long (a manifest may still claim it)
 	Priority       int
 	Concurrency    int // parts in flight for this rule's jobs
 	Dedupe         bool

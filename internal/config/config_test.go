@@ -461,6 +461,12 @@ func TestIgnored(t *testing.T) {
 			t.Errorf("Ignored(%q) = %v, want %v", rel, got, want)
 		}
 	}
+	patterns := w.Ignore
+	w.Ignore = nil // ignore_defaults: false and no patterns
+	if !w.Ignored(".vodwatchd.lock") || w.Ignored("a/.vodwatchd.lock") {
+		t.Errorf("the daemon's own lock file in the root must be ignored whatever the patterns, and only there")
+	}
+	w.Ignore = patterns
 	ignore := w.IgnoreFunc()
 	if ignore("", true) || !ignore(".git", true) || !ignore("a/.cache", true) || ignore("news", true) {
 		t.Errorf("IgnoreFunc: root or folders wrong")

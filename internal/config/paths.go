@@ -2,24 +2,17 @@ package config
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/realpath"
 )
 
-// within reports whether p is dir or lies below it.
-func within(p, dir string) bool {
-	if p == dir {
-		return true
-	}
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
-// forms returns a path as written and, when it exists, with symlinks resolved.
+// forms returns a path as written and with symlinks resolved in every
+// ancestor that exists (a folder still to be created below a symlink is
+// where that symlink leads).
 func forms(p string) []string {
 	out := []string{p}
-	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+	if r := realpath.Existing(p); r != p {
 		out = append(out, r)
 	}
 	return out
@@ -29,7 +22,7 @@ func forms(p string) []string {
 func overlaps(a, b string) bool {
 	for _, x := range forms(a) {
 		for _, y := range forms(b) {
-			if within(x, y) {
+			if realpath.Within(x, y) {
 				return true
 			}
 		}

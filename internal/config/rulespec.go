@@ -32,6 +32,7 @@ type ruleSpec struct {
 	coverWait      *time.Duration
 	readyMarker    **Template
 	bundleTimeout  *time.Duration
+	bundleWait     *time.Duration
 	priority       *int
 	concurrency    *int
 	dedupe         *bool
@@ -61,6 +62,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"cover_wait":      setPtr(d, &s.coverWait, cDuration),
 		"ready_marker":    setPtr(d, &s.readyMarker, cMarker),
 		"bundle_timeout":  setPtr(d, &s.bundleTimeout, cDuration),
+		"bundle_wait":     setPtr(d, &s.bundleWait, cDuration),
 		"priority":        setPtr(d, &s.priority, cPriority),
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
@@ -181,6 +183,7 @@ func overlay(base, top ruleSpec) ruleSpec {
 	setIf(&o.coverWait, top.coverWait)
 	setIf(&o.readyMarker, top.readyMarker)
 	setIf(&o.bundleTimeout, top.bundleTimeout)
+	setIf(&o.bundleWait, top.bundleWait)
 	setIf(&o.priority, top.priority)
 	setIf(&o.concurrency, top.concurrency)
 	setIf(&o.dedupe, top.dedupe)
@@ -233,6 +236,7 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		CoverWait:      val(s.coverWait, 30*time.Second),
 		ReadyMarker:    val(s.readyMarker, nil),
 		BundleTimeout:  val(s.bundleTimeout, 30*time.Minute),
+		BundleWait:     val(s.bundleWait, 0),
 		Priority:       val(s.priority, 0),
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),

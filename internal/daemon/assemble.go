@@ -12,6 +12,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
@@ -45,10 +46,10 @@ const bundleRetry = time.Second
 type assembler struct {
 	d        *Daemon
 	w        *watchState
-	pending  map[string]*candidate   // rel -> candidate waiting for something
-	refs     map[string]manifestRefs // manifest rel -> what it references
-	noRuleAt map[string]bool         // rels already logged as matching no rule
-	emptyAt  map[string]time.Time    // zero-byte rels already refused, by mtime
+	pending  map[string]*candidate // rel -> candidate waiting for something
+	members  *memberIndex          // which files belong to a bundle
+	noRuleAt map[string]bool       // rels already logged as matching no rule
+	emptyAt  map[string]time.Time  // zero-byte rels already refused, by mtime
 
 	markerRules bool                   // some rule asks for a ready marker
 	markers     map[string]markerCache // folder rel -> markers its files name
@@ -56,24 +57,14 @@ type assembler struct {
 	actAt       time.Time              // when actCache was started
 }
 
-// manifestRefs caches a manifest's direct references (slash paths under the
-// watch root) for one version of the file.
-type manifestRefs struct {
-	mtime time.Time
-	size  int64
-	refs  map[string]bool
-}
-
 func newAssembler(d *Daemon, w *watchState) *assembler {
-	return &assembler{d: d, w: w, pending: map[string]*candidate{}, refs: map[string]manifestRefs{}, noRuleAt: map[string]bool{},
+	return &assembler{d: d, w: w, pending: map[string]*candidate{},
+		members: newMemberIndex(w.root, w.cfg.Ignored, d.log, d.now), noRuleAt: map[string]bool{},
 		markerRules: hasMarkerRules(w.rules), markers: map[string]markerCache{}, actCache: map[string]time.Time{}}
 }
 
 // settled takes a file that has stopped changing.
 func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
-	if _, isManifest := manifest.KindOf(rel); isManifest {
-		a.noteManifest(rel, st)
-	}
 	if a.isSidecar(ctx, rel) {
 		return
 	}
@@ -142,7 +133,11 @@ func (a *assembler) removed(rel string, dir bool) {
 			delete(a.pending, r)
 		}
 	}
-	delete(a.refs, rel)
+	if dir {
+		a.members.forgetTree(rel)
+	} else {
+		a.members.forget(rel)
+	}
 }
 
 // recheck tries every pending candidate again.
@@ -161,7 +156,6 @@ func (a *assembler) recheck(ctx context.Context) {
 // (enqueued, skipped or failed for good).
 func (a *assembler) try(ctx context.Context, c *candidate) bool {
 	if a.referencedElsewhere(c.rel) {
-		a.d.log.Debug("part of a bundle; not a job of its own", "path", c.rel)
 		return true
 	}
 	if c.params.ReadyMarker != "" && !exists(filepath.Join(a.w.root, filepath.FromSlash(c.params.ReadyMarker))) {
@@ -172,11 +166,19 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 		c.waiting = WaitQuietFolder
 		return false
 	}
+	if w := c.params.BundleWait; w > 0 && !c.bundle && !a.folderQuietFor(path.Dir(c.rel), w) {
+		c.waiting = "bundle_wait (a manifest written later may claim it)"
+		return false
+	}
 	if a.referencedElsewhere(c.rel) {
 		return true // a manifest read just now claims it
 	}
 	if c.bundle {
-		return a.tryBundle(ctx, c)
+		settled := a.tryBundle(ctx, c)
+		if settled {
+			a.members.forget(c.rel) // read again if a lookup needs it
+		}
+		return settled
 	}
 	cover, wait := a.cover(c)
 	if wait {
@@ -314,13 +316,14 @@ func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
 		return false
 	}
 	_, known, err := a.d.store.ByPath(ctx, a.w.root, media)
-	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media)))
+	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media))) ||
+		postaction.IsResultSidecar(filepath.Join(a.w.root, filepath.FromSlash(rel))) // a shortened or numbered name
 }
 
 // sidecarSuffixes are the names postaction gives a done job's result file
 // and a quarantined job's error file (a quarantined file dropped back with
 // its .error.json must not make that a job of its own).
-var sidecarSuffixes = []string{".vod.json", ".error.json"}
+var sidecarSuffixes = []string{postaction.ResultSuffix, ".error.json"}
 
 // isCover reports whether rel is the cover of a sibling media file (it is
 // then sent with that file, never on its own).
@@ -347,64 +350,14 @@ func (a *assembler) isCover(rel string) bool {
 	return ok
 }
 
-// noteManifest reads the direct references of a manifest that settled, so
-// that its variants and segments are not taken as jobs of their own.
-func (a *assembler) noteManifest(rel string, st fileid.ID) {
-	if old, ok := a.refs[rel]; ok && old.mtime.Equal(st.ModTime) && old.size == st.Size {
-		return
-	}
-	refs, err := directRefs(filepath.Join(a.w.root, filepath.FromSlash(rel)), path.Dir(rel))
-	if err != nil {
-		a.d.log.Debug("manifest not readable yet", "path", rel, "err", err)
-	}
-	a.refs[rel] = manifestRefs{mtime: st.ModTime, size: st.Size, refs: refs}
-}
-
-// maybeManifest notes a manifest's references as soon as it is seen, so
-// that its variants and segments are not taken as jobs while it settles.
-func (a *assembler) maybeManifest(rel string, st fileid.ID) {
-	if _, ok := manifest.KindOf(rel); ok {
-		a.noteManifest(rel, st)
-	}
-}
-
-// referencedElsewhere reports whether another manifest of this watch
-// references rel (a variant playlist, a segment, a key).
+// referencedElsewhere reports whether a manifest of this watch, in any
+// folder above rel, references it (a variant playlist, a segment, a key).
 func (a *assembler) referencedElsewhere(rel string) bool {
-	for m, r := range a.refs {
-		if m != rel && r.refs[rel] {
-			return true
-		}
+	list, ok := a.members.claimant(rel)
+	if ok {
+		a.d.log.Debug("part of a bundle; not a job of its own", "path", rel, "manifest", list)
 	}
-	return false
-}
-
-// directRefs lists the references written in one manifest, as slash paths
-// joined to dir (the manifest's folder under the watch root).
-func directRefs(p, dir string) (map[string]bool, error) {
-	kind, _ := manifest.KindOf(p)
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]bool{}
-	emit := func(r manifest.Ref) error {
-		u := r.URI
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			u = u[:i]
-		}
-		if u != "" && !strings.Contains(u, ":") && !strings.HasPrefix(u, "/") {
-			out[path.Join(dir, u)] = true
-		}
-		return nil
-	}
-	if kind == manifest.DASH {
-		err = manifest.ParseDASH(f, manifest.ParseOptions{}, emit)
-	} else {
-		err = manifest.ParseHLS(f, manifest.ParseOptions{}, emit)
-	}
-	return out, err
+	return ok
 }
 
 func exists(p string) bool {

@@ -17,7 +17,9 @@
 //     reconcile and store.Reconcile: path, size and mtime pick the record,
 //     device/inode/ctime are the fast path, the content CRC-64 confirms a
 //     remounted or migrated file, whose record then adopts the new inode)
-//     is not settled again.
+//     is not settled again. Before watching,
+//     runIntake takes the root's lock file (rootlock.go): a folder that
+//     another vodwatchd watches is refused and tried again later.
 //
 //  2. Settling (internal/settle). The settler re-stats the file until its
 //     ID (size, mtime, device, inode) has not changed for the watch's
@@ -44,7 +46,9 @@
 //  5. Scheduling (scheduler.go). scheduler.run wakes on store.Changed, a
 //     tick, a retry time or Poke; refill reads the due jobs (store.Due),
 //     dispatch hands them to at most upload.workers workers by priority,
-//     keeping a share for small files, and work calls runJob.
+//     keeping a share for small files, and work calls runJob. A job whose
+//     worker ended with its record still in flight (the state refused the
+//     write) is stranded and run again once the state takes writes.
 //
 //  6. Uploading (job.go, progress.go). runJob finds the job's rule and
 //     parameters (paramsFor), checks that the file is still the version
@@ -57,7 +61,9 @@
 //     file sent is checked unchanged; one that changed under the same size
 //     and mtime is uploaded again as a whole (retake, identity.go). A
 //     CommitUpload whose answer was lost, or that refused the session, is
-//     settled by looking the media up (settleCommit, afterRefusedSession).
+//     settled by looking the media up (settleCommit, afterRefusedSession);
+//     media found settles the job from whatever stage it is in, and a
+//     refused repeat commit never clears the "commit sent" mark.
 //
 //  7. Result (job.go). done records the FileId and URLs (stage done);
 //     fail records the error and either schedules a retry with backoff or,

@@ -64,6 +64,11 @@ func (d *Daemon) runIntakes(ctx context.Context) error {
 // runIntake watches one root: watcher hints and scans go through settling
 // to the assembler.
 func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
+	lock, err := d.lockRoot(ctx, w.root)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
 	events := make(chan watcher.Event, 4096)
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{
@@ -169,13 +174,11 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	}
 	switch ev.Kind {
 	case watcher.Changed:
-		in.asm.maybeManifest(ev.Rel, ev.Stat)
 		in.settler.Changed(ev.Rel)
 	case watcher.Scanned:
 		if in.known(ctx, ev) {
 			return
 		}
-		in.asm.maybeManifest(ev.Rel, ev.Stat)
 		in.settler.Seen(ev.Rel, ev.Stat)
 	case watcher.Removed:
 		in.settler.Removed(ev.Rel, ev.Dir)

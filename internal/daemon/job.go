@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, jobFailure{code: CodeState, msg: err.Error(), retry: true}, rule)
 		return
 	}
+	if len(j.Checkpoint) == 0 {
+		if o, ok := d.renamedFrom(ctx, j); ok {
+			log.Info("renamed after its upload; linked to its FileId instead of uploading again",
+				"file_id", o.Result.FileID, "first_job", o.ID, "first_path", o.Key.Rel)
+			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, o.Result.Content, 0, log, params)
+			return
+		}
+	}
 	if params.Dedupe && j.Kind == state.KindFile && len(j.Checkpoint) == 0 {
 		res, linked, release, err := d.dedupe(ctx, j, log)
 		if err != nil {
@@ -98,7 +107,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 	}
 	start := d.now()
-	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage}
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
@@ -202,6 +211,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	}
 	if cp.SessionKey == "" {
 		return cp, nil
+	}
+	if j.Stage == state.StageCommitting && cp.Result == nil {
+		// The stage says a CommitUpload may have been sent: settle it
+		// (commit again, then search VOD) before any new session.
+		cp.Committing = true
 	}
 	raw, ok, err := d.store.Secret(ctx, j.ID)
 	if err != nil {
@@ -309,7 +323,7 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 // post-action.
 func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, content string, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
-	play, post := playOnDone(p)
+	play, post := d.playFor(ctx, res, p)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		if !state.CanMove(n.Stage, state.StageDone) {
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
@@ -328,6 +342,7 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, co
 		d.noteStateError(err)
 		return
 	}
+	d.renames.add(nj.Key, nj.ID)
 	d.events.uploaded(nj, took)
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
@@ -359,21 +374,29 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.QuarantinePath != "" {
 		files.Root = quarantineRoot(j)
 	}
+	files.Extra = d.withoutSharedCover(j, files, p.After.Action)
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
 	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
-		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}}
+		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable},
+		Planned: j.Post.Moves, Record: func(plan map[string]string) error {
+			_, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+				n.Post.Moves = plan
+				return nil
+			})
+			return err
+		}}
 	res := playable.SidecarResult(j)
-	dest, perr := postaction.Done(ctx, files, spec, res)
+	out, perr := postaction.Done(ctx, files, spec, res)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		n.Post.Attempts++
 		if perr != nil {
 			n.Post.LastError = perr.Error()
 			return nil
 		}
-		n.Post.State, n.Post.LastError = state.PostDone, ""
-		n.Post.Sidecar = postaction.SidecarPath(files, spec)
+		n.Post.State, n.Post.LastError, n.Post.Moves = state.PostDone, "", nil
+		n.Post.Sidecar = out.Sidecar
 		if spec.Action == postaction.Move {
-			n.Post.MovedTo = filepath.Join(dest, filepath.FromSlash(j.Key.Rel))
+			n.Post.MovedTo = out.Main
 		}
 		return nil
 	})
@@ -389,6 +412,39 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	}
 	d.afterPost(j, nj, log)
 	log.Info("post-action done", "action", spec.Action)
+}
+
+// withoutSharedCover leaves a job's cover where it is when the post-action
+// would move or delete it while another media file beside it, which pairs
+// with the same cover, is still there: the last of them takes the cover.
+func (d *Daemon) withoutSharedCover(j *state.Job, files postaction.Files, action config.AfterAction) []string {
+	if j.Cover == "" || action == config.AfterKeep || action == "" {
+		return files.Extra
+	}
+	w := d.watchFor(j.Key.Root)
+	if w == nil {
+		return files.Extra
+	}
+	entries, err := os.ReadDir(filepath.Join(files.Root, filepath.FromSlash(path.Dir(j.Cover))))
+	if err != nil {
+		return files.Extra
+	}
+	var others []string
+	for _, e := range entries {
+		if e.Name() != path.Base(j.Key.Rel) && e.Type().IsRegular() {
+			others = append(others, e.Name())
+		}
+	}
+	if _, shared := w.rules.IsCover(j.Cover, others); !shared {
+		return files.Extra
+	}
+	out := make([]string, 0, len(files.Extra))
+	for _, x := range files.Extra {
+		if x != j.Cover {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // jobExtras lists a job's files beyond its main file: cover, bundle files.
@@ -451,11 +507,19 @@ func classify(err error, prog *jobProgress) jobFailure {
 	var ue *uploader.Error
 	var refErr *manifest.RefError
 	var missErr *manifest.MissingError
+	var stateErr *state.StorageError
 	switch {
+	case errors.As(err, &stateErr):
+		// Checked first: a write of the state folder failed (disk full,
+		// read-only, EPERM on the state file); it says nothing about the
+		// media file, whatever errno it carries.
+		return jobFailure{code: CodeState, msg: err.Error(), retry: true}
+	case errors.Is(err, uploader.ErrCommitUnknown):
+		// Before the service's error that made the outcome unknown: the
+		// job must be settled, not taken for a plain network failure.
+		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
 	case errors.As(err, &ue):
 		return jobFailure{code: ue.Code, msg: ue.Message, requestID: ue.RequestID, op: ue.Op, retry: ue.Retryable}
-	case errors.Is(err, uploader.ErrCommitUnknown):
-		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
 	case errors.As(err, &refErr):
 		return jobFailure{code: CodeBundleInvalid, msg: err.Error()}
 	case errors.As(err, &missErr):
@@ -528,6 +592,7 @@ func (d *Daemon) fail(ctx context.Context, j *state.Job, log *slog.Logger, f job
 
 func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.Rule, f jobFailure, attempts int, log *slog.Logger) string {
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	files.Extra = d.withoutSharedCover(j, files, config.AfterMove)
 	if _, p, err := d.paramsFor(j); err == nil {
 		files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, rule.Quarantine.To)...)
 	}

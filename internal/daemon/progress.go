@@ -19,8 +19,12 @@ type jobProgress struct {
 	key       state.Key
 	src       string
 	lastStage state.Stage
-	certFor   string // session key whose certificate is already stored
-	changed   error  // set when the file changed before commit
+	// commitSent is set once a CommitUpload may have been sent for the
+	// checkpoint's session (in this run or an earlier one): from then on
+	// the job stays in committing until the daemon settles it.
+	commitSent bool
+	certFor    string // session key whose certificate is already stored
+	changed    error  // set when the file changed before commit
 }
 
 // stageOf tells which stage a checkpoint is in.
@@ -43,7 +47,7 @@ func stageOf(cp *uploader.Checkpoint) state.Stage {
 func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 	ctx = context.WithoutCancel(ctx)
 	stage := stageOf(cp)
-	if stage == state.StageCommitting && p.lastStage != state.StageCommitting && cp.Result == nil {
+	if stage == state.StageCommitting && !p.commitSent && p.lastStage != state.StageCommitting && cp.Result == nil {
 		// The last moment to notice a file that changed after it was
 		// taken: nothing is committed for it.
 		if err := p.d.checkUnchanged(&state.Job{Key: p.key, QuarantinePath: quarantineOf(p)}); err != nil {
@@ -62,7 +66,7 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 	if err := p.saveCert(ctx, cp); err != nil {
 		return err
 	}
-	if p.lastStage == state.StageCommitting && stage != state.StageCommitting {
+	if (p.commitSent || p.lastStage == state.StageCommitting) && stage != state.StageCommitting {
 		// A CommitUpload was sent for this session: whatever the uploader
 		// does next, the job never leaves committing except through the
 		// daemon's settling (done, or queued after a search found nothing),
@@ -70,6 +74,9 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 		c := *cp
 		c.Committing, stage = true, state.StageCommitting
 		cp = &c
+	}
+	if cp.Committing {
+		p.commitSent = true
 	}
 	b, err := json.Marshal(cp)
 	if err != nil {

@@ -91,7 +91,7 @@ func TestParams(t *testing.T) {
 	}{
 		{"news/2024/Big Clip.mp4", func(t *testing.T, p Params) {
 			want := Params{Rule: "news", MediaType: "mp4", MediaName: "2024 - Big Clip", Procedure: "news-transcode",
-				ExpireTime: "2024-07-01T12:00:00Z", ClassID: 12, StorageRegion: "ap-chongqing", ConcurrentUploadNumber: 8,
+				ExpireTime: "2024-07-01T12:00:00Z", ClassID: 12, StorageRegion: "ap-chongqing", ConcurrentUploadNumber: 32,
 				ReadyMarker: "news/2024/Big Clip.mp4.done", CoverWait: 30 * time.Second, BundleTimeout: 30 * time.Minute}
 			if p.Rule != want.Rule || p.MediaType != want.MediaType || p.MediaName != want.MediaName || p.Procedure != want.Procedure ||
 				p.ExpireTime != want.ExpireTime || p.ClassID != want.ClassID || p.StorageRegion != want.StorageRegion ||

@@ -61,10 +61,15 @@ func ParseStage(s string) (Stage, error) {
 
 // transitions lists the legal moves out of each stage. A stage may always
 // move to itself (progress, checkpoint and post-action updates).
+//
+// Every stage before done may move to done: a job is settled whenever its
+// media is known to be in VOD (CommitUpload answered, a deduplicated copy,
+// or an earlier unanswered commit found by searching VOD), whatever stage
+// the job's record was left in when that became known.
 var transitions = map[Stage][]Stage{
 	StageQueued:      {StageApplied, StageDone, StageFailed, StageQuarantined},
-	StageApplied:     {StageUploading, StageCommitting, StageQueued, StageFailed, StageQuarantined},
-	StageUploading:   {StageApplied, StageCommitting, StageQueued, StageFailed, StageQuarantined},
+	StageApplied:     {StageUploading, StageCommitting, StageDone, StageQueued, StageFailed, StageQuarantined},
+	StageUploading:   {StageApplied, StageCommitting, StageDone, StageQueued, StageFailed, StageQuarantined},
 	StageCommitting:  {StageDone, StageApplied, StageQueued, StageFailed, StageQuarantined},
 	StageDone:        {},
 	StageFailed:      {StageQueued, StageApplied, StageUploading, StageCommitting, StageDone, StageQuarantined},
@@ -249,12 +254,16 @@ const (
 
 // Post records the post-action (keep/move/delete, sidecar) of a done job.
 type Post struct {
-	State     PostState `json:"state,omitempty"`
-	Action    string    `json:"action,omitempty"`   // keep | move | delete
-	MovedTo   string    `json:"moved_to,omitempty"` // where the file went (move)
-	Sidecar   string    `json:"sidecar,omitempty"`  // sidecar JSON written, if any
-	Attempts  int       `json:"attempts,omitempty"`
-	LastError string    `json:"last_error,omitempty"`
+	State   PostState `json:"state,omitempty"`
+	Action  string    `json:"action,omitempty"`   // keep | move | delete
+	MovedTo string    `json:"moved_to,omitempty"` // where the file went (move)
+	Sidecar string    `json:"sidecar,omitempty"`  // sidecar JSON written, if any
+	// Moves is a move's plan (rel -> destination), recorded before any
+	// file moves so that a restart completes the same move; cleared once
+	// the post-action is done.
+	Moves     map[string]string `json:"moves,omitempty"`
+	Attempts  int               `json:"attempts,omitempty"`
+	LastError string            `json:"last_error,omitempty"`
 }
 
 // Result is what CommitUpload answered.

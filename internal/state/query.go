@@ -1,7 +1,9 @@
 package state
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -370,4 +372,31 @@ func compacted(j *Job) *Job {
 		Result: j.Result, Post: Post{State: j.Post.State, Action: j.Post.Action, MovedTo: j.Post.MovedTo, Sidecar: j.Post.Sidecar},
 		Play: j.Play.clone(), Compacted: true,
 	}
+}
+
+// Keys calls fn with the key and id of every job under root, from the
+// identity index (no job record is read), until fn returns false.
+func (s *Store) Keys(ctx context.Context, root string, fn func(k Key, id string) bool) error {
+	prefix := append([]byte(root), 0)
+	return s.read(ctx, func(tx *bolt.Tx) error {
+		forEachPrefix(tx.Bucket(bIdentity), prefix, func(k, v []byte) bool {
+			key, ok := decodeIdentityKey(root, k[len(prefix):])
+			id, fast := parseIdentityValue(v)
+			key.Dev, key.Ino, key.CtimeNs = fast.Dev, fast.Ino, fast.CtimeNs
+			return !ok || fn(key, id)
+		})
+		return nil
+	})
+}
+
+// decodeIdentityKey reads what follows "root NUL" in an identity key
+// (identityKey: rel NUL, size and mtime big-endian, then the variant).
+func decodeIdentityKey(root string, b []byte) (Key, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 || len(b) < i+1+16 {
+		return Key{}, false
+	}
+	n := i + 1
+	return Key{Root: root, Rel: string(b[:i]), Size: int64(binary.BigEndian.Uint64(b[n:])),
+		MtimeNs: int64(binary.BigEndian.Uint64(b[n+8:])), Variant: string(b[n+16:])}, true
 }

@@ -20,7 +20,7 @@ import (
 var (
 	bMeta     = []byte("meta")
 	bJobs     = []byte("jobs")        // id -> Job JSON
-	bIdentity = []byte("ix_identity") // identityKey(Key) -> identityValue(id, Key) (schema 3)
+	bIdentity = []byte("ix_identity") // identityKey(Key) -> identityValue(id, Key) (schema 4)
 	bPath     = []byte("ix_path")     // root NUL rel -> id of the path's latest job
 	bStage    = []byte("ix_stage")    // stage NUL id -> ""
 	bHash     = []byte("ix_hash")     // content hash NUL id -> ""

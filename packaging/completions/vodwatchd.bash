@@ -33,7 +33,7 @@ _vodwatchd() {
         retry) flags="--config --emulator --failed --state" ;;
         forget) flags="--config --emulator --force --state" ;;
         check) flags="--as --config --online" ;;
-        emulator) flags="--accounts --allow-non-loopback --allow-unsigned-cos --app-id --cert-lifetime --data --event-redeliver --fault-cert-lifetime --fault-error-rate --fault-latency --fault-reset-after --fault-reset-rate --fault-seed --fault-throttle --latency --listen --rate-limit --repeat-commit --secret-id --secret-key --session-lifetime --task-duration --task-fail-rate --tls-cert --tls-key -v" ;;
+        emulator) flags="--accounts --allow-non-loopback --allow-unsigned-cos --app-id --cert-lifetime --data --event-redeliver --fault-answer-latency --fault-cert-lifetime --fault-error-rate --fault-latency --fault-reset-after --fault-reset-rate --fault-seed --fault-throttle --latency --listen --rate-limit --repeat-commit --secret-id --secret-key --session-lifetime --task-duration --task-fail-rate --tls-cert --tls-key -v" ;;
         version) flags="--json" ;;
         help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
     esac

@@ -50,7 +50,7 @@ complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l online -d 'also 
 complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l as -r -a '(__fish_complete_users)' -d 'check access as this user'
 
 # emulator
-for f in accounts app-id cert-lifetime data event-redeliver fault-cert-lifetime fault-error-rate fault-latency fault-reset-after fault-reset-rate fault-seed fault-throttle latency listen rate-limit repeat-commit secret-id secret-key session-lifetime task-duration task-fail-rate tls-cert tls-key
+for f in accounts app-id cert-lifetime data event-redeliver fault-answer-latency fault-cert-lifetime fault-error-rate fault-latency fault-reset-after fault-reset-rate fault-seed fault-throttle latency listen rate-limit repeat-commit secret-id secret-key session-lifetime task-duration task-fail-rate tls-cert tls-key
     complete -c vodwatchd -n "__fish_seen_subcommand_from emulator" -l $f -r
 end
 complete -c vodwatchd -n "__fish_seen_subcommand_from emulator" -l allow-non-loopback -d 'allow a non-loopback address'
