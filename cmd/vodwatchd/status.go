@@ -234,6 +234,9 @@ func cmdStatus(ctx context.Context, env *cmdEnv, args []string) error {
 			writeInfo(env.stdout, info)
 		}
 		writeHooks(env.stdout, hk)
+		if cfg := clusterConfig(&sf); cfg != nil {
+			writeCluster(ctx, env.stdout, cfg, env.getenv)
+		}
 		err = writeTable(env.stdout, list)
 	}
 	if err != nil {

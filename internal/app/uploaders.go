@@ -91,8 +91,3 @@ func (w *watchUploaders) Commit(ctx context.Context, cp *uploader.Checkpoint, p 
 func (w *watchUploaders) FindMediaIn(ctx context.Context, subAppID uint64, sourceContext string, since time.Time) (uploader.Result, bool, error) {
 	return w.any().FindMediaIn(ctx, subAppID, sourceContext, since)
 }
-
-// DeleteMedia implements daemon.MediaDeleter.
-func (w *watchUploaders) DeleteMedia(ctx context.Context, subAppID uint64, fileID string) error {
-	return w.any().DeleteMedia(ctx, subAppID, fileID)
-}

@@ -42,6 +42,7 @@ type Config struct {
 	// written instead of its own state file and after: keep (ForEmulatorRun).
 	ForEmulator bool
 	Watch       []Watch
+	Cluster     *Cluster // nil: one node alone (see cluster.go)
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string

@@ -63,6 +63,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 		"hook_delivery":  func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
 		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
 		"watch":          func(n *yaml.Node, f string) { watchNode, watchField = n, f },
+		"cluster":        func(n *yaml.Node, f string) { d.decodeCluster(n, f, cfg) },
 	})
 	if !isMap {
 		if isNull(d.resolve(n)) {

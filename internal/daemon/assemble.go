@@ -51,6 +51,8 @@ type assembler struct {
 	noRuleAt map[string]bool       // rels already logged as matching no rule
 	emptyAt  map[string]time.Time  // zero-byte rels already refused, by mtime
 
+	batch []queuedCandidate // complete candidates to record in the next flush
+
 	markerRules bool                   // some rule asks for a ready marker
 	markers     map[string]markerCache // folder rel -> markers its files name
 	actCache    map[string]time.Time   // folder rel -> newest change (one recheck pass)
@@ -264,22 +266,39 @@ func (a *assembler) noteMissing(c *candidate, miss *manifest.MissingError) {
 		"first_missing", c.missing, "waited", waited, "fails_after", c.params.BundleTimeout)
 }
 
+// queuedCandidate is a complete candidate waiting for the next flush.
+type queuedCandidate struct {
+	c     *candidate
+	cover string
+	bytes int64
+	kind  state.Kind
+}
+
+// maxBatch bounds how many jobs one flush records in one transaction.
+const maxBatch = 512
+
 // enqueue records the job (idempotently) and, for a candidate that can
-// never be uploaded, its failure.
+// never be uploaded, its failure. A job to upload joins the batch that
+// flush records in one transaction (a folder of thousands of files costs
+// a few fsyncs, not one each); the intake flushes after every event.
 func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
 	key := c.key
 	var prev *state.Job // the uploaded earlier version of this path, if any
 	if failure == nil {
-		prev = a.previousUpload(ctx, c.rel, key)
-	}
-	if failure != nil || prev != nil {
-		// A job born failed (or ignored) is kept from the workers until
-		// that is recorded.
-		if !a.d.sched.claim(key.ID()) {
-			return false
+		if prev = a.previousUpload(ctx, c.rel, key); prev == nil {
+			a.batch = append(a.batch, queuedCandidate{c: c, cover: cover, bytes: bytes, kind: kind})
+			if len(a.batch) >= maxBatch {
+				a.flush(ctx)
+			}
+			return true
 		}
-		defer a.d.sched.release(key.ID())
 	}
+	// A job born failed, or a new version of an uploaded file (on_change),
+	// is recorded at once, kept from the workers until that is recorded.
+	if !a.d.sched.claim(key.ID()) {
+		return false
+	}
+	defer a.d.sched.release(key.ID())
 	attrs := state.Attrs{
 		Kind: kind, Rule: c.params.Rule, Cover: cover, Bytes: bytes,
 		SourceContext: c.params.SourceContext, MediaName: c.params.MediaName, Priority: c.params.Priority,
@@ -306,6 +325,43 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 		a.changedAfterUpload(ctx, j, prev, c.rule.OnChange)
 	}
 	return true
+}
+
+// flush records the batched jobs. When the state cannot be written they
+// wait again among the pending candidates, and the next recheck retries.
+func (a *assembler) flush(ctx context.Context) {
+	if len(a.batch) == 0 {
+		return
+	}
+	batch := a.batch
+	a.batch = nil
+	reqs := make([]state.NewJob, len(batch))
+	for i, q := range batch {
+		reqs[i] = state.NewJob{Key: q.c.key, Attrs: state.Attrs{
+			Kind: q.kind, Rule: q.c.params.Rule, Cover: q.cover, Bytes: q.bytes,
+			SourceContext: q.c.params.SourceContext, MediaName: q.c.params.MediaName, Priority: q.c.params.Priority,
+		}}
+	}
+	res, err := a.d.store.EnqueueMany(ctx, reqs)
+	if err != nil {
+		a.d.noteStateError(err)
+		a.d.log.Error("cannot record new jobs; they are retried", "count", len(batch), "err", err)
+		for _, q := range batch {
+			a.pending[q.c.rel] = q.c
+		}
+		return
+	}
+	for i, r := range res {
+		q := batch[i]
+		switch {
+		case r.Err != nil:
+			a.d.log.Error("cannot record a new job; file left alone", "path", q.c.rel, "err", r.Err)
+		case r.Created:
+			a.d.events.enqueued(a.w.cfg.Path)
+			a.d.log.Info("job queued", "job", r.Job.ID, "path", q.c.rel, "root", a.w.root, "rule", q.c.params.Rule,
+				"stage", r.Job.Stage, "bytes", q.bytes, "cover", q.cover)
+		}
+	}
 }
 
 // isSidecar reports whether rel is a result sidecar (<name>.vod.json) that

@@ -23,6 +23,7 @@ type Options struct {
 	Uploader Uploader
 	Finder   MediaFinder  // optional: settles commits the service no longer knows
 	Deleter  MediaDeleter // optional: deletes a replaced media (on_change: replace)
+	Cluster  Cluster      // optional: other nodes on the same folders (cluster:)
 	Events   Events       // optional: metrics
 	Logger   *slog.Logger
 	Now      func() time.Time

@@ -135,8 +135,10 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 	tick := time.NewTicker(recheckEvery)
 	defer tick.Stop()
 	defer in.adopt.flush(context.WithoutCancel(ctx))
+	beat := "intake " + in.w.root
 	for {
-		in.d.beat("intake " + in.w.root)
+		in.d.beat(beat)
+		in.asm.flush(ctx) // the jobs the last turn completed, in one write
 		select {
 		case <-ctx.Done():
 			return nil
@@ -149,10 +151,17 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 		case ev := <-events:
 			in.event(ctx, ev)
 		case s := <-stable:
-			if in.d.acceptingWork() {
-				in.asm.settled(ctx, s.Rel, s.ID)
-			} else {
-				in.settler.Changed(s.Rel) // look again once the state is writable
+			in.settled(ctx, s)
+			// Files that settled together become jobs together: take
+			// what else is waiting, up to a batch.
+		drain:
+			for range maxBatch - 1 {
+				select {
+				case s := <-stable:
+					in.settled(ctx, s)
+				default:
+					break drain
+				}
 			}
 		case <-tick.C:
 			in.adopt.flush(ctx)
@@ -161,6 +170,15 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			}
 			in.publishWaiting()
 		}
+	}
+}
+
+// settled hands a stable file to the assembler.
+func (in *intake) settled(ctx context.Context, s settle.Stable) {
+	if in.d.acceptingWork() {
+		in.asm.settled(ctx, s.Rel, s.ID)
+	} else {
+		in.settler.Changed(s.Rel) // look again once the state is writable
 	}
 }
 

@@ -64,6 +64,9 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.runPost(ctx, j, log)
 		return
 	}
+	if d.opts.Cluster != nil && !d.claimInCluster(ctx, j, log) {
+		return
+	}
 	rule, params, err := d.paramsFor(j)
 	if err != nil {
 		d.fail(ctx, j, log, jobFailure{code: CodeNoRule, msg: err.Error()}, nil)
@@ -107,7 +110,8 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 	}
 	start := d.now()
-	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing}
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing,
+		recorded: len(j.Checkpoint) > 0}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
@@ -118,6 +122,10 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("upload interrupted; it resumes from its checkpoint", "stage", prog.lastStage)
+			return
+		}
+		if errors.Is(err, ErrClaimLost) {
+			d.claimLost(ctx, j, log, err)
 			return
 		}
 		if f := classify(err, prog); f.code == CodeFileChanged {
@@ -224,7 +232,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	if ok {
 		var cert uploader.Cert
 		if err := json.Unmarshal(raw, &cert); err != nil {
-			return nil, fmt.Errorf("job %s: unreadable session certificate", j.ID)
+			// Certificates are not fsynced (state.Store.PutSecret): one
+			// torn by a power cut is a lost one, and the uploader applies
+			// for a new session.
+			d.log.Warn("session certificate unreadable; a new session is applied for", "job", j.ID)
+			return cp, nil
 		}
 		cp.Cert = &cert
 	}
@@ -236,6 +248,9 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 // service no longer knows the key, look the media up by SourceContext.
 func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Checkpoint, prog *jobProgress, log *slog.Logger) (uploader.Result, error) {
 	log.Info("settling an unanswered CommitUpload", "session", cp.SessionKey)
+	if err := d.confirmInCluster(ctx, j.ID); err != nil {
+		return uploader.Result{}, err
+	}
 	res, err := d.up.Commit(ctx, cp, prog)
 	if err == nil || errors.Is(err, uploader.ErrCommitUnknown) || d.finder == nil {
 		return res, err
@@ -333,6 +348,11 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, co
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: post, Action: action}
 		n.Play = play
+		if post == state.PostPending && nothingAfter(p.After) && (n.Replaces == "" || n.ReplacedOld) {
+			// Keep without a sidecar (and no replaced media to delete) has
+			// nothing to do: recorded as done here, not in a second write.
+			n.Post.State, n.Post.Attempts = state.PostDone, 1
+		}
 		return nil
 	})
 	if err != nil {
@@ -349,10 +369,22 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, co
 	d.runPost(ctx, nj, log)
 }
 
+// nothingAfter reports whether a post-action has no effect: keep, no
+// sidecar.
+func nothingAfter(a config.After) bool {
+	return (a.Action == "" || a.Action == config.AfterKeep) && !a.Sidecar
+}
+
 // runPost runs a done job's pending post-action and records it.
 func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.Post.State != state.PostPending {
 		return
+	}
+	if d.opts.Cluster != nil {
+		var mine bool
+		if j, mine = d.recordInCluster(ctx, j, log); !mine {
+			return
+		}
 	}
 	_, p, err := d.paramsFor(j)
 	if err != nil {
@@ -409,6 +441,9 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		log.Error("post-action done but not recorded", "err", err)
 		d.noteStateError(err)
 		return
+	}
+	if d.opts.Cluster != nil {
+		d.postDoneInCluster(ctx, j, log)
 	}
 	d.afterPost(j, nj, log)
 	log.Info("post-action done", "action", spec.Action)

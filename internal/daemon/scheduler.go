@@ -11,7 +11,8 @@ import (
 )
 
 // refillEvery bounds how often the scheduler re-reads the due jobs when the
-// store keeps signalling changes (a drop of thousands of files).
+// store keeps signalling changes (a drop of thousands of files). Between
+// signals the queue read last is worked off without reading it again.
 const refillEvery = 200 * time.Millisecond
 
 // scheduler hands due jobs to a bounded set of workers: higher priority
@@ -68,9 +69,12 @@ func (s *scheduler) release(id string) {
 }
 
 // retryPostLater schedules another try of a failed post-action.
-func (s *scheduler) retryPostLater(id string) {
+func (s *scheduler) retryPostLater(id string) { s.retryPostIn(id, 30*time.Second) }
+
+// retryPostIn schedules another try of a post-action after wait.
+func (s *scheduler) retryPostIn(id string, wait time.Duration) {
 	s.mu.Lock()
-	s.postDue[id] = s.d.now().Add(30 * time.Second)
+	s.postDue[id] = s.d.now().Add(wait)
 	s.mu.Unlock()
 }
 
@@ -86,8 +90,8 @@ func (s *scheduler) run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		s.d.beat("scheduler")
-		if s.d.acceptingWork() {
-			if len(queue) == 0 || s.d.now().Sub(lastFill) >= refillEvery {
+		if s.d.acceptingWork() && s.d.clusterAccepting() {
+			if len(queue) == 0 {
 				queue = s.refill(ctx)
 				lastFill = s.d.now()
 			}
@@ -112,6 +116,8 @@ func (s *scheduler) run(ctx context.Context) error {
 			}
 			queue = nil
 		case <-s.wake:
+		case <-s.d.clusterChanged():
+			queue = nil
 		case <-tick.C:
 		case <-timer.C:
 			queue = nil
@@ -133,7 +139,7 @@ func (s *scheduler) refill(ctx context.Context) []*state.Job {
 	defer s.mu.Unlock()
 	out := jobs[:0]
 	for _, j := range jobs {
-		if _, busy := s.running[j.ID]; !busy {
+		if _, busy := s.running[j.ID]; !busy && !s.d.heldElsewhere(j.ID) {
 			out = append(out, j)
 		}
 	}

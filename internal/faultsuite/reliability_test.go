@@ -16,6 +16,7 @@ import (
 
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/health"
+	"github.com/vodwatchd/vodwatchd/internal/rootlock"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
@@ -213,8 +214,8 @@ func TestInFlightAfterStateWritable(t *testing.T) {
 	if logHas(logs, "code=FileUnreadable") {
 		t.Errorf("a state write failure was reported as FileUnreadable")
 	}
-	if !logHas(logs, "the state file cannot be written") {
-		t.Errorf("no log line says the state file cannot be written")
+	if !logHas(logs, "the state file cannot be written", "not permitted") {
+		t.Errorf("no log line says the state file cannot be written, and why (not permitted)")
 	}
 	media := r.emulator().Media()
 	if len(media) != 1 {
@@ -376,4 +377,38 @@ func TestSecondDaemonOnOneFolder(t *testing.T) {
 	b.eventually(20*time.Second, "the second daemon to take the folder over", func() bool {
 		return logHas(b.logs.String(), "watch folder released by the other daemon")
 	})
+}
+
+// TestLockTakenWhenRootAppears: a watch folder that does not exist at
+// start (a NAS export not mounted yet) is reported missing, then locked
+// and watched once it appears, so a second daemon started later is still
+// detected.
+func TestLockTakenWhenRootAppears(t *testing.T) {
+	r := newRig(t, rigOpts{rules: allRule})
+	if err := os.Remove(r.drop); err != nil {
+		t.Fatal(err)
+	}
+	r.cfg.Watch[0].Create = false // an export, not a folder of ours
+	r.start()
+	r.eventually(10*time.Second, "the missing root reported", func() bool {
+		for _, c := range health.NewChecker(r.run, health.Options{}).Ready(context.Background()).Checks {
+			if c.Name == "watch_root" && !c.OK && strings.Contains(c.Reason, "no such file") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := os.Mkdir(r.drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r.write("late.mp4", testutil.Content("late", 3000))
+	r.eventually(30*time.Second, "late.mp4 done", func() bool {
+		j, ok := r.jobAt("late.mp4")
+		return ok && j.Stage == state.StageDone
+	})
+	_, err := rootlock.Acquire(r.drop, "the test")
+	var held *rootlock.HeldError
+	if !errors.As(err, &held) || !strings.Contains(held.Owner, r.statePath()) {
+		t.Fatalf("Acquire on the watched folder: %v, want it held by the daemon (state %s)", err, r.statePath())
+	}
 }

@@ -57,6 +57,8 @@ func (e *StorageError) Error() string {
 		why = "disk full"
 	case errors.Is(e.Err, syscall.EROFS):
 		why = "file system is read-only"
+	case errors.Is(e.Err, syscall.EPERM), errors.Is(e.Err, syscall.EACCES):
+		why = "not permitted (file mode, owner or attributes such as chattr +i)"
 	case errors.Is(e.Err, bolterrors.ErrDatabaseReadOnly), errors.Is(e.Err, ErrReadOnly):
 		why = "store opened read-only"
 	}

@@ -9,26 +9,30 @@ import (
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
 )
 
-// DeleteMedia deletes the media fileID (in sub-application subAppID, 0:
-// primary) with the service's DeleteMedia. A media the service no longer
-// knows (ResourceNotFound, ResourceNotFound.FileNotExist) counts as
-// deleted.
+// DeleteMedia deletes a media (and everything VOD derived from it) by
+// FileId in sub-application subAppID (0: primary). A cluster node uses it
+// to remove a second commit of a job another node had committed first;
+// on_change: replace to remove the earlier version's media. A media the
+// service no longer knows (ResourceNotFound, ResourceNotFound.FileNotExist)
+// counts as deleted.
 func (u *Uploader) DeleteMedia(ctx context.Context, subAppID uint64, fileID string) error {
 	if fileID == "" {
 		return errors.New("delete media: empty FileId")
-	}
-	sc := &scrubber{}
-	c, err := u.vodClient(ctx, sc)
-	if err != nil {
-		return err
 	}
 	in := vod.NewDeleteMediaRequest()
 	in.FileId = &fileID
 	if subAppID != 0 {
 		in.SubAppId = &subAppID
 	}
-	err = u.cfg.Retry.do(ctx, u.log, "DeleteMedia", func() error {
-		_, err := c.DeleteMediaWithContext(ctx, in)
+	sc := &scrubber{}
+	err := u.cfg.Retry.do(ctx, u.log, "DeleteMedia", func() error {
+		c, err := u.vodClient(ctx, sc)
+		if err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, u.cfg.APITimeout)
+		defer cancel()
+		_, err = c.DeleteMediaWithContext(actx, in)
 		return sc.classify("DeleteMedia", err)
 	})
 	var e *Error
