@@ -97,6 +97,7 @@ type faultFlags struct {
 	resetRate    string
 	resetAfter   int64
 	latency      string
+	answerDelay  string
 	certLifetime time.Duration
 }
 
@@ -111,6 +112,7 @@ func (f *faultFlags) register(fs interface {
 	fs.StringVar(&f.resetRate, "fault-reset-rate", "", "OP=P,...: probability of a connection reset in the middle of the request body")
 	fs.Int64Var(&f.resetAfter, "fault-reset-after", 64<<10, "bytes of the body read before an injected reset")
 	fs.StringVar(&f.latency, "fault-latency", "", "OP=DURATION,...: extra delay per operation")
+	fs.StringVar(&f.answerDelay, "fault-answer-latency", "", "OP=DURATION,...: delay of the answer after the operation took effect (a client that gives up loses the answer)")
 	fs.DurationVar(&f.certLifetime, "fault-cert-lifetime", 0, "issue temporary certificates with this (short) lifetime")
 }
 
@@ -127,6 +129,9 @@ func (f *faultFlags) config() (emulator.FaultConfig, error) {
 		return c, err
 	}
 	if c.Latency, err = parseOpMap(f.latency, "--fault-latency", time.ParseDuration); err != nil {
+		return c, err
+	}
+	if c.AnswerLatency, err = parseOpMap(f.answerDelay, "--fault-answer-latency", time.ParseDuration); err != nil {
 		return c, err
 	}
 	return c, nil

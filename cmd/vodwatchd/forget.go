@@ -4,6 +4,10 @@ import (
 	"context"
 	"fmt"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/vodwatchd/vodwatchd/internal/cluster"
+
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
@@ -40,6 +44,18 @@ func cmdForget(ctx context.Context, env *cmdEnv, args []string) error {
 			continue
 		}
 		targets = append(targets, j)
+	}
+	if ccfg := clusterConfig(&sf); ccfg != nil {
+		// Cluster-wide: the done registry would hand the old result back.
+		ids := make([]string, len(targets))
+		for i, j := range targets {
+			ids[i] = j.ID
+		}
+		if err := withCluster(ctx, ccfg, env.getenv, func(ctx context.Context, cli *clientv3.Client, prefix string) error {
+			return cluster.Forget(ctx, cli, prefix, ids)
+		}); err != nil {
+			return err
+		}
 	}
 	for _, j := range targets {
 		if err := jobs.Forget(ctx, j.ID, *force); err != nil {

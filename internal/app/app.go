@@ -49,6 +49,10 @@ type Options struct {
 	// Wedge, once closed, makes the daemon's loops hang in their
 	// heartbeat (the watchdog test).
 	Wedge <-chan struct{}
+	// Emulator says the run uploads to the embedded emulator (run
+	// --emulator): the state file must be one such runs use, never a
+	// production run's (state.ModeEmulator).
+	Emulator bool
 }
 
 // statusEvery is how often STATUS= and the queue gauges are refreshed.
@@ -71,6 +75,7 @@ type App struct {
 	srv         *health.Server
 	play        *playable.Runner // follows done jobs to playable, delivers hooks
 	playMetrics *metrics.Playable
+	cluster     *clusterHooks // nil without cluster:
 
 	mu  sync.Mutex // guards ctx
 	ctx context.Context
@@ -90,7 +95,11 @@ func New(opts Options) (_ *App, err error) {
 	if err := createRoots(cfg); err != nil {
 		return nil, err
 	}
-	a.store, err = state.Open(cfg.State, state.Options{Logger: a.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
+	mode := state.ModeService
+	if opts.Emulator {
+		mode = state.ModeEmulator
+	}
+	a.store, err = state.Open(cfg.State, state.Options{Logger: a.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts, Mode: mode})
 	if err != nil {
 		return nil, fmt.Errorf("%w\nrecovery: see README 'Recovering the state file'", err)
 	}
@@ -104,7 +113,8 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapTransport != nil {
 		transport = opts.WrapTransport(transport)
 	}
-	if a.metrics, err = metrics.New(prometheus.NewRegistry()); err != nil {
+	reg := prometheus.NewRegistry()
+	if a.metrics, err = metrics.New(reg); err != nil {
 		return nil, err
 	}
 	a.uploaders = &watchUploaders{group: a.group, transport: transport, getenv: opts.Getenv, retry: opts.UploaderRetry,
@@ -125,10 +135,26 @@ func New(opts Options) (_ *App, err error) {
 	if opts.WrapUploader != nil {
 		up = opts.WrapUploader(up)
 	}
-	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders,
-		Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
+	var cl daemon.Cluster
+	if cfg.Cluster != nil {
+		if a.cluster, err = joinCluster(cfg, opts.Getenv, a.log, a.uploaders); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				_ = a.cluster.close()
+			}
+		}()
+		reg.MustRegister(a.cluster.collectors()...)
+		cl = a.cluster
+	}
+	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders, Deleter: a.uploaders,
+		Cluster: cl, Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
 	if err != nil {
 		return nil, err
+	}
+	if a.cluster != nil {
+		a.cluster.store, a.cluster.poke = a.store, a.d.Poke
 	}
 	if err := a.newPlayable(cfg, transport); err != nil {
 		return nil, err
@@ -228,6 +254,9 @@ func (a *App) Run(ctx context.Context) error {
 		keep(a.srv.Serve)
 	}
 	keep(a.refreshStatus)
+	if a.cluster != nil {
+		keep(a.cluster.run)
+	}
 	a.log.Info("vodwatchd running", "state", a.opts.Config.State, "watches", len(a.opts.Config.Watch))
 	_ = a.notifier.Ready()
 	<-gctx.Done()
@@ -261,6 +290,9 @@ func (a *App) refreshStatus(ctx context.Context) error {
 // Reload applies a new configuration to the running daemon; an error
 // leaves the running one in place.
 func (a *App) Reload(cfg *config.Config) error {
+	if !sameCluster(cfg.Cluster, a.opts.Config.Cluster) {
+		a.log.Warn("cluster: changes to cluster: take effect at the next start")
+	}
 	_ = a.notifier.Reloading()
 	defer func() { _ = a.notifier.Ready() }()
 	if err := createRoots(cfg); err != nil {
@@ -276,8 +308,16 @@ func (a *App) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Close closes the state store; call it after Run returned.
-func (a *App) Close() error { return a.store.Close() }
+// Close leaves the cluster (when in one) and closes the state store; call
+// it after Run returned.
+func (a *App) Close() error {
+	if a.cluster != nil {
+		if err := a.cluster.close(); err != nil {
+			a.log.Warn("cluster: leaving", "err", err)
+		}
+	}
+	return a.store.Close()
+}
 
 func heartbeatNames(cfg *config.Config) []string {
 	names := []string{"scheduler"}

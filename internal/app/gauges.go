@@ -21,24 +21,19 @@ func refreshGauges(ctx context.Context, store *state.Store, m *metrics.Metrics, 
 		byStage[string(st)] = n
 	}
 	m.SetJobCounts(byStage)
-	pending, err := store.List(ctx, state.Filter{Stages: []state.Stage{
-		state.StageQueued, state.StageApplied, state.StageUploading, state.StageCommitting}})
+	pending, err := store.Pending(ctx)
 	if err != nil {
 		return err
 	}
-	byPriority := map[string]int{}
-	var oldest time.Time
-	for _, j := range pending {
-		byPriority[strconv.Itoa(j.Priority)]++
-		if oldest.IsZero() || j.Created.Before(oldest) {
-			oldest = j.Created
-		}
+	byPriority := make(map[string]int, len(pending.ByPriority))
+	for p, n := range pending.ByPriority {
+		byPriority[strconv.Itoa(p)] = n
 	}
-	m.SetQueue(len(pending), byPriority)
-	if oldest.IsZero() {
+	m.SetQueue(pending.Count, byPriority)
+	if pending.Oldest.IsZero() {
 		m.SetOldestPendingAge(0)
 	} else {
-		m.SetOldestPendingAge(now.Sub(oldest))
+		m.SetOldestPendingAge(now.Sub(pending.Oldest))
 	}
 	return nil
 }

@@ -29,6 +29,20 @@ type playRig struct {
 
 func startPlay(t *testing.T, mode string, taskTime time.Duration, failRate float64, after, hooks string) *playRig {
 	t.Helper()
+	return startPlayWith(t, mode, taskTime, failRate, hooks, `    rules:
+      - name: news
+        match: "**/*.mp4"
+        procedure: news-transcode
+        after: `+after+"\n")
+}
+
+func startPlayRules(t *testing.T, mode string, taskTime time.Duration, rules string) *playRig {
+	t.Helper()
+	return startPlayWith(t, mode, taskTime, 0, "", rules)
+}
+
+func startPlayWith(t *testing.T, mode string, taskTime time.Duration, failRate float64, hooks, rules string) *playRig {
+	t.Helper()
 	dir := t.TempDir()
 	r := &playRig{dir: dir, drop: filepath.Join(dir, "drop"), logs: &testutil.Buffer{}}
 	r.emu = emulatortest.Start(t, func(c *emulator.Config) {
@@ -39,11 +53,7 @@ func startPlay(t *testing.T, mode string, taskTime time.Duration, failRate float
 		State: apptest.StatePath(dir), Drop: r.drop, Log: "{ level: debug }",
 		Extra: "follow: { mode: " + mode + ", interval: 1s }\nhook_delivery: { backoff: 50ms, max_backoff: 200ms }",
 		Watch: hooks,
-		Rules: `    rules:
-      - name: news
-        match: "**/*.mp4"
-        procedure: news-transcode
-        after: ` + after + "\n",
+		Rules: rules,
 	}
 	cfg := tpl.Config(t, filepath.Join(dir, "config.yaml"))
 	logger := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -161,4 +171,31 @@ func TestProcessingFailedCarriesTheServiceError(t *testing.T) {
 		st, err := r.run.Store().Outbox().Stats(context.Background())
 		return err == nil && st.Pending == 0 && st.Dead == 0
 	}, func() string { return r.logs.String() })
+}
+
+// TestLinkedDuplicateSharesTheMediaReadiness: a duplicate linked to media
+// already followed to ready (content dedupe) is ready at once, even in pull
+// mode where no new event will come for that media.
+func TestLinkedDuplicateSharesTheMediaReadiness(t *testing.T) {
+	r := startPlayRules(t, "pull", 300*time.Millisecond, `    rules:
+      - name: news
+        match: "**/*.mp4"
+        procedure: news-transcode
+        dedupe: true
+`)
+	body := testutil.Content("same", 30_000)
+	apptest.WriteFile(t, r.drop, "a.mp4", body)
+	testutil.Eventually(t, 20*time.Second, "first ready", func() bool {
+		j := r.job(t)
+		return j != nil && j.DisplayStage() == "ready"
+	}, func() string { return r.logs.String() })
+	apptest.WriteFile(t, r.drop, "copy/b.mp4", body)
+	testutil.Eventually(t, 20*time.Second, "duplicate ready", func() bool {
+		jobs := apptest.Jobs(t, r.run.Store())
+		return len(jobs) == 2 && jobs[0].DisplayStage() == "ready" && jobs[1].DisplayStage() == "ready"
+	}, func() string { return r.logs.String() })
+	jobs := apptest.Jobs(t, r.run.Store())
+	if jobs[0].Result.FileID != jobs[1].Result.FileID || jobs[1].Play.Outputs == nil || len(r.emu.Media()) != 1 {
+		t.Fatalf("jobs %+v / %+v, %d media", jobs[0].Play, jobs[1].Play, len(r.emu.Media()))
+	}
 }

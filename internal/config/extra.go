@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
+
+	"github.com/vodwatchd/vodwatchd/internal/rootlock"
 )
 
 var yamlLineRe = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -38,6 +40,9 @@ func (w *Watch) Ignored(rel string) bool {
 	rel = strings.Trim(path.Clean("/"+rel), "/")
 	if rel == "" {
 		return false
+	}
+	if rel == rootlock.Name {
+		return true // the daemon's own lock file, whatever the patterns say
 	}
 	elems := strings.Split(rel, "/")
 	for _, p := range w.Ignore {

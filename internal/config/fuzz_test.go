@@ -12,6 +12,7 @@ func FuzzLoad(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(minimalWatch))
+	f.Add([]byte("cluster: {endpoints: [\"127.0.0.1:2379\"], node: n, lease_ttl: 5s, password: env:P, username: u}\n" + minimalWatch))
 	f.Add([]byte("follow: {mode: pull, confirm_foreign: true}\nhook_delivery: {max_attempts: 2}\nwatch:\n  - path: x\n    hooks: [{name: a, on: [ready], url: 'http://h/x', secret: 'env:HOME'}]\n    rules: [{match: '*', hooks: [{on: [done, failed], command: [x]}], after: {action: delete, when: ready}}]\n"))
 	f.Add([]byte("vod:\n  secret_id: a\n  secret_key: b\nupload:\n  schedule: [\"22:00-06:00 Sat,Sun 1MiB/s\"]\n" + minimalWatch))
 	f.Add([]byte("defaults: &d {media_name: '{{.Parent}}-{{.Stem | upper}}'}\nwatch:\n  - path: x\n    rules: [{<<: *d, match: '**/*.{mp4,mov}'}]\n"))

@@ -2,24 +2,17 @@ package config
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/realpath"
 )
 
-// within reports whether p is dir or lies below it.
-func within(p, dir string) bool {
-	if p == dir {
-		return true
-	}
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
-// forms returns a path as written and, when it exists, with symlinks resolved.
+// forms returns a path as written and with symlinks resolved in every
+// ancestor that exists (a folder still to be created below a symlink is
+// where that symlink leads).
 func forms(p string) []string {
 	out := []string{p}
-	if r, err := filepath.EvalSymlinks(p); err == nil && r != p {
+	if r := realpath.Existing(p); r != p {
 		out = append(out, r)
 	}
 	return out
@@ -29,7 +22,7 @@ func forms(p string) []string {
 func overlaps(a, b string) bool {
 	for _, x := range forms(a) {
 		for _, y := range forms(b) {
-			if within(x, y) {
+			if realpath.Within(x, y) {
 				return true
 			}
 		}
@@ -96,11 +89,25 @@ func (d *decoder) warnAt(p Pos, field, format string, args ...any) {
 // the past is an error (every upload would be refused).
 func (d *decoder) checkWarnings(cfg *Config) {
 	now := time.Now()
-	for _, w := range cfg.Watch {
+	for i, w := range cfg.Watch {
+		if w.Mode == ModePoll && !hasReadyMarker(w) {
+			d.warnAt(w.Pos, fmt.Sprintf("watch[%d].mode", i), "a poll-mode watch (network filesystem) cannot see whether a writer still holds a file open: "+
+				"a writer that pauses longer than settle gets a partial file uploaded; ready_marker is the only safe choice for such writers")
+		}
 		for _, r := range w.Rules {
 			if !r.ExpireTime.IsZero() && r.ExpireTime.Before(now) {
 				d.errAt(r.Pos, r.Field+".expire_time", "%s is in the past: VOD would refuse every upload (InvalidParameterValue.ExpireTime)", r.ExpireTime.Format(time.RFC3339))
 			}
 		}
 	}
+}
+
+// hasReadyMarker reports whether every rule of w waits for a ready marker.
+func hasReadyMarker(w Watch) bool {
+	for _, r := range w.Rules {
+		if r.ReadyMarker == nil {
+			return false
+		}
+	}
+	return len(w.Rules) > 0
 }

@@ -32,9 +32,11 @@ type ruleSpec struct {
 	coverWait      *time.Duration
 	readyMarker    **Template
 	bundleTimeout  *time.Duration
+	bundleWait     *time.Duration
 	priority       *int
 	concurrency    *int
 	dedupe         *bool
+	onChange       *OnChange
 	allowEmpty     *bool
 	after          *After
 	qTo            *string
@@ -60,9 +62,11 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"cover_wait":      setPtr(d, &s.coverWait, cDuration),
 		"ready_marker":    setPtr(d, &s.readyMarker, cMarker),
 		"bundle_timeout":  setPtr(d, &s.bundleTimeout, cDuration),
+		"bundle_wait":     setPtr(d, &s.bundleWait, cDuration),
 		"priority":        setPtr(d, &s.priority, cPriority),
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
+		"on_change":       setPtr(d, &s.onChange, enum(OnChangeUpload, OnChangeIgnore, OnChangeReplace)),
 		"allow_empty":     setPtr(d, &s.allowEmpty, cBool),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
 		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, s) },
@@ -179,9 +183,11 @@ func overlay(base, top ruleSpec) ruleSpec {
 	setIf(&o.coverWait, top.coverWait)
 	setIf(&o.readyMarker, top.readyMarker)
 	setIf(&o.bundleTimeout, top.bundleTimeout)
+	setIf(&o.bundleWait, top.bundleWait)
 	setIf(&o.priority, top.priority)
 	setIf(&o.concurrency, top.concurrency)
 	setIf(&o.dedupe, top.dedupe)
+	setIf(&o.onChange, top.onChange)
 	setIf(&o.allowEmpty, top.allowEmpty)
 	setIf(&o.after, top.after)
 	if top.qTo != nil {
@@ -230,9 +236,11 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		CoverWait:      val(s.coverWait, 30*time.Second),
 		ReadyMarker:    val(s.readyMarker, nil),
 		BundleTimeout:  val(s.bundleTimeout, 30*time.Minute),
+		BundleWait:     val(s.bundleWait, 0),
 		Priority:       val(s.priority, 0),
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
+		OnChange:       val(s.onChange, OnChangeUpload),
 		AllowEmpty:     val(s.allowEmpty, false),
 		After:          val(s.after, After{Action: AfterKeep, When: AfterWhenDone}),
 		Hooks:          s.hooks,

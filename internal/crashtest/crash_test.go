@@ -88,13 +88,16 @@ type world struct {
 	nextID  int
 }
 
-func newWorld(t *testing.T, seed uint64) *world {
+func newWorld(t *testing.T, seed uint64, mix crashMix) *world {
 	dir := t.TempDir()
 	w := &world{t: t, dir: dir, drop: filepath.Join(dir, "drop"), stage: filepath.Join(dir, "stage"),
 		done: filepath.Join(dir, "done"), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	w.emu = emulatortest.Start(t, func(c *emulator.Config) {
 		c.Latency = 3 * time.Millisecond
 		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"UploadPart": 40 * time.Millisecond, "CommitUpload": 30 * time.Millisecond}}
+		if mix.emu != nil {
+			mix.emu(c)
+		}
 	})
 	for _, d := range []string{w.drop, w.stage, w.done} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -307,22 +310,70 @@ func (w *world) logTail() string {
 	return strings.Join(lines, "\n")
 }
 
-// crashKills is how many SIGKILLs a run deals: a few in the normal suite,
-// VODWATCHD_CRASH_KILLS for the long run.
-func crashKills() (int, bool) {
+// crashKills is how many SIGKILLs a run of a mix deals: the mix's few in
+// the normal suite, VODWATCHD_CRASH_KILLS for the long run.
+func crashKills(mix crashMix) (int, bool) {
 	if v, err := strconv.Atoi(os.Getenv("VODWATCHD_CRASH_KILLS")); err == nil && v > 0 {
 		return v, true
 	}
-	return 6, false
+	return mix.kills, false
+}
+
+// crashMix is one setting of the crash test: how the emulator behaves and
+// at which moments the daemon is killed.
+type crashMix struct {
+	name    string
+	emu     func(*emulator.Config) // on top of the base latencies
+	targets []string               // kill moments (emulator operations, "post", "time")
+	kinds   []string               // drops added between kills; default every kind
+	kills   int                    // SIGKILLs in the normal suite
+}
+
+// crashMixes: the default mix, and the two settings under which the
+// adversarial pass of issue 18 lost or duplicated files: CommitUpload
+// answered late (the commit takes effect, the kill loses its answer) with
+// a repeated commit refused, and CompleteMultipartUpload answered late.
+var crashMixes = []crashMix{
+	{name: "default", targets: []string{"ApplyUpload", "UploadPart", "PutObject", "CommitUpload", "post", "time"}, kills: 6},
+	{name: "slow-commit-repeat-error", kills: 3,
+		emu: func(c *emulator.Config) {
+			c.RepeatCommit = emulator.RepeatCommitError
+			c.Faults.AnswerLatency = map[string]time.Duration{"CommitUpload": 700 * time.Millisecond}
+		},
+		targets: []string{"CommitUpload", "CommitUpload", "time"}},
+	{name: "slow-complete", kills: 3,
+		emu: func(c *emulator.Config) {
+			c.RepeatCommit = emulator.RepeatCommitError
+			c.Faults.AnswerLatency = map[string]time.Duration{"CompleteMultipartUpload": 700 * time.Millisecond, "CommitUpload": 200 * time.Millisecond}
+		},
+		targets: []string{"CompleteMultipartUpload", "CommitUpload", "CompleteMultipartUpload", "time"},
+		kinds:   []string{"multi", "multi", "cover", "dash"}},
 }
 
 // TestCrashKill9 kills the daemon process with SIGKILL at chosen moments
-// (during ApplyUpload, COS parts and puts, CommitUpload, post-actions, and
-// at random times) over a mixed set of small, multipart, covered, HLS and
-// DASH drops, restarting it each time. At the end every drop is in the
-// emulator exactly once with its bytes, and every post-action is done.
+// (during ApplyUpload, COS parts and puts, CommitUpload,
+// CompleteMultipartUpload, post-actions, and at random times) over a mixed
+// set of small, multipart, covered, HLS and DASH drops, restarting it each
+// time, under each crash mix. At the end every drop is in the emulator
+// exactly once with its bytes, and every post-action is done.
+// VODWATCHD_CRASH_MIX runs one mix only.
 func TestCrashKill9(t *testing.T) {
-	kills, long := crashKills()
+	only := os.Getenv("VODWATCHD_CRASH_MIX")
+	ran := false
+	for _, mix := range crashMixes {
+		if only != "" && mix.name != only {
+			continue
+		}
+		ran = true
+		t.Run(mix.name, func(t *testing.T) { crashRun(t, mix) })
+	}
+	if !ran {
+		t.Fatalf("VODWATCHD_CRASH_MIX=%q names no mix", only)
+	}
+}
+
+func crashRun(t *testing.T, mix crashMix) {
+	kills, long := crashKills(mix)
 	if testing.Short() && !long {
 		t.Skip("process-level crash test; runs without -short")
 	}
@@ -330,23 +381,30 @@ func TestCrashKill9(t *testing.T) {
 	if v, err := strconv.ParseUint(os.Getenv("VODWATCHD_CRASH_SEED"), 10, 64); err == nil {
 		seed = v
 	}
-	t.Logf("seed %d (VODWATCHD_CRASH_SEED reproduces the drops and moments)", seed)
-	w := newWorld(t, seed)
+	t.Logf("mix %s, seed %d (VODWATCHD_CRASH_MIX and VODWATCHD_CRASH_SEED reproduce the drops and moments)", mix.name, seed)
+	w := newWorld(t, seed, mix)
 	w.addBatch("small", "multi", "cover", "hls", "dash", "small")
-	targets := []string{"ApplyUpload", "UploadPart", "PutObject", "CommitUpload", "post", "time"}
+	targets := mix.targets
 	hits := map[string]int{}
 	start := time.Now()
 	for i := 0; i < kills; i++ {
 		d := w.start()
 		if i > 0 && (long || i%3 == 0) { // the long run keeps work flowing for every kill
-			kinds := []string{"small", "multi", "cover", "hls", "dash"}
+			kinds := mix.kinds
+			if len(kinds) == 0 {
+				kinds = []string{"small", "multi", "cover", "hls", "dash"}
+			}
 			w.addBatch(kinds[w.rng.IntN(len(kinds))], "small")
 		}
 		target := targets[i%len(targets)]
 		if long {
 			target = targets[w.rng.IntN(len(targets))]
 		}
-		what := w.waitMoment(target, 1+w.rng.IntN(3), d)
+		n := 1 + w.rng.IntN(3)
+		if target == "CompleteMultipartUpload" {
+			n = 1 // one per multipart object: rarer than parts or commits
+		}
+		what := w.waitMoment(target, n, d)
 		d.kill(t)
 		hits[what]++
 	}
@@ -362,11 +420,15 @@ func TestCrashKill9(t *testing.T) {
 		moments = append(moments, fmt.Sprintf("%s=%d", k, v))
 	}
 	sort.Strings(moments)
-	summary := fmt.Sprintf("crash run: %d SIGKILLs (%s), %d drops (%d files), %d duplicates, %d lost, %v",
-		kills, strings.Join(moments, " "), len(w.items), w.fileCount(), dups, lost, time.Since(start).Round(time.Second))
+	summary := fmt.Sprintf("crash run (%s): %d SIGKILLs (%s), %d drops (%d files), %d duplicates, %d lost, %v",
+		mix.name, kills, strings.Join(moments, " "), len(w.items), w.fileCount(), dups, lost, time.Since(start).Round(time.Second))
 	t.Log(summary)
 	if p := os.Getenv("VODWATCHD_CRASH_REPORT"); p != "" {
-		_ = os.WriteFile(p, []byte(summary+"\n"), 0o644)
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			_, _ = fmt.Fprintln(f, summary)
+			_ = f.Close()
+		}
 	}
 }
 

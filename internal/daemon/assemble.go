@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
@@ -20,6 +22,7 @@ import (
 type candidate struct {
 	rel     string
 	stat    fileid.ID
+	key     state.Key // the job it becomes (state.Store.Reconcile)
 	rule    *rules.Rule
 	params  rules.Params
 	since   time.Time // when it settled
@@ -43,10 +46,12 @@ const bundleRetry = time.Second
 type assembler struct {
 	d        *Daemon
 	w        *watchState
-	pending  map[string]*candidate   // rel -> candidate waiting for something
-	refs     map[string]manifestRefs // manifest rel -> what it references
-	noRuleAt map[string]bool         // rels already logged as matching no rule
-	emptyAt  map[string]time.Time    // zero-byte rels already refused, by mtime
+	pending  map[string]*candidate // rel -> candidate waiting for something
+	members  *memberIndex          // which files belong to a bundle
+	noRuleAt map[string]bool       // rels already logged as matching no rule
+	emptyAt  map[string]time.Time  // zero-byte rels already refused, by mtime
+
+	batch []queuedCandidate // complete candidates to record in the next flush
 
 	markerRules bool                   // some rule asks for a ready marker
 	markers     map[string]markerCache // folder rel -> markers its files name
@@ -54,24 +59,14 @@ type assembler struct {
 	actAt       time.Time              // when actCache was started
 }
 
-// manifestRefs caches a manifest's direct references (slash paths under the
-// watch root) for one version of the file.
-type manifestRefs struct {
-	mtime time.Time
-	size  int64
-	refs  map[string]bool
-}
-
 func newAssembler(d *Daemon, w *watchState) *assembler {
-	return &assembler{d: d, w: w, pending: map[string]*candidate{}, refs: map[string]manifestRefs{}, noRuleAt: map[string]bool{},
+	return &assembler{d: d, w: w, pending: map[string]*candidate{},
+		members: newMemberIndex(w.root, w.cfg.Ignored, d.log, d.now), noRuleAt: map[string]bool{},
 		markerRules: hasMarkerRules(w.rules), markers: map[string]markerCache{}, actCache: map[string]time.Time{}}
 }
 
 // settled takes a file that has stopped changing.
 func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
-	if _, isManifest := manifest.KindOf(rel); isManifest {
-		a.noteManifest(rel, st)
-	}
 	if a.isSidecar(ctx, rel) {
 		return
 	}
@@ -88,9 +83,20 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		a.recheck(ctx)
 		return
 	}
-	key := a.key(rel, st)
-	if j, found, err := a.d.store.Lookup(ctx, key); err == nil && found {
-		a.d.log.Debug("already known", "path", rel, "job", j.ID, "stage", j.Stage)
+	key, out, ad, err := a.d.reconcile(ctx, a.w.root, rel, st)
+	if ad != nil {
+		if err := a.d.store.Adopt(ctx, *ad); err != nil {
+			a.d.noteStateError(err)
+			a.d.log.Error("recording an adopted record failed; it is checked again", "path", rel, "err", err)
+		}
+	}
+	if err != nil {
+		a.d.log.Warn("cannot tell whether the file is known; it is looked at again", "path", rel, "err", err)
+		a.recheck(ctx)
+		return
+	}
+	if out == state.Known || out == state.Adopted {
+		a.d.log.Debug("already known", "path", rel, "job", key.ID())
 		a.recheck(ctx)
 		return
 	}
@@ -104,7 +110,7 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		return
 	}
 	_, bundle := manifest.KindOf(rel)
-	a.pending[rel] = &candidate{rel: rel, stat: st, rule: rule, params: p, since: a.d.now(), bundle: bundle}
+	a.pending[rel] = &candidate{rel: rel, stat: st, key: key, rule: rule, params: p, since: a.d.now(), bundle: bundle}
 	a.recheck(ctx)
 }
 
@@ -129,7 +135,11 @@ func (a *assembler) removed(rel string, dir bool) {
 			delete(a.pending, r)
 		}
 	}
-	delete(a.refs, rel)
+	if dir {
+		a.members.forgetTree(rel)
+	} else {
+		a.members.forget(rel)
+	}
 }
 
 // recheck tries every pending candidate again.
@@ -148,7 +158,6 @@ func (a *assembler) recheck(ctx context.Context) {
 // (enqueued, skipped or failed for good).
 func (a *assembler) try(ctx context.Context, c *candidate) bool {
 	if a.referencedElsewhere(c.rel) {
-		a.d.log.Debug("part of a bundle; not a job of its own", "path", c.rel)
 		return true
 	}
 	if c.params.ReadyMarker != "" && !exists(filepath.Join(a.w.root, filepath.FromSlash(c.params.ReadyMarker))) {
@@ -159,11 +168,19 @@ func (a *assembler) try(ctx context.Context, c *candidate) bool {
 		c.waiting = WaitQuietFolder
 		return false
 	}
+	if w := c.params.BundleWait; w > 0 && !c.bundle && !a.folderQuietFor(path.Dir(c.rel), w) {
+		c.waiting = "bundle_wait (a manifest written later may claim it)"
+		return false
+	}
 	if a.referencedElsewhere(c.rel) {
 		return true // a manifest read just now claims it
 	}
 	if c.bundle {
-		return a.tryBundle(ctx, c)
+		settled := a.tryBundle(ctx, c)
+		if settled {
+			a.members.forget(c.rel) // read again if a lookup needs it
+		}
+		return settled
 	}
 	cover, wait := a.cover(c)
 	if wait {
@@ -249,22 +266,47 @@ func (a *assembler) noteMissing(c *candidate, miss *manifest.MissingError) {
 		"first_missing", c.missing, "waited", waited, "fails_after", c.params.BundleTimeout)
 }
 
+// queuedCandidate is a complete candidate waiting for the next flush.
+type queuedCandidate struct {
+	c     *candidate
+	cover string
+	bytes int64
+	kind  state.Kind
+}
+
+// maxBatch bounds how many jobs one flush records in one transaction.
+const maxBatch = 512
+
 // enqueue records the job (idempotently) and, for a candidate that can
-// never be uploaded, its failure.
+// never be uploaded, its failure. A job to upload joins the batch that
+// flush records in one transaction (a folder of thousands of files costs
+// a few fsyncs, not one each); the intake flushes after every event.
 func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
-	key := a.key(c.rel, c.stat)
-	if failure != nil {
-		// A job born failed is kept from the workers until its failure is
-		// recorded.
-		if !a.d.sched.claim(key.ID()) {
-			return false
+	key := c.key
+	var prev *state.Job // the uploaded earlier version of this path, if any
+	if failure == nil {
+		if prev = a.previousUpload(ctx, c.rel, key); prev == nil {
+			a.batch = append(a.batch, queuedCandidate{c: c, cover: cover, bytes: bytes, kind: kind})
+			if len(a.batch) >= maxBatch {
+				a.flush(ctx)
+			}
+			return true
 		}
-		defer a.d.sched.release(key.ID())
 	}
-	j, created, err := a.d.store.Enqueue(ctx, key, state.Attrs{
+	// A job born failed, or a new version of an uploaded file (on_change),
+	// is recorded at once, kept from the workers until that is recorded.
+	if !a.d.sched.claim(key.ID()) {
+		return false
+	}
+	defer a.d.sched.release(key.ID())
+	attrs := state.Attrs{
 		Kind: kind, Rule: c.params.Rule, Cover: cover, Bytes: bytes,
 		SourceContext: c.params.SourceContext, MediaName: c.params.MediaName, Priority: c.params.Priority,
-	})
+	}
+	if prev != nil && c.rule.OnChange == config.OnChangeReplace {
+		attrs.Replaces = prev.ID
+	}
+	j, created, err := a.d.store.Enqueue(ctx, key, attrs)
 	if err != nil {
 		a.d.noteStateError(err)
 		a.d.log.Error("cannot record a new job; it is retried", "path", c.rel, "err", err)
@@ -279,7 +321,47 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 		d := a.d
 		d.fail(ctx, j, d.log.With("job", j.ID, "path", c.rel, "rule", c.params.Rule), *failure, c.rule)
 	}
+	if prev != nil {
+		a.changedAfterUpload(ctx, j, prev, c.rule.OnChange)
+	}
 	return true
+}
+
+// flush records the batched jobs. When the state cannot be written they
+// wait again among the pending candidates, and the next recheck retries.
+func (a *assembler) flush(ctx context.Context) {
+	if len(a.batch) == 0 {
+		return
+	}
+	batch := a.batch
+	a.batch = nil
+	reqs := make([]state.NewJob, len(batch))
+	for i, q := range batch {
+		reqs[i] = state.NewJob{Key: q.c.key, Attrs: state.Attrs{
+			Kind: q.kind, Rule: q.c.params.Rule, Cover: q.cover, Bytes: q.bytes,
+			SourceContext: q.c.params.SourceContext, MediaName: q.c.params.MediaName, Priority: q.c.params.Priority,
+		}}
+	}
+	res, err := a.d.store.EnqueueMany(ctx, reqs)
+	if err != nil {
+		a.d.noteStateError(err)
+		a.d.log.Error("cannot record new jobs; they are retried", "count", len(batch), "err", err)
+		for _, q := range batch {
+			a.pending[q.c.rel] = q.c
+		}
+		return
+	}
+	for i, r := range res {
+		q := batch[i]
+		switch {
+		case r.Err != nil:
+			a.d.log.Error("cannot record a new job; file left alone", "path", q.c.rel, "err", r.Err)
+		case r.Created:
+			a.d.events.enqueued(a.w.cfg.Path)
+			a.d.log.Info("job queued", "job", r.Job.ID, "path", q.c.rel, "root", a.w.root, "rule", q.c.params.Rule,
+				"stage", r.Job.Stage, "bytes", q.bytes, "cover", q.cover)
+		}
+	}
 }
 
 // isSidecar reports whether rel is a result sidecar (<name>.vod.json) that
@@ -290,13 +372,14 @@ func (a *assembler) isSidecar(ctx context.Context, rel string) bool {
 		return false
 	}
 	_, known, err := a.d.store.ByPath(ctx, a.w.root, media)
-	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media)))
+	return (err == nil && known) || exists(filepath.Join(a.w.root, filepath.FromSlash(media))) ||
+		postaction.IsResultSidecar(filepath.Join(a.w.root, filepath.FromSlash(rel))) // a shortened or numbered name
 }
 
 // sidecarSuffixes are the names postaction gives a done job's result file
 // and a quarantined job's error file (a quarantined file dropped back with
 // its .error.json must not make that a job of its own).
-var sidecarSuffixes = []string{".vod.json", ".error.json"}
+var sidecarSuffixes = []string{postaction.ResultSuffix, ".error.json"}
 
 // isCover reports whether rel is the cover of a sibling media file (it is
 // then sent with that file, never on its own).
@@ -323,68 +406,14 @@ func (a *assembler) isCover(rel string) bool {
 	return ok
 }
 
-func (a *assembler) key(rel string, st fileid.ID) state.Key {
-	return JobKey(a.w.root, rel, st)
-}
-
-// noteManifest reads the direct references of a manifest that settled, so
-// that its variants and segments are not taken as jobs of their own.
-func (a *assembler) noteManifest(rel string, st fileid.ID) {
-	if old, ok := a.refs[rel]; ok && old.mtime.Equal(st.ModTime) && old.size == st.Size {
-		return
-	}
-	refs, err := directRefs(filepath.Join(a.w.root, filepath.FromSlash(rel)), path.Dir(rel))
-	if err != nil {
-		a.d.log.Debug("manifest not readable yet", "path", rel, "err", err)
-	}
-	a.refs[rel] = manifestRefs{mtime: st.ModTime, size: st.Size, refs: refs}
-}
-
-// maybeManifest notes a manifest's references as soon as it is seen, so
-// that its variants and segments are not taken as jobs while it settles.
-func (a *assembler) maybeManifest(rel string, st fileid.ID) {
-	if _, ok := manifest.KindOf(rel); ok {
-		a.noteManifest(rel, st)
-	}
-}
-
-// referencedElsewhere reports whether another manifest of this watch
-// references rel (a variant playlist, a segment, a key).
+// referencedElsewhere reports whether a manifest of this watch, in any
+// folder above rel, references it (a variant playlist, a segment, a key).
 func (a *assembler) referencedElsewhere(rel string) bool {
-	for m, r := range a.refs {
-		if m != rel && r.refs[rel] {
-			return true
-		}
+	list, ok := a.members.claimant(rel)
+	if ok {
+		a.d.log.Debug("part of a bundle; not a job of its own", "path", rel, "manifest", list)
 	}
-	return false
-}
-
-// directRefs lists the references written in one manifest, as slash paths
-// joined to dir (the manifest's folder under the watch root).
-func directRefs(p, dir string) (map[string]bool, error) {
-	kind, _ := manifest.KindOf(p)
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]bool{}
-	emit := func(r manifest.Ref) error {
-		u := r.URI
-		if i := strings.IndexAny(u, "?#"); i >= 0 {
-			u = u[:i]
-		}
-		if u != "" && !strings.Contains(u, ":") && !strings.HasPrefix(u, "/") {
-			out[path.Join(dir, u)] = true
-		}
-		return nil
-	}
-	if kind == manifest.DASH {
-		err = manifest.ParseDASH(f, manifest.ParseOptions{}, emit)
-	} else {
-		err = manifest.ParseHLS(f, manifest.ParseOptions{}, emit)
-	}
-	return out, err
+	return ok
 }
 
 func exists(p string) bool {

@@ -29,8 +29,10 @@ func ClaimedBy(root, rel string) []string {
 				if _, ok := manifest.KindOf(m); !ok || m == rel || !e.Type().IsRegular() {
 					continue
 				}
-				refs, _ := directRefs(filepath.Join(root, filepath.FromSlash(m)), path.Dir(m))
-				if refs[rel] {
+				claims := false
+				_ = directRefs(filepath.Join(root, filepath.FromSlash(m)), path.Dir(m), manifest.DefaultMaxRefBytes,
+					func(ref string, _ bool) { claims = claims || ref == rel })
+				if claims {
 					out = append(out, m)
 				}
 			}

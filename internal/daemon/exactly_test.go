@@ -283,3 +283,47 @@ func TestDedupe(t *testing.T) {
 		t.Fatal("different bytes linked to the same FileId")
 	}
 }
+
+// TestTornCertificateMeansNewSession: session certificates are not
+// fsynced (state.Store.PutSecret), so one read back torn after a power cut
+// must cost a new session, never a failed job or a second copy.
+func TestTornCertificateMeansNewSession(t *testing.T) {
+	h := startHarnessOf(t, hconf{upload: "workers: 1\n  parts_in_flight: 1"}, func(c *emulator.Config) {
+		c.Faults = emulator.FaultConfig{Latency: map[string]time.Duration{"UploadPart": 300 * time.Millisecond}}
+	})
+	want := h.write("torn.mp4", 4<<20+17) // 5 parts of 1 MiB: multipart, so the certificate is kept
+	var id string
+	h.eventually(30*time.Second, "a part recorded", func() bool {
+		j, ok, err := h.store.ByPath(context.Background(), h.drop, "torn.mp4")
+		if err != nil || !ok {
+			return false
+		}
+		id = j.ID
+		return len(partsDone(t, j)) >= 1
+	})
+	h.stop()
+	cert := filepath.Join(h.cfg.State+".secrets", id)
+	if _, err := os.Stat(cert); err != nil {
+		t.Fatalf("no certificate kept for a multipart session: %v", err)
+	}
+	if err := os.WriteFile(cert, []byte(`{"SecretId":"AKID`), 0o600); err != nil { // torn
+		t.Fatal(err)
+	}
+	h.emu.SetFaults(emulator.FaultConfig{})
+	h.start(h.cfg)
+	j := h.waitStage("torn.mp4", state.StageDone, 30*time.Second)
+	if !bytes.Equal(fetch(t, j.Result.MediaURL), want) {
+		t.Fatal("bytes differ after the new session")
+	}
+	for _, tr := range j.History {
+		if tr.To == state.StageFailed {
+			t.Fatalf("the torn certificate failed an attempt: %+v", j.History)
+		}
+	}
+	if st := h.emu.Stats(); st.Applies != 2 || st.Commits != 1 {
+		t.Fatalf("%d ApplyUpload, %d CommitUpload; want 2 sessions (the torn one dropped) and 1 commit", st.Applies, st.Commits)
+	}
+	if got := len(h.emu.Media()); got != 1 {
+		t.Fatalf("%d media in VOD, want 1", got)
+	}
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -24,13 +25,21 @@ type healthState struct {
 	roots        map[string]WatchHealth
 }
 
+// noteStateError records that the state refused a write. Only a failed
+// write of the state folder (*state.StorageError: disk full, read-only,
+// permission, I/O) makes the state "not writable" for /readyz and pauses
+// new work; any other error (an illegal stage move, a vanished job) is a
+// fault of that one job and is only logged.
 func (d *Daemon) noteStateError(err error) {
+	var se *state.StorageError
+	if !errors.As(err, &se) {
+		d.log.Error("the state refused an update of one job (the state file itself is writable)", "err", err)
+		return
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.health.stateErr, d.health.stateErrAt = err.Error(), d.now()
-	if state.IsStorageFull(err) {
-		d.log.Error("the state file cannot be written: not taking new work until it can", "err", err, "retry_in", stateBackoff)
-	}
+	d.log.Error("the state file cannot be written: not taking new work until it can", "err", err, "retry_in", stateBackoff)
 }
 
 // acceptingWork is false for a while after the state refused a write.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 )
@@ -44,16 +43,21 @@ func (a *assembler) bundleHold() time.Duration {
 }
 
 // folderQuiet reports whether the folder dir (slash, under the root) and
-// its parent have seen no new or changed entry for the bundle hold. It
-// reads the manifests found there afresh, so that a manifest written last
-// claims its parts before they are judged.
+// its parent have seen no new or changed entry for the bundle hold, so
+// that a manifest written last claims its parts before they are judged.
 func (a *assembler) folderQuiet(dir string) bool {
+	return a.folderQuietFor(dir, a.bundleHold())
+}
+
+// folderQuietFor is folderQuiet for a hold of its own (a rule's
+// bundle_wait).
+func (a *assembler) folderQuietFor(dir string, hold time.Duration) bool {
 	now := a.d.now()
 	for _, d := range []string{dir, path.Dir(dir)} {
 		if d == ".." || strings.HasPrefix(d, "../") {
 			continue
 		}
-		if now.Sub(a.activity(d)) < a.bundleHold() {
+		if now.Sub(a.activity(d)) < hold {
 			return false
 		}
 		if d == "." {
@@ -64,7 +68,7 @@ func (a *assembler) folderQuiet(dir string) bool {
 }
 
 // activity returns the newest modification time in folder dir (the folder
-// itself and its direct entries), noting the manifests it holds. Results
+// itself and its direct entries). Results
 // are cached for one recheck pass.
 func (a *assembler) activity(dir string) time.Time {
 	if t, ok := a.actCache[dir]; ok && a.d.now().Sub(a.actAt) < recheckEvery/2 {
@@ -90,11 +94,6 @@ func (a *assembler) activity(dir string) time.Time {
 		}
 		if fi.ModTime().After(newest) {
 			newest = fi.ModTime()
-		}
-		if fi.Mode().IsRegular() {
-			if _, ok := manifest.KindOf(rel); ok {
-				a.noteManifest(rel, fileid.FromInfo(fi))
-			}
 		}
 	}
 	a.actCache[dir] = newest

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,11 @@ type MediaFinder interface {
 	FindMediaIn(ctx context.Context, subAppID uint64, sourceContext string, since time.Time) (uploader.Result, bool, error)
 }
 
+// MediaDeleter deletes a media in VOD (on_change: replace).
+type MediaDeleter interface {
+	DeleteMedia(ctx context.Context, subAppID uint64, fileID string) error
+}
+
 // Error codes the daemon itself gives a job (the service's codes pass
 // through unchanged).
 const (
@@ -58,19 +64,35 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.runPost(ctx, j, log)
 		return
 	}
+	if d.opts.Cluster != nil && !d.claimInCluster(ctx, j, log) {
+		return
+	}
 	rule, params, err := d.paramsFor(j)
 	if err != nil {
 		d.fail(ctx, j, log, jobFailure{code: CodeNoRule, msg: err.Error()}, nil)
 		return
 	}
-	if err := d.checkUnchanged(j); err != nil {
-		d.fileChanged(ctx, j, log, err)
-		return
+	// A job caught committing is settled first, whatever the file is now
+	// (settling never uploads): a commit may have happened, and a file
+	// remounted meanwhile must not turn it into a second upload.
+	if j.Stage != state.StageCommitting {
+		if err := d.checkUnchanged(j); err != nil {
+			d.fileChanged(ctx, j, log, err)
+			return
+		}
 	}
 	cp, err := d.loadCheckpoint(ctx, j)
 	if err != nil {
 		d.fail(ctx, j, log, jobFailure{code: CodeState, msg: err.Error(), retry: true}, rule)
 		return
+	}
+	if len(j.Checkpoint) == 0 {
+		if o, ok := d.renamedFrom(ctx, j); ok {
+			log.Info("renamed after its upload; linked to its FileId instead of uploading again",
+				"file_id", o.Result.FileID, "first_job", o.ID, "first_path", o.Key.Rel)
+			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, o.Result.Content, 0, log, params)
+			return
+		}
 	}
 	if params.Dedupe && j.Kind == state.KindFile && len(j.Checkpoint) == 0 {
 		res, linked, release, err := d.dedupe(ctx, j, log)
@@ -83,26 +105,37 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 		defer release()
 		if linked {
-			d.done(ctx, j, res, 0, log, params)
+			d.done(ctx, j, res, "", 0, log, params)
 			return
 		}
 	}
 	start := d.now()
-	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage}
+	prog := &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: j.Stage, commitSent: cp.Committing,
+		recorded: len(j.Checkpoint) > 0}
 	log.Info("upload starting", "stage", j.Stage, "attempt", j.Attempts+1, "bytes", j.Bytes)
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
 		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	} else if sessionRefused(err) && ctx.Err() == nil {
+		res, cp, prog, err = d.afterRefusedSession(ctx, j, params, cp, prog, err, log)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("upload interrupted; it resumes from its checkpoint", "stage", prog.lastStage)
 			return
 		}
-		d.fail(ctx, j, log, classify(err, prog), rule)
+		if errors.Is(err, ErrClaimLost) {
+			d.claimLost(ctx, j, log, err)
+			return
+		}
+		if f := classify(err, prog); f.code == CodeFileChanged {
+			d.fileChanged(ctx, j, log, err)
+		} else {
+			d.fail(ctx, j, log, f, rule)
+		}
 		return
 	}
-	d.done(ctx, j, res, d.now().Sub(start), log, params)
+	d.done(ctx, j, res, committedContent(cp, j.SourcePath()), d.now().Sub(start), log, params)
 }
 
 // paramsFor finds the job's rule in the current configuration (by name,
@@ -161,8 +194,12 @@ func (d *Daemon) checkUnchanged(j *state.Job) error {
 }
 
 // fileChanged drops a job whose file changed or vanished before commit:
-// the new version settles again and becomes a job of its own.
+// the new version settles again and becomes a job of its own. A file that
+// kept its size and mtime is taken again by the same job (retake).
 func (d *Daemon) fileChanged(ctx context.Context, j *state.Job, log *slog.Logger, cause error) {
+	if cur, err := d.store.Get(ctx, j.ID); err == nil && d.retake(ctx, cur, log) {
+		return
+	}
 	code := CodeFileChanged
 	if errors.Is(cause, fs.ErrNotExist) {
 		code = CodeFileMissing
@@ -183,6 +220,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	if cp.SessionKey == "" {
 		return cp, nil
 	}
+	if j.Stage == state.StageCommitting && cp.Result == nil {
+		// The stage says a CommitUpload may have been sent: settle it
+		// (commit again, then search VOD) before any new session.
+		cp.Committing = true
+	}
 	raw, ok, err := d.store.Secret(ctx, j.ID)
 	if err != nil {
 		return nil, fmt.Errorf("job %s: session certificate: %w", j.ID, err)
@@ -190,7 +232,11 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 	if ok {
 		var cert uploader.Cert
 		if err := json.Unmarshal(raw, &cert); err != nil {
-			return nil, fmt.Errorf("job %s: unreadable session certificate", j.ID)
+			// Certificates are not fsynced (state.Store.PutSecret): one
+			// torn by a power cut is a lost one, and the uploader applies
+			// for a new session.
+			d.log.Warn("session certificate unreadable; a new session is applied for", "job", j.ID)
+			return cp, nil
 		}
 		cp.Cert = &cert
 	}
@@ -202,6 +248,9 @@ func (d *Daemon) loadCheckpoint(ctx context.Context, j *state.Job) (*uploader.Ch
 // service no longer knows the key, look the media up by SourceContext.
 func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Checkpoint, prog *jobProgress, log *slog.Logger) (uploader.Result, error) {
 	log.Info("settling an unanswered CommitUpload", "session", cp.SessionKey)
+	if err := d.confirmInCluster(ctx, j.ID); err != nil {
+		return uploader.Result{}, err
+	}
 	res, err := d.up.Commit(ctx, cp, prog)
 	if err == nil || errors.Is(err, uploader.ErrCommitUnknown) || d.finder == nil {
 		return res, err
@@ -229,6 +278,50 @@ func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Ch
 	return res, &uploader.Error{Op: "CommitUpload", Code: ue.Code, Message: "session refused and no media found; the file will be uploaded again", Retryable: true}
 }
 
+// sessionRefused reports whether err is CommitUpload refusing the
+// session's VodSessionKey (expired after a long stop, or unknown to a
+// service that lost it): the service refused the session, not the file.
+func sessionRefused(err error) bool {
+	var ue *uploader.Error
+	return errors.As(err, &ue) && ue.Op == "CommitUpload" && ue.Code == "InvalidParameterValue.VodSessionKey"
+}
+
+// afterRefusedSession settles a CommitUpload that refused the session: an
+// earlier, unanswered commit may have created the media, so VOD is
+// searched by SourceContext (as the crash path does); when nothing is
+// found nothing was committed, and the file is uploaded again at once from
+// a new session, within the same attempt. It returns the checkpoint and
+// progress of the upload that ended.
+func (d *Daemon) afterRefusedSession(ctx context.Context, j *state.Job, params rules.Params, cp *uploader.Checkpoint,
+	prog *jobProgress, cause error, log *slog.Logger) (uploader.Result, *uploader.Checkpoint, *jobProgress, error) {
+	if d.finder != nil {
+		found, ok, err := d.finder.FindMediaIn(ctx, cp.SubAppID, sourceContextOf(j, d), j.Started.Add(-time.Hour))
+		if err != nil {
+			return uploader.Result{}, cp, prog, fmt.Errorf("session refused (%v) and looking the media up failed: %w", cause, err)
+		}
+		if ok {
+			log.Info("session refused, but an earlier commit had succeeded: media found in VOD", "file_id", found.FileID)
+			return found, cp, prog, nil
+		}
+	}
+	log.Warn("session refused before any commit and no media found: uploading again with a new session",
+		"code", "InvalidParameterValue.VodSessionKey", "session", cp.SessionKey)
+	if _, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		n.Stage, n.Checkpoint, n.BytesDone, n.SessionExpires = state.StageQueued, nil, 0, time.Time{}
+		return nil
+	}); err != nil {
+		d.noteStateError(err)
+		return uploader.Result{}, cp, prog, err
+	}
+	cp = &uploader.Checkpoint{}
+	prog = &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: state.StageQueued}
+	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
+	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
+		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	}
+	return res, cp, prog, err
+}
+
 func sourceContextOf(j *state.Job, d *Daemon) string {
 	if j.SourceContext != "" {
 		return j.SourceContext
@@ -240,19 +333,28 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 	return p.SourceContext
 }
 
-// done records the result durably, then runs the post-action.
-func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, took time.Duration, log *slog.Logger, p rules.Params) {
+// done records the result durably, with the committed object's content
+// (the identity's confirmation, see state.Store.Reconcile), then runs the
+// post-action.
+func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, content string, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
-	play, post := playOnDone(p)
+	play, post := d.playFor(ctx, res, p)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		if !state.CanMove(n.Stage, state.StageDone) {
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
 		}
 		n.Stage = state.StageDone
-		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID}
+		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID, Content: content}
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: post, Action: action}
 		n.Play = play
+		if post == state.PostPending && nothingAfter(p.After) && (n.Replaces == "" || n.ReplacedOld) && d.opts.Cluster == nil {
+			// Keep without a sidecar (and no replaced media to delete) has
+			// nothing to do: recorded as done here, not in a second write.
+			// (A cluster member still goes through runPost: it registers
+			// the commit cluster-wide.)
+			n.Post.State, n.Post.Attempts = state.PostDone, 1
+		}
 		return nil
 	})
 	if err != nil {
@@ -260,12 +362,20 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		// committing and the next attempt settles it without a new upload.
 		log.Error("upload committed but recording it failed; it will be settled again", "file_id", res.FileID, "err", err)
 		d.noteStateError(err)
+		d.store.Resume(j.ID)
 		return
 	}
+	d.renames.add(nj.Key, nj.ID)
 	d.events.uploaded(nj, took)
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())
 	d.runPost(ctx, nj, log)
+}
+
+// nothingAfter reports whether a post-action has no effect: keep, no
+// sidecar.
+func nothingAfter(a config.After) bool {
+	return (a.Action == "" || a.Action == config.AfterKeep) && !a.Sidecar
 }
 
 // runPost runs a done job's pending post-action and records it.
@@ -273,29 +383,55 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	if j.Post.State != state.PostPending {
 		return
 	}
+	if d.opts.Cluster != nil {
+		var mine bool
+		if j, mine = d.recordInCluster(ctx, j, log); !mine {
+			return
+		}
+	}
 	_, p, err := d.paramsFor(j)
 	if err != nil {
 		p.After = config.After{Action: config.AfterKeep}
+	}
+	if err := d.replaceOld(ctx, j, p, log); err != nil {
+		if _, uerr := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+			n.Post.Attempts++
+			n.Post.LastError = err.Error()
+			return nil
+		}); uerr != nil {
+			d.noteStateError(uerr)
+		}
+		log.Error("deleting the replaced media failed; it is retried", "code", CodePostAction, "err", err)
+		d.sched.retryPostLater(j.ID)
+		return
 	}
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
 	if j.QuarantinePath != "" {
 		files.Root = quarantineRoot(j)
 	}
+	files.Extra = d.withoutSharedCover(j, files, p.After.Action)
 	files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, p.After.To)...)
 	spec := postaction.Spec{Action: postaction.Action(p.After.Action), To: p.After.To, Sidecar: p.After.Sidecar,
-		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable}}
+		Options: postaction.Options{PruneEmpty: p.After.PruneEmpty, GroupReadable: d.cfg().GroupReadable},
+		Planned: j.Post.Moves, Record: func(plan map[string]string) error {
+			_, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+				n.Post.Moves = plan
+				return nil
+			})
+			return err
+		}}
 	res := playable.SidecarResult(j)
-	dest, perr := postaction.Done(ctx, files, spec, res)
+	out, perr := postaction.Done(ctx, files, spec, res)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		n.Post.Attempts++
 		if perr != nil {
 			n.Post.LastError = perr.Error()
 			return nil
 		}
-		n.Post.State, n.Post.LastError = state.PostDone, ""
-		n.Post.Sidecar = postaction.SidecarPath(files, spec)
+		n.Post.State, n.Post.LastError, n.Post.Moves = state.PostDone, "", nil
+		n.Post.Sidecar = out.Sidecar
 		if spec.Action == postaction.Move {
-			n.Post.MovedTo = filepath.Join(dest, filepath.FromSlash(j.Key.Rel))
+			n.Post.MovedTo = out.Main
 		}
 		return nil
 	})
@@ -309,8 +445,44 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 		d.noteStateError(err)
 		return
 	}
+	if d.opts.Cluster != nil {
+		d.postDoneInCluster(ctx, j, log)
+	}
 	d.afterPost(j, nj, log)
 	log.Info("post-action done", "action", spec.Action)
+}
+
+// withoutSharedCover leaves a job's cover where it is when the post-action
+// would move or delete it while another media file beside it, which pairs
+// with the same cover, is still there: the last of them takes the cover.
+func (d *Daemon) withoutSharedCover(j *state.Job, files postaction.Files, action config.AfterAction) []string {
+	if j.Cover == "" || action == config.AfterKeep || action == "" {
+		return files.Extra
+	}
+	w := d.watchFor(j.Key.Root)
+	if w == nil {
+		return files.Extra
+	}
+	entries, err := os.ReadDir(filepath.Join(files.Root, filepath.FromSlash(path.Dir(j.Cover))))
+	if err != nil {
+		return files.Extra
+	}
+	var others []string
+	for _, e := range entries {
+		if e.Name() != path.Base(j.Key.Rel) && e.Type().IsRegular() {
+			others = append(others, e.Name())
+		}
+	}
+	if _, shared := w.rules.IsCover(j.Cover, others); !shared {
+		return files.Extra
+	}
+	out := make([]string, 0, len(files.Extra))
+	for _, x := range files.Extra {
+		if x != j.Cover {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // jobExtras lists a job's files beyond its main file: cover, bundle files.
@@ -373,11 +545,19 @@ func classify(err error, prog *jobProgress) jobFailure {
 	var ue *uploader.Error
 	var refErr *manifest.RefError
 	var missErr *manifest.MissingError
+	var stateErr *state.StorageError
 	switch {
+	case errors.As(err, &stateErr):
+		// Checked first: a write of the state folder failed (disk full,
+		// read-only, EPERM on the state file); it says nothing about the
+		// media file, whatever errno it carries.
+		return jobFailure{code: CodeState, msg: err.Error(), retry: true}
+	case errors.Is(err, uploader.ErrCommitUnknown):
+		// Before the service's error that made the outcome unknown: the
+		// job must be settled, not taken for a plain network failure.
+		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
 	case errors.As(err, &ue):
 		return jobFailure{code: ue.Code, msg: ue.Message, requestID: ue.RequestID, op: ue.Op, retry: ue.Retryable}
-	case errors.Is(err, uploader.ErrCommitUnknown):
-		return jobFailure{code: CodeCommitUnknown, msg: err.Error(), retry: true}
 	case errors.As(err, &refErr):
 		return jobFailure{code: CodeBundleInvalid, msg: err.Error()}
 	case errors.As(err, &missErr):
@@ -450,6 +630,7 @@ func (d *Daemon) fail(ctx context.Context, j *state.Job, log *slog.Logger, f job
 
 func (d *Daemon) quarantineFiles(ctx context.Context, j *state.Job, rule *rules.Rule, f jobFailure, attempts int, log *slog.Logger) string {
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
+	files.Extra = d.withoutSharedCover(j, files, config.AfterMove)
 	if _, p, err := d.paramsFor(j); err == nil {
 		files.Extra = append(files.Extra, markerExtra(files.Root, p.ReadyMarker, rule.Quarantine.To)...)
 	}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/postaction"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/state"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
 // playOnDone is where a job just committed stands on its way to playable,
@@ -23,6 +25,30 @@ func playOnDone(p rules.Params) (*state.Play, state.PostState) {
 		return &state.Play{State: state.PlayProcessing}, state.PostWaiting
 	}
 	return &state.Play{State: state.PlayProcessing}, state.PostPending
+}
+
+// playFor is playOnDone for a job just committed with media res: when
+// another job already followed the same media to its end (content dedupe
+// linked them), this one shares that end at once.
+func (d *Daemon) playFor(ctx context.Context, res uploader.Result, p rules.Params) (*state.Play, state.PostState) {
+	play, post := playOnDone(p)
+	if play.State != state.PlayProcessing || res.FileID == "" {
+		return play, post
+	}
+	others, err := d.store.ByFileID(ctx, res.FileID)
+	if err != nil {
+		return play, post
+	}
+	for _, o := range others {
+		if o.Play != nil && o.Play.State.Terminal() {
+			shared := *o.Play
+			if shared.State == state.PlayReady && post == state.PostWaiting {
+				post = state.PostPending
+			}
+			return &shared, post
+		}
+	}
+	return play, post
 }
 
 // PostReady runs the post-action of done job id, which waited for ready,

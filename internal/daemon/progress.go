@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
@@ -18,8 +20,84 @@ type jobProgress struct {
 	key       state.Key
 	src       string
 	lastStage state.Stage
-	certFor   string // session key whose certificate is already stored
-	changed   error  // set when the file changed before commit
+	// commitSent is set once a CommitUpload may have been sent for the
+	// checkpoint's session (in this run or an earlier one): from then on
+	// the job stays in committing until the daemon settles it.
+	commitSent bool
+	certFor    string // session key whose certificate is already stored
+	changed    error  // set when the file changed before commit
+
+	recorded bool         // the job's record holds a checkpoint
+	written  writtenMarks // what the last checkpoint written says
+	wroteAt  time.Time    // when it was written
+
+	sessionFor string // session key first seen at sessionAt
+	sessionAt  time.Time
+}
+
+// hasMultipart reports whether cp has a multipart upload under way.
+func hasMultipart(cp *uploader.Checkpoint) bool {
+	for _, o := range cp.Objects {
+		if o.UploadID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// writtenMarks is what Save compares a new checkpoint with to tell a
+// record that must be written from one that may wait.
+type writtenMarks struct {
+	session string
+	objects []objectMark
+}
+
+type objectMark struct {
+	key, uploadID string
+	parts         int
+	done          bool
+}
+
+func marksOf(cp *uploader.Checkpoint) writtenMarks {
+	m := writtenMarks{session: cp.SessionKey, objects: make([]objectMark, len(cp.Objects))}
+	for i, o := range cp.Objects {
+		m.objects[i] = objectMark{key: o.Key, uploadID: o.UploadID, parts: len(o.Parts), done: o.Done}
+	}
+	return m
+}
+
+// progressEvery bounds how long finished whole objects (single PUTs) wait
+// for the next record: a crash loses at most this much of them, and they
+// are sent again.
+const progressEvery = time.Second
+
+// mayWait reports whether the checkpoint cp, of stage, can go unwritten
+// for now: nothing in it must be durable before the next remote side
+// effect. That is an empty checkpoint where none was ever recorded (a job
+// about to apply for its first session), whole objects that finished
+// since the last record (sent again after a crash; the record before
+// CommitUpload carries them), and CommitUpload's answer (the done record
+// written next carries it; a crash before that settles the commit, see
+// settleCommit). Anything else, and every new session, multipart upload or
+// commit about to be sent, is written at once.
+func (p *jobProgress) mayWait(stage state.Stage, cp *uploader.Checkpoint) bool {
+	switch {
+	case stage == state.StageQueued:
+		return !p.recorded && p.lastStage == state.StageQueued && cp.SessionKey == "" && len(cp.Objects) == 0
+	case cp.Result != nil:
+		return p.lastStage == state.StageCommitting && stage == state.StageCommitting
+	case cp.Committing || cp.SessionKey != p.written.session || len(cp.Objects) != len(p.written.objects):
+		return false
+	case p.d.now().Sub(p.wroteAt) >= progressEvery:
+		return false
+	}
+	for i, o := range cp.Objects {
+		w := p.written.objects[i]
+		if o.Key != w.key || o.UploadID != w.uploadID || len(o.Parts) != w.parts || (o.Done != w.done && o.UploadID != "") {
+			return false
+		}
+	}
+	return true
 }
 
 // stageOf tells which stage a checkpoint is in.
@@ -42,18 +120,33 @@ func stageOf(cp *uploader.Checkpoint) state.Stage {
 func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 	ctx = context.WithoutCancel(ctx)
 	stage := stageOf(cp)
-	if stage == state.StageCommitting && p.lastStage != state.StageCommitting && cp.Result == nil {
+	if stage == state.StageCommitting && !p.commitSent && p.lastStage != state.StageCommitting && cp.Result == nil {
 		// The last moment to notice a file that changed after it was
 		// taken: nothing is committed for it.
 		if err := p.d.checkUnchanged(&state.Job{Key: p.key, QuarantinePath: quarantineOf(p)}); err != nil {
 			p.changed = fmt.Errorf("file changed after it was taken: %w", err)
 			return p.changed
 		}
+		// Every file sent (a bundle's segments and playlists, the cover)
+		// gets the same guarantee: unchanged from its read until the commit.
+		for _, o := range cp.Objects {
+			if err := fileid.Check(o.Path, o.Version()); err != nil {
+				p.changed = fmt.Errorf("a file of the upload changed after it was sent: %w", err)
+				return p.changed
+			}
+		}
+		// In a cluster, only the job's holder commits.
+		if err := p.d.confirmInCluster(ctx, p.id); err != nil {
+			return err
+		}
+	}
+	if p.mayWait(stage, cp) {
+		return nil
 	}
 	if err := p.saveCert(ctx, cp); err != nil {
 		return err
 	}
-	if p.lastStage == state.StageCommitting && stage != state.StageCommitting {
+	if (p.commitSent || p.lastStage == state.StageCommitting) && stage != state.StageCommitting {
 		// A CommitUpload was sent for this session: whatever the uploader
 		// does next, the job never leaves committing except through the
 		// daemon's settling (done, or queued after a search found nothing),
@@ -61,6 +154,9 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 		c := *cp
 		c.Committing, stage = true, state.StageCommitting
 		cp = &c
+	}
+	if cp.Committing {
+		p.commitSent = true
 	}
 	b, err := json.Marshal(cp)
 	if err != nil {
@@ -75,6 +171,7 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 		return err
 	}
 	p.lastStage = stage
+	p.recorded, p.written, p.wroteAt = true, marksOf(cp), p.d.now()
 	p.d.noteProgress(false)
 	return nil
 }
@@ -87,9 +184,19 @@ func quarantineOf(p *jobProgress) string {
 }
 
 // saveCert keeps the session's temporary certificate in the store's 0600
-// secrets folder, never in the job record.
+// secrets folder, never in the job record, once the session is worth
+// resuming after a crash: it has a multipart upload, or it has lasted
+// progressEvery (a bundle of many objects). A small file's session, over
+// in milliseconds, is applied for again instead, which is always safe, and
+// costs no file.
 func (p *jobProgress) saveCert(ctx context.Context, cp *uploader.Checkpoint) error {
 	if cp.Cert == nil || cp.SessionKey == "" || cp.SessionKey == p.certFor {
+		return nil
+	}
+	if p.sessionFor != cp.SessionKey {
+		p.sessionFor, p.sessionAt = cp.SessionKey, p.d.now()
+	}
+	if !hasMultipart(cp) && p.d.now().Sub(p.sessionAt) < progressEvery {
 		return nil
 	}
 	b, err := json.Marshal(cp.Cert)

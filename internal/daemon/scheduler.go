@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -9,7 +11,8 @@ import (
 )
 
 // refillEvery bounds how often the scheduler re-reads the due jobs when the
-// store keeps signalling changes (a drop of thousands of files).
+// store keeps signalling changes (a drop of thousands of files). Between
+// signals the queue read last is worked off without reading it again.
 const refillEvery = 200 * time.Millisecond
 
 // scheduler hands due jobs to a bounded set of workers: higher priority
@@ -20,11 +23,16 @@ type scheduler struct {
 	mu      sync.Mutex
 	running map[string]int64 // job id -> bytes
 	postDue map[string]time.Time
-	wake    chan struct{}
+	// stranded holds jobs whose worker ended while their record still says
+	// in flight (the state refused the write of their next stage): they
+	// run again, from their checkpoint, once the state takes writes.
+	stranded map[string]time.Time
+	wake     chan struct{}
 }
 
 func newScheduler(d *Daemon) *scheduler {
-	return &scheduler{d: d, running: map[string]int64{}, postDue: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	return &scheduler{d: d, running: map[string]int64{}, postDue: map[string]time.Time{},
+		stranded: map[string]time.Time{}, wake: make(chan struct{}, 1)}
 }
 
 // active is the number of uploads in flight.
@@ -61,9 +69,12 @@ func (s *scheduler) release(id string) {
 }
 
 // retryPostLater schedules another try of a failed post-action.
-func (s *scheduler) retryPostLater(id string) {
+func (s *scheduler) retryPostLater(id string) { s.retryPostIn(id, 30*time.Second) }
+
+// retryPostIn schedules another try of a post-action after wait.
+func (s *scheduler) retryPostIn(id string, wait time.Duration) {
 	s.mu.Lock()
-	s.postDue[id] = s.d.now().Add(30 * time.Second)
+	s.postDue[id] = s.d.now().Add(wait)
 	s.mu.Unlock()
 }
 
@@ -79,8 +90,8 @@ func (s *scheduler) run(ctx context.Context) error {
 	defer tick.Stop()
 	for {
 		s.d.beat("scheduler")
-		if s.d.acceptingWork() {
-			if len(queue) == 0 || s.d.now().Sub(lastFill) >= refillEvery {
+		if s.d.acceptingWork() && s.d.clusterAccepting() {
+			if len(queue) == 0 {
 				queue = s.refill(ctx)
 				lastFill = s.d.now()
 			}
@@ -105,6 +116,8 @@ func (s *scheduler) run(ctx context.Context) error {
 			}
 			queue = nil
 		case <-s.wake:
+		case <-s.d.clusterChanged():
+			queue = nil
 		case <-tick.C:
 		case <-timer.C:
 			queue = nil
@@ -121,13 +134,50 @@ func (s *scheduler) refill(ctx context.Context) []*state.Job {
 		}
 		return nil
 	}
+	jobs = append(jobs, s.dueStranded(ctx, jobs)...)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := jobs[:0]
 	for _, j := range jobs {
-		if _, busy := s.running[j.ID]; !busy {
+		if _, busy := s.running[j.ID]; !busy && !s.d.heldElsewhere(j.ID) {
 			out = append(out, j)
 		}
+	}
+	return out
+}
+
+// strand notes a job whose worker ended with its record still in flight.
+func (s *scheduler) strand(id string) {
+	s.mu.Lock()
+	s.stranded[id] = s.d.now().Add(stateBackoff)
+	s.mu.Unlock()
+}
+
+// dueStranded returns the stranded jobs whose wait is over, still in
+// flight and not among queued. A job stays stranded until a worker takes
+// it (work), so a full set of workers only delays it.
+func (s *scheduler) dueStranded(ctx context.Context, queued []*state.Job) []*state.Job {
+	now := s.d.now()
+	s.mu.Lock()
+	var ids []string
+	for id, at := range s.stranded {
+		if !at.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.Unlock()
+	var out []*state.Job
+	for _, id := range ids {
+		j, err := s.d.store.Get(ctx, id)
+		if errors.Is(err, state.ErrNotFound) || (err == nil && !j.Stage.InFlight()) {
+			s.mu.Lock()
+			delete(s.stranded, id) // recorded meanwhile (or forgotten)
+			s.mu.Unlock()
+		}
+		if err != nil || !j.Stage.InFlight() || slices.ContainsFunc(queued, func(q *state.Job) bool { return q.ID == id }) {
+			continue
+		}
+		out = append(out, j)
 	}
 	return out
 }
@@ -176,6 +226,13 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job) 
 		s.mu.Unlock()
 		s.poke()
 	}()
+	s.mu.Lock()
+	_, wasStranded := s.stranded[j.ID]
+	delete(s.stranded, j.ID)
+	s.mu.Unlock()
+	if wasStranded {
+		s.d.log.Info("resuming a job whose stage could not be recorded", "job", j.ID, "stage", j.Stage)
+	}
 	// The queue is a snapshot: read the job again now that this worker owns
 	// it, so a job that finished meanwhile is never run twice.
 	fresh, err := s.d.store.Get(ctx, j.ID)
@@ -183,6 +240,15 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job) 
 		return
 	}
 	s.d.runJob(ctx, fresh)
+	if ctx.Err() != nil {
+		return // shutdown: the job resumes at the next start
+	}
+	// runJob ends at a resting stage (done, failed, quarantined, queued)
+	// unless the state refused to record it: then the record still says
+	// in flight, and nothing else would ever run the job again.
+	if after, err := s.d.store.Get(ctx, j.ID); err == nil && after.Stage.InFlight() {
+		s.strand(j.ID)
+	}
 }
 
 // runnable reports whether a job has work to do now.

@@ -11,7 +11,7 @@ import (
 // Why a file the daemon has seen is not a job yet.
 const (
 	WaitSettling       = "settling"              // size and mtime must stay unchanged for the settle window
-	WaitWriting        = "being written"         // it changed within the settle window
+	WaitWriting        = "being written"         // it changed within the last second
 	WaitCover          = "cover"                 // its rule pairs covers, and one may still arrive (cover_wait)
 	WaitMarker         = "ready marker"          // its rule's ready_marker does not exist yet
 	WaitQuietFolder    = "quiet folder"          // a .ts/.m4s-like file whose folder still changes (a bundle may claim it)

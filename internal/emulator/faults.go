@@ -27,6 +27,10 @@ type FaultConfig struct {
 	ResetAfterBytes int64              `yaml:"reset_after_bytes"` // default 64 KiB
 	// Latency is added to the operation's requests (on top of Config.Latency).
 	Latency map[string]time.Duration `yaml:"latency"`
+	// AnswerLatency delays the operation's answer after the operation took
+	// effect: a client that gives up (or dies) meanwhile never learns that
+	// it succeeded (a lost answer).
+	AnswerLatency map[string]time.Duration `yaml:"answer_latency"`
 	// CertLifetime, when > 0, overrides Config.CertLifetime for the
 	// temporary certificates issued from now on (early expiry).
 	CertLifetime time.Duration `yaml:"cert_lifetime"`
@@ -93,6 +97,13 @@ func (f *faults) latency(op string) time.Duration {
 	return f.cfg.Latency["*"] + f.cfg.Latency[op]
 }
 
+// answerLatency is the delay of op's answer after the operation.
+func (f *faults) answerLatency(op string) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.cfg.AnswerLatency["*"] + f.cfg.AnswerLatency[op]
+}
+
 // decide draws the fault (if any) for one request of op. Throttle bursts
 // come first, then resets, then errors.
 func (f *faults) decide(op string) faultKind {
@@ -153,6 +164,7 @@ func mergeFaults(base, over FaultConfig) FaultConfig {
 	out.Throttle = mergeMap(base.Throttle, over.Throttle)
 	out.ResetRate = mergeMap(base.ResetRate, over.ResetRate)
 	out.Latency = mergeMap(base.Latency, over.Latency)
+	out.AnswerLatency = mergeMap(base.AnswerLatency, over.AnswerLatency)
 	return out
 }
 

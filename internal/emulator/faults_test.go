@@ -122,6 +122,40 @@ func TestFaultLatency(t *testing.T) {
 	}
 }
 
+// TestFaultAnswerLatency: the operation takes effect at once, its answer
+// comes late, and a client that gives up meanwhile has lost it (the media
+// exists although CommitUpload never answered).
+func TestFaultAnswerLatency(t *testing.T) {
+	e := emulatortest.Start(t, func(c *emulator.Config) {
+		c.Faults = emulator.FaultConfig{AnswerLatency: map[string]time.Duration{"CommitUpload": 2 * time.Second}}
+	})
+	vc := defaultClient(t, e)
+	ap := apply(t, vc, nil)
+	cc := cosClient(t, e, ap)
+	if _, err := cc.Object.Put(context.Background(), (*ap.MediaStoragePath)[1:], bytes.NewReader(randomBytes(10<<10, 7)), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	req := vod.NewCommitUploadRequest()
+	req.VodSessionKey = ap.VodSessionKey
+	start := time.Now()
+	if _, err := vc.CommitUploadWithContext(ctx, req); err == nil {
+		t.Fatal("CommitUpload answered before its answer latency")
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Fatalf("the client waited %s for a late answer it gave up on", d)
+	}
+	if n := len(e.Media()); n != 1 {
+		t.Fatalf("%d media after the unanswered commit, want 1 (the operation takes effect before the delay)", n)
+	}
+	start = time.Now()
+	apply(t, vc, nil)
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("ApplyUpload took %s: the answer latency applies to CommitUpload only", d)
+	}
+}
+
 func TestFaultShortCertificate(t *testing.T) {
 	clock := newClock()
 	e := emulatortest.Start(t, func(c *emulator.Config) {

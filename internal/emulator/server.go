@@ -37,6 +37,9 @@ func (e *Emulator) handler() http.Handler {
 		if !e.inject(w, r, kind, op) {
 			return
 		}
+		if d := e.faults.answerLatency(op); d > 0 {
+			w = &lateAnswer{ResponseWriter: w, ctx: r.Context(), delay: d}
+		}
 		switch kind {
 		case routeCOS:
 			e.cos.ServeHTTP(w, r)
@@ -76,6 +79,47 @@ func (e *Emulator) classify(r *http.Request) (route, string) {
 		return routeAPI, a
 	}
 	return routeAPI, "API"
+}
+
+// lateAnswer holds back a response until delay has passed after the
+// handler's first write (the operation has taken effect by then); a
+// client that went away meanwhile never gets the answer.
+type lateAnswer struct {
+	http.ResponseWriter
+	ctx     context.Context
+	delay   time.Duration
+	waited  bool
+	dropped bool
+}
+
+func (l *lateAnswer) wait() {
+	if l.waited {
+		return
+	}
+	l.waited = true
+	t := time.NewTimer(l.delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-l.ctx.Done():
+		l.dropped = true
+	}
+}
+
+func (l *lateAnswer) WriteHeader(code int) {
+	if l.wait(); !l.dropped {
+		l.ResponseWriter.WriteHeader(code)
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (l *lateAnswer) Unwrap() http.ResponseWriter { return l.ResponseWriter }
+
+func (l *lateAnswer) Write(b []byte) (int, error) {
+	if l.wait(); l.dropped {
+		return 0, http.ErrAbortHandler
+	}
+	return l.ResponseWriter.Write(b)
 }
 
 // delay sleeps the configured latency; false when the client went away.

@@ -35,6 +35,7 @@ type rigOpts struct {
 	rules    string // YAML lines of the watch entry's rules (4-space indent); default: hls + mp4 with covers
 	upload   string // extra YAML lines under upload: (2-space indent)
 	parts    int    // parts_in_flight, default 4
+	workers  int    // upload.workers, default 4
 	settle   string // default 300ms
 	stateDir string // folder of the state file; default <dir>/var
 	emu      func(*emulator.Config)
@@ -188,7 +189,7 @@ func (r *rig) config() *config.Config {
 	}
 	return apptest.Template{
 		Endpoint: r.emulator().Addr(), SecretID: testSecretID, SecretKey: testSecretKey,
-		State: r.statePath(), Log: "{ level: debug }", PartsInFlight: parts,
+		State: r.statePath(), Log: "{ level: debug }", PartsInFlight: parts, Workers: o.workers,
 		Retries: "{ max_attempts: 8, initial_backoff: 200ms, max_backoff: 1s }", Upload: o.upload,
 		Drop: r.drop, Settle: o.settle, Rules: rules,
 	}.Config(r.t, filepath.Join(r.dir, "config.yaml"))

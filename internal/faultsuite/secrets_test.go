@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,7 +68,22 @@ func (c *certRecorder) values() []string {
 // It also checks the state's permissions.
 func TestNoSecretsExposed(t *testing.T) {
 	rec := &certRecorder{}
+	// A signed webhook on every job: its secret must stay out of sight too.
+	const hookSecret = "faultsuite-webhook-secret-0123456789"
+	t.Setenv("FAULTSUITE_HOOK_SECRET", hookSecret)
+	var signed atomic.Int32
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Header.Get("X-Vodwatchd-Signature") != "" {
+			signed.Add(1)
+		}
+	}))
+	defer hook.Close()
 	r := newRig(t, rigOpts{
+		rules: `    rules:
+      - name: mp4
+        match: "**/*.mp4"
+        hooks: [{name: cms, on: [done, failed], url: "` + hook.URL + `", secret: "env:FAULTSUITE_HOOK_SECRET"}]
+`,
 		emu: func(c *emulator.Config) {
 			c.Faults = emulator.FaultConfig{Seed: 3, ErrorRate: map[string]float64{"UploadPart": 0.3},
 				Throttle: map[string]int{"ApplyUpload": 2}}
@@ -88,11 +104,12 @@ func TestNoSecretsExposed(t *testing.T) {
 		j, ok := r.jobAt("fails.mp4")
 		return ok && j.LastError != nil
 	})
+	r.eventually(30*time.Second, "signed webhooks", func() bool { return signed.Load() >= 2 })
 	jobs := r.jobs()
 	metricsOut := scrape(t, r)
 	r.stop()
 
-	secrets := append(rec.values(), testSecretKey)
+	secrets := append(rec.values(), testSecretKey, hookSecret)
 	if len(secrets) < 7 {
 		t.Fatalf("recorded %d secrets; want the certificates of at least 3 sessions", len(secrets)-1)
 	}

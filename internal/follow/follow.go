@@ -78,7 +78,9 @@ type API interface {
 	ConfirmEventsWithContext(context.Context, *vod.ConfirmEventsRequest) (*vod.ConfirmEventsResponse, error)
 }
 
-// Pacer paces API calls (the daemon backs it with its API pacer).
+// Pacer paces API calls. The daemon's client already goes through its API
+// pacer (an http.RoundTripper shared with the uploads, per action), so it
+// leaves Pacer nil; a caller whose client is not paced sets one.
 type Pacer interface {
 	Wait(ctx context.Context, action string) error
 }

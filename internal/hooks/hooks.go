@@ -74,6 +74,9 @@ func (h Hook) LogValue() slog.Value {
 // String keeps the secret out of formatted output.
 func (h Hook) String() string { return h.Kind() + " " + strconv.Quote(h.Name) }
 
+// GoString keeps the secret out of %#v too.
+func (h Hook) GoString() string { return "hooks.Hook{" + h.String() + "}" }
+
 // Delivery is one call of one hook waiting in (or done with) the outbox.
 // It holds no secret: the hook is named, its secret comes from the config.
 type Delivery struct {

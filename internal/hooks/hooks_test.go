@@ -247,7 +247,7 @@ func TestDeadLetterAfterBoundedAttemptsAndSecretNowhere(t *testing.T) {
 	st.Close()
 	raw, _ := os.ReadFile(path)
 	mu.Lock()
-	printed := logs.String() + fmt.Sprint(hs[0]) + fmt.Sprintf("%v %+v", hs, dead)
+	printed := logs.String() + fmt.Sprint(hs[0]) + fmt.Sprintf("%v %+v %#v", hs, dead, hs)
 	mu.Unlock()
 	for what, text := range map[string]string{"logs and printed values": printed, "state file": string(raw)} {
 		if strings.Contains(text, secret) {

@@ -100,7 +100,7 @@ func ParseDASH(r io.Reader, po ParseOptions, emit func(Ref) error) error {
 	if err != nil {
 		return err
 	}
-	x := expander{mpd: mpd, repLines: lines, emit: emit, budget: po.MaxSegments}
+	x := expander{mpd: mpd, repLines: lines, emit: limitRefBytes(po.MaxRefBytes, emit), budget: po.MaxSegments}
 	return x.run()
 }
 

@@ -27,6 +27,21 @@ type repCtx struct {
 	tmpl      *templateXML
 	list      *listXML
 	segBase   *baseXML
+	elemOf    string // last elem passed to element, and its full text:
+	elemText  string // every segment of a template shares one string
+}
+
+// element is the full element text of elem in this Representation.
+func (c *repCtx) element(elem string) string {
+	if elem == c.elemOf && c.elemText != "" {
+		return c.elemText
+	}
+	e := c.path + "/" + elem
+	if c.viaBase {
+		e += " (joined with BaseURL)"
+	}
+	c.elemOf, c.elemText = elem, e
+	return e
 }
 
 func (x *expander) run() error {
@@ -225,10 +240,7 @@ func (x *expander) representation(c *repCtx) error {
 
 // ref emits one reference built from a manifest string at element elem.
 func (x *expander) ref(c *repCtx, uri, elem string) error {
-	e := c.path + "/" + elem
-	if c.viaBase {
-		e += " (joined with BaseURL)"
-	}
+	e := c.element(elem)
 	target := c.base // a SegmentURL without @media is the BaseURL itself
 	if uri != "" {
 		target = joinURL(c.base, uri)

@@ -30,20 +30,26 @@ func FuzzHLS(f *testing.F) {
 	seedFrom(f, "*/*.m3u8")
 	seedFrom(f, "*/*/*.m3u8")
 	f.Add([]byte("#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI=\"k\",KEYFORMAT=\"identity\"\n#EXT-X-STREAM-INF:A=\"x,y\"\nv.m3u8\n"))
+	f.Add([]byte("#EXTM3U\r#EXTINF:2,\ra.ts\r\n#EXTINF:2,\rb.ts\r"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n := 0
 		_ = ParseHLS(bytes.NewReader(data), fuzzOpts, func(r Ref) error {
 			n++
-			if r.Line <= 0 || strings.Contains(r.URI, "\n") {
+			if r.Line <= 0 || strings.ContainsAny(r.URI, "\r\n") {
 				t.Fatalf("bad ref %+v", r)
 			}
 			checkClean(t, r.URI)
 			return nil
 		})
-		if n > bytes.Count(data, []byte("\n"))+1 {
-			t.Fatalf("%d refs from %d lines", n, bytes.Count(data, []byte("\n"))+1)
+		if lines := lineCount(data); n > lines {
+			t.Fatalf("%d refs from %d lines", n, lines)
 		}
 	})
+}
+
+// lineCount counts lines ended by LF, CRLF or a lone CR.
+func lineCount(data []byte) int {
+	return bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) - bytes.Count(data, []byte("\r\n")) + 1
 }
 
 func FuzzDASH(f *testing.F) {

@@ -13,6 +13,7 @@ type ParseOptions struct {
 	MaxBytes     int64 // manifest size; default DefaultMaxManifestBytes
 	MaxLineBytes int   // HLS line length; default MaxLineBytes
 	MaxSegments  int   // DASH segments generated per MPD; default DefaultMaxFiles
+	MaxRefBytes  int64 // bytes of reference text emitted in all; default DefaultMaxRefBytes
 }
 
 func (p ParseOptions) withDefaults() ParseOptions {
@@ -24,6 +25,9 @@ func (p ParseOptions) withDefaults() ParseOptions {
 	}
 	if p.MaxSegments <= 0 {
 		p.MaxSegments = DefaultMaxFiles
+	}
+	if p.MaxRefBytes <= 0 {
+		p.MaxRefBytes = DefaultMaxRefBytes
 	}
 	return p
 }
@@ -45,7 +49,8 @@ func ParseHLS(r io.Reader, po ParseOptions, emit func(Ref) error) error {
 	lr := &io.LimitedReader{R: r, N: po.MaxBytes + 1}
 	sc := bufio.NewScanner(lr)
 	sc.Buffer(make([]byte, 0, 4096), po.MaxLineBytes)
-	h := hlsParser{emit: emit}
+	sc.Split(scanAnyLine)
+	h := hlsParser{emit: limitRefBytes(po.MaxRefBytes, emit)}
 	for sc.Scan() {
 		h.line++
 		if err := h.handle(sc.Bytes()); err != nil {
@@ -173,4 +178,32 @@ func hlsAttr(list, name string) (value string, found bool, err error) {
 		}
 	}
 	return "", false, nil
+}
+
+// scanAnyLine splits lines ending in LF, CRLF or a lone CR (classic Mac
+// line ends, which some packagers still write): a playlist is never read
+// as one long line that hides its segments.
+func scanAnyLine(data []byte, atEOF bool) (advance int, token []byte, err error) {
+	if atEOF && len(data) == 0 {
+		return 0, nil, nil
+	}
+	if i := bytes.IndexAny(data, "\r\n"); i >= 0 {
+		if data[i] == '\n' {
+			return i + 1, data[:i], nil
+		}
+		if i+1 < len(data) {
+			if data[i+1] == '\n' {
+				return i + 2, data[:i], nil
+			}
+			return i + 1, data[:i], nil
+		}
+		if atEOF {
+			return i + 1, data[:i], nil
+		}
+		return 0, nil, nil // a CR at the end of the buffer: is LF next?
+	}
+	if atEOF {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
 }

@@ -63,6 +63,7 @@ type Options struct {
 	MaxManifestBytes int64 // per manifest file; default DefaultMaxManifestBytes
 	MaxFiles         int   // distinct files (and DASH segments per MPD); default DefaultMaxFiles
 	MaxDepth         int   // nesting of HLS playlists below the top one; default DefaultMaxDepth
+	MaxRefBytes      int64 // reference text of the whole bundle, in bytes; default DefaultMaxRefBytes
 }
 
 // Defaults for Options.
@@ -70,6 +71,13 @@ const (
 	DefaultMaxManifestBytes = 64 << 20
 	DefaultMaxFiles         = 200_000
 	DefaultMaxDepth         = 8
+	// DefaultMaxRefBytes bounds the text of a bundle's references (what
+	// its manifests expand to: a DASH template over a long presentation, a
+	// long BaseURL joined to every segment). Memory follows these bytes,
+	// not the count of references: 200,000 segments of 80-byte paths are
+	// 16 MB, while 200,000 references joined to a 4 KB BaseURL would be
+	// 800 MB.
+	DefaultMaxRefBytes = 32 << 20
 	// MaxLineBytes is the longest HLS line accepted.
 	MaxLineBytes = 64 << 10
 )
@@ -83,6 +91,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxRefBytes <= 0 {
+		o.MaxRefBytes = DefaultMaxRefBytes
 	}
 	return o
 }

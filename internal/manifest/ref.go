@@ -102,3 +102,13 @@ func scheme(s string) (string, bool) {
 	}
 	return s[:i], true
 }
+
+// RelRef turns a reference written in a manifest whose folder is base (a
+// slash path under some root, "." for the root) into the slash path it
+// names under that root, as Resolve does (query stripped, percent-encoding
+// decoded); ok is false for a reference Resolve would refuse, or one that
+// leaves the root.
+func RelRef(base, raw string) (rel string, ok bool) {
+	rel, reason := cleanRef(base, raw)
+	return rel, reason == ""
+}

@@ -44,6 +44,9 @@ type resolver struct {
 	files   []File
 	missing []File
 	refs    int
+	bytes   int64             // reference text seen so far, against opts.MaxRefBytes
+	absent  map[string]bool   // bundle folders (slash, relative) known not to exist
+	dirs    map[string]string // bundle folders known to exist inside the bundle -> real path
 }
 
 func newResolver(ctx context.Context, fsys fileSystem, abs string, opts Options) (*resolver, error) {
@@ -61,7 +64,7 @@ func newResolver(ctx context.Context, fsys fileSystem, abs string, opts Options)
 	}
 	return &resolver{
 		ctx: ctx, fs: fsys, opts: opts, top: abs, topRel: filepath.Base(abs),
-		dir: dir, realDir: realDir, seen: map[string]bool{}, parsed: map[string]bool{},
+		dir: dir, realDir: realDir, seen: map[string]bool{}, parsed: map[string]bool{}, absent: map[string]bool{}, dirs: map[string]string{},
 	}, nil
 }
 
@@ -82,12 +85,17 @@ func (r *resolver) parse(rel, p string, kind Kind) error {
 	r.parsed[rel] = true
 	r.stack = append(r.stack, rel)
 	defer func() { r.stack = r.stack[:len(r.stack)-1] }()
-	po := ParseOptions{MaxBytes: r.opts.MaxManifestBytes, MaxSegments: r.opts.MaxFiles}
-	emit := func(ref Ref) error { return r.add(rel, p, ref) }
+	po := ParseOptions{MaxBytes: r.opts.MaxManifestBytes, MaxSegments: r.opts.MaxFiles, MaxRefBytes: r.opts.MaxRefBytes}
+	refs := 0
+	emit := func(ref Ref) error { refs++; return r.add(rel, p, ref) }
 	if kind == DASH {
 		err = ParseDASH(f, po, emit)
 	} else {
 		err = ParseHLS(f, po, emit)
+	}
+	if err == nil && refs == 0 {
+		// Uploaded, it would be a media that plays nothing.
+		err = &ParseError{Reason: "references no files (no segment, variant or media)"}
 	}
 	var pe *ParseError
 	if errors.As(err, &pe) && pe.Manifest == "" {
@@ -102,6 +110,10 @@ func (r *resolver) add(from, fromPath string, ref Ref) error {
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
+	}
+	if r.bytes += int64(len(ref.URI)); r.bytes > r.opts.MaxRefBytes {
+		return &ParseError{Manifest: fromPath, Line: ref.Line, Element: ref.Element, Err: ErrLimit,
+			Reason: fmt.Sprintf("bundle references add up to more than %d bytes of text (MaxRefBytes)", r.opts.MaxRefBytes)}
 	}
 	refErr := func(reason string) error {
 		return &RefError{Manifest: fromPath, Line: ref.Line, Element: ref.Element, Ref: ref.URI, Reason: reason}
@@ -164,12 +176,21 @@ func (r *resolver) exists(rel string) bool {
 
 // stat fills Path and Size, or records the file as missing (found=false).
 func (r *resolver) stat(f *File, refErr func(string) error) (found bool, err error) {
+	dirRel := path.Dir(f.Rel)
+	if r.absent[dirRel] || r.absentIn(dirRel, path.Base(f.Rel)) {
+		// Its folder does not exist, or it is not in a folder already
+		// resolved (escapes checked once per folder): a bundle of many
+		// missing files costs one syscall or none per reference.
+		r.missing = append(r.missing, *f)
+		return false, nil
+	}
 	local := filepath.Join(r.dir, filepath.FromSlash(f.Rel))
 	real, err := r.fs.EvalSymlinks(local)
 	if errors.Is(err, fs.ErrNotExist) {
 		if reason := r.danglingEscape(local); reason != "" {
 			return false, refErr(reason)
 		}
+		r.learnDir(dirRel, filepath.Dir(local))
 		r.missing = append(r.missing, *f)
 		return false, nil
 	}
@@ -191,6 +212,28 @@ func (r *resolver) stat(f *File, refErr func(string) error) (found bool, err err
 	}
 	f.Path, f.Size = real, info.Size()
 	return true, nil
+}
+
+// absentIn reports whether name is certainly not in folder dirRel, a
+// folder resolved before.
+func (r *resolver) absentIn(dirRel, name string) bool {
+	real, ok := r.dirs[dirRel]
+	if !ok {
+		return false
+	}
+	_, err := r.fs.Lstat(filepath.Join(real, name))
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// learnDir notes whether the folder of a missing file exists, and where.
+func (r *resolver) learnDir(dirRel, local string) {
+	real, err := r.fs.EvalSymlinks(local)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		r.absent[dirRel] = true
+	case err == nil && within(r.realDir, real):
+		r.dirs[dirRel] = real
+	}
 }
 
 // danglingEscape finds the deepest existing part of a missing path (the path

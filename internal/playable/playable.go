@@ -74,8 +74,8 @@ func (p *Playable) rule(j *state.Job) *config.Rule {
 
 // Plan is the state.Planner: the hook deliveries a change of a job causes.
 func (p *Playable) Plan(old, next *state.Job) []hooks.Delivery {
-	event := eventOf(old, next)
-	if event == "" {
+	events := eventsOf(old, next)
+	if len(events) == 0 {
 		return nil
 	}
 	r := p.rule(next)
@@ -86,31 +86,36 @@ func (p *Playable) Plan(old, next *state.Job) []hooks.Delivery {
 	for _, h := range r.Hooks {
 		hs = append(hs, convert(h))
 	}
-	return hooks.Plan(hs, Facts(event, next))
+	var out []hooks.Delivery
+	for _, e := range events {
+		out = append(out, hooks.Plan(hs, Facts(e, next))...)
+	}
+	return out
 }
 
-// eventOf names the hook event of a change ("" for none).
-func eventOf(old, next *state.Job) string {
+// eventsOf names the hook events of a change: the stage's, then the play
+// state's (a job without a procedure is done and ready at once).
+func eventsOf(old, next *state.Job) []string {
+	var out []string
 	if old.Stage != next.Stage {
 		switch next.Stage {
 		case state.StageDone:
-			return hooks.OnDone
+			out = append(out, hooks.OnDone)
 		case state.StageFailed:
-			return hooks.OnFailed
+			out = append(out, hooks.OnFailed)
 		case state.StageQuarantined:
-			return hooks.OnQuarantined
+			out = append(out, hooks.OnQuarantined)
 		}
-		return ""
 	}
-	if was, is := playOf(old), playOf(next); was != is {
+	if was, is := playOf(old), playOf(next); was != is && next.Stage == state.StageDone {
 		switch is {
 		case state.PlayReady:
-			return hooks.OnReady
+			out = append(out, hooks.OnReady)
 		case state.PlayFailed:
-			return hooks.OnProcessingFailed
+			out = append(out, hooks.OnProcessingFailed)
 		}
 	}
-	return ""
+	return out
 }
 
 func playOf(j *state.Job) state.PlayState {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -164,6 +165,19 @@ func TestHooksPlannedOncePerChangeAndFollowStore(t *testing.T) {
 	ds = r.outbox(t)
 	if last := ds[len(ds)-1]; last.Facts.Event != hooks.OnFailed || last.Facts.Error != "InternalError: boom" || last.Hook != "ops" {
 		t.Fatalf("failed delivery %+v", last)
+	}
+	// Done and ready at once (no procedure, or a media already followed
+	// to its end): both events fire.
+	both := r.committed(t, "news/both.mp4", "news")
+	r.store.Update(ctx, both.ID, func(n *state.Job) error {
+		n.Stage, n.Result.FileID, n.Play = state.StageDone, "F3", &state.Play{State: state.PlayReady}
+		return nil
+	})
+	ds = r.outbox(t)
+	last2 := []string{ds[len(ds)-2].Facts.Event, ds[len(ds)-1].Facts.Event}
+	sort.Strings(last2)
+	if got := strings.Join(last2, ","); got != "done,ready" || ds[len(ds)-1].Facts.JobID != both.ID || ds[len(ds)-2].Facts.JobID != both.ID {
+		t.Fatalf("a job done and ready at once fired %s", got)
 	}
 	n := len(ds)
 	o := r.committed(t, "misc/x.mp4", "other")

@@ -5,8 +5,10 @@
 package postaction
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/realpath"
 )
 
 // Action is what happens to the originals after a successful upload.
@@ -33,6 +37,11 @@ type Spec struct {
 	Action  Action
 	To      string // destination folder for Move
 	Sidecar bool   // write <name>.vod.json
+	// Planned is the move plan recorded by an earlier attempt (rel ->
+	// destination), nil on the first; Record stores a new plan durably
+	// before any file moves (nil: not recorded).
+	Planned map[string]string
+	Record  func(map[string]string) error
 	Options
 }
 
@@ -84,35 +93,53 @@ type Failure struct {
 	FailedAt  time.Time `json:"FailedAt"`
 }
 
-// Done applies spec to a job's files after its upload was recorded. It
-// returns the folder the main file now lives in relative paths of (the watch
-// root for Keep and Delete, spec.To for Move).
-func Done(ctx context.Context, files Files, spec Spec, res Result) (string, error) {
+// Outcome is where a done job's files ended up.
+type Outcome struct {
+	Main    string            // absolute path of the main file now ("" when deleted)
+	Sidecar string            // absolute path of the result sidecar written ("" when none)
+	Moved   map[string]string // move: every file's rel path -> absolute destination
+}
+
+// Done applies spec to a job's files after its upload was recorded. A
+// moved file keeps its path relative to the root below spec.To, under a
+// free name when that is taken; the sidecar follows the main file's final
+// name.
+func Done(ctx context.Context, files Files, spec Spec, res Result) (Outcome, error) {
 	switch spec.Action {
 	case "", Keep:
+		main := filepath.Join(files.Root, filepath.FromSlash(files.Main))
+		out := Outcome{Main: main}
 		if spec.Sidecar {
-			return files.Root, writeSidecar(filepath.Join(files.Root, filepath.FromSlash(files.Main))+".vod.json", res, spec.Options)
+			car, err := writeResult(main, res, spec.Options)
+			out.Sidecar = car
+			return out, err
 		}
-		return files.Root, nil
+		return out, nil
 	case Move:
 		if spec.To == "" {
-			return "", errors.New("post-action move: no destination folder")
+			return Outcome{}, errors.New("post-action move: no destination folder")
 		}
+		moved, err := moveAll(ctx, files, spec.To, spec.Planned, spec.Record, spec.Options)
+		if err != nil {
+			return Outcome{}, err
+		}
+		out := Outcome{Main: moved[files.Main], Moved: moved}
 		if spec.Sidecar {
-			if err := writeSidecar(filepath.Join(spec.To, filepath.FromSlash(files.Main))+".vod.json", res, spec.Options); err != nil {
-				return "", err
-			}
+			out.Sidecar, err = writeResult(out.Main, res, spec.Options)
 		}
-		return spec.To, moveAll(ctx, files, spec.To, spec.Options)
+		return out, err
 	case Delete:
+		var out Outcome
 		if spec.Sidecar {
-			if err := writeSidecar(filepath.Join(files.Root, filepath.FromSlash(files.Main))+".vod.json", res, spec.Options); err != nil {
-				return "", err
+			car, err := writeResult(filepath.Join(files.Root, filepath.FromSlash(files.Main)), res, spec.Options)
+			if err != nil {
+				return out, err
 			}
+			out.Sidecar = car
 		}
-		return files.Root, deleteAll(files, spec.Options)
+		return out, deleteAll(files, spec.Options)
 	default:
-		return "", fmt.Errorf("post-action: unknown action %q", spec.Action)
+		return Outcome{}, fmt.Errorf("post-action: unknown action %q", spec.Action)
 	}
 }
 
@@ -122,32 +149,112 @@ func Quarantine(ctx context.Context, files Files, dir string, f Failure, o Optio
 	if dir == "" {
 		return errors.New("quarantine: no folder")
 	}
-	if err := writeSidecar(filepath.Join(dir, filepath.FromSlash(files.Main))+".error.json", f, o); err != nil {
+	moved, err := moveAll(ctx, files, dir, nil, nil, o)
+	if err != nil {
 		return err
 	}
-	return moveAll(ctx, files, dir, o)
+	main := moved[files.Main]
+	_, err = writeSidecar(filepath.Join(filepath.Dir(main), sidecarName(filepath.Base(main), "", errorSuffix)), f, o)
+	return err
 }
 
-func moveAll(ctx context.Context, files Files, dst string, o Options) error {
+// moveAll moves every file of a job below dst. The plan (rel -> final
+// destination) is made once, recorded by record before anything moves, and
+// followed by every later attempt: a destination found holding the same
+// bytes as its source is the copy an interrupted attempt made.
+func moveAll(ctx context.Context, files Files, dst string, planned map[string]string, record func(map[string]string) error, o Options) (map[string]string, error) {
+	if err := refuseInsideRoot(dst, files.Root); err != nil {
+		return nil, err
+	}
+	plan, err := makePlan(files, dst, planned)
+	if err != nil {
+		return nil, err
+	}
+	if record != nil && !samePlan(plan, planned) {
+		if err := record(plan); err != nil {
+			return nil, fmt.Errorf("recording the move plan: %w", err)
+		}
+	}
 	for _, rel := range files.all() {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		src := filepath.Join(files.Root, filepath.FromSlash(rel))
-		to := filepath.Join(dst, filepath.FromSlash(rel))
-		if err := moveFile(src, to, o); err != nil {
-			return fmt.Errorf("move %s to %s: %w", src, dst, err)
+		if err := moveFile(src, plan[rel], o); err != nil {
+			return nil, fmt.Errorf("move %s to %s: %w", src, plan[rel], err)
 		}
 	}
 	if o.PruneEmpty {
 		removeEmptyDirs(files)
 	}
+	return plan, nil
+}
+
+// refuseInsideRoot refuses a destination that really lies inside the watch
+// root (through a symlink made after the configuration was checked): the
+// moved files would be taken again, endlessly.
+func refuseInsideRoot(dst, root string) error {
+	if realpath.Within(realpath.Existing(dst), realpath.Existing(root)) {
+		return fmt.Errorf("destination %s lies inside the watch root %s (through a symlink?): refused, the files would be taken again", dst, root)
+	}
 	return nil
 }
 
-// moveFile renames src to dst, or copies and removes it across devices.
-// When src is gone and dst holds a file, the move already happened.
-// An existing different dst is never overwritten: the file gets a free name.
+// makePlan keeps the planned destination of every file whose destination is
+// still free or already holds it, and gives the others a free name.
+func makePlan(files Files, dst string, planned map[string]string) (map[string]string, error) {
+	plan := make(map[string]string, len(files.all()))
+	taken := map[string]bool{}
+	for _, rel := range files.all() {
+		src := filepath.Join(files.Root, filepath.FromSlash(rel))
+		if to, ok := planned[rel]; ok && usable(src, to) {
+			plan[rel], taken[to] = to, true
+			continue
+		}
+		want := filepath.Join(dst, filepath.FromSlash(rel))
+		if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+			plan[rel] = want // moved by an attempt that recorded no plan
+			continue
+		}
+		to, err := freeName(want, taken)
+		if err != nil {
+			return nil, err
+		}
+		plan[rel], taken[to] = to, true
+	}
+	return plan, nil
+}
+
+// usable reports whether the planned destination to may still receive src:
+// it is free, or it holds src's bytes already (or src is gone, moved there).
+func usable(src, to string) bool {
+	if _, err := os.Lstat(to); errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
+		return true
+	}
+	same, _ := sameContent(src, to)
+	return same
+}
+
+func samePlan(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// moveFile renames src to its planned destination dst, or copies and
+// removes it across devices. When dst already holds src's bytes (a copy
+// finished before a crash), only src is removed; when src is gone and dst
+// exists, the move already happened. An existing different dst is never
+// overwritten.
 func moveFile(src, dst string, o Options) error {
 	si, err := os.Lstat(src)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -162,37 +269,90 @@ func moveFile(src, dst string, o Options) error {
 	if !si.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a regular file", src)
 	}
+	os.Remove(partialName(dst)) // left by an interrupted copy
+	if same, err := sameContent(src, dst); err != nil {
+		return err
+	} else if same {
+		return os.Remove(src) // the copy of an interrupted attempt
+	}
 	if err := mkdirs(filepath.Dir(dst), o); err != nil {
 		return err
 	}
-	for attempt := 0; ; attempt++ {
-		to, err := freeName(dst)
-		if err != nil {
-			return err
+	err = renameNoReplace(src, dst)
+	if isCrossDevice(err) {
+		return copyThenRemove(src, dst, si)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s was taken by another file meanwhile; the next attempt picks another name: %w", dst, err)
+	}
+	return err
+}
+
+// sameContent reports whether b exists and holds the bytes of a (same
+// file, or same size and content).
+func sameContent(a, b string) (bool, error) {
+	bi, err := os.Stat(b)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ai, err := os.Stat(a)
+	if err != nil {
+		return false, err
+	}
+	if os.SameFile(ai, bi) {
+		return true, nil
+	}
+	if !bi.Mode().IsRegular() || ai.Size() != bi.Size() {
+		return false, nil
+	}
+	return equalFiles(a, b)
+}
+
+func equalFiles(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 256<<10), make([]byte, 256<<10)
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if na != nb || !bytes.Equal(ba[:na], bb[:nb]) {
+			return false, nil
 		}
-		err = renameNoReplace(src, to)
-		switch {
-		case err == nil:
-			return nil
-		case isCrossDevice(err):
-			return copyThenRemove(src, to, si)
-		case errors.Is(err, fs.ErrExist) && attempt < 3:
-			continue // another writer took the name meanwhile
-		default:
-			return err
+		if ea == io.EOF || ea == io.ErrUnexpectedEOF {
+			return eb == io.EOF || eb == io.ErrUnexpectedEOF, nil
+		}
+		if ea != nil {
+			return false, ea
+		}
+		if eb != nil {
+			return false, eb
 		}
 	}
 }
 
 // freeName returns dst, or dst with " (N)" before its extension when dst
 // already exists.
-func freeName(dst string) (string, error) {
+func freeName(dst string, taken map[string]bool) (string, error) {
 	ext := path.Ext(dst)
 	stem := strings.TrimSuffix(dst, ext)
 	for i := 0; i < 10000; i++ {
 		cand := dst
 		if i > 0 {
 			cand = fmt.Sprintf("%s (%d)%s", stem, i, ext)
+		}
+		if taken[cand] {
+			continue
 		}
 		if _, err := os.Lstat(cand); errors.Is(err, fs.ErrNotExist) {
 			return cand, nil
@@ -203,8 +363,16 @@ func freeName(dst string) (string, error) {
 	return "", fmt.Errorf("no free name for %s", dst)
 }
 
+// partialName names the copy of dst while it is made across devices: a
+// hidden file beside it (ignored by the watcher), short whatever dst's name
+// is, and the same on every attempt, so an interrupted one is found.
+func partialName(dst string) string {
+	sum := sha256.Sum256([]byte(filepath.Base(dst)))
+	return filepath.Join(filepath.Dir(dst), ".vodwatchd-partial-"+hex.EncodeToString(sum[:8]))
+}
+
 func copyThenRemove(src, dst string, si os.FileInfo) error {
-	tmp := dst + ".vodwatchd-partial"
+	tmp := partialName(dst)
 	if err := copyFile(src, tmp, si.Mode().Perm()); err != nil {
 		os.Remove(tmp)
 		return err
@@ -295,30 +463,4 @@ func mkdirs(dir string, o Options) error {
 		}
 	}
 	return os.MkdirAll(dir, 0o755) // reports a file in the way
-}
-
-// writeSidecar writes v as indented JSON to p atomically.
-func writeSidecar(p string, v any, o Options) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := mkdirs(filepath.Dir(p), o); err != nil {
-		return fmt.Errorf("sidecar %s: %w", p, err)
-	}
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("sidecar %s: %w", p, err)
-	}
-	if o.GroupReadable {
-		if err := os.Chmod(tmp, groupFileMode); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("sidecar %s: %w", p, err)
-		}
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("sidecar %s: %w", p, err)
-	}
-	return nil
 }

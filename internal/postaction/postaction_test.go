@@ -131,7 +131,7 @@ func TestMoveAcrossDevices(t *testing.T) {
 	if exists(root + "/deep/a.mp4") {
 		t.Fatal("source kept after a cross-device move")
 	}
-	if exists(to + "/deep/a.mp4.vodwatchd-partial") {
+	if exists(partialName(to + "/deep/a.mp4")) {
 		t.Fatal("partial copy left behind")
 	}
 }

@@ -15,13 +15,14 @@ func TestSidecarCarriesPlayableAndIsRewritten(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "news", "a.mp4"), []byte("x"), 0o644)
 	files := Files{Root: root, Main: "news/a.mp4"}
 	spec := Spec{Action: Move, To: done, Sidecar: true}
-	p := SidecarPath(files, spec)
-	if p != filepath.Join(done, "news", "a.mp4.vod.json") {
-		t.Fatalf("SidecarPath = %s", p)
-	}
 	res := Result{FileID: "F", MediaURL: "http://m", Path: "news/a.mp4", Playable: Playable{Stage: "processing", TaskID: "t"}}
-	if _, err := Done(t.Context(), files, spec, res); err != nil {
+	out, err := Done(t.Context(), files, spec, res)
+	if err != nil {
 		t.Fatal(err)
+	}
+	p := out.Sidecar
+	if p != filepath.Join(done, "news", "a.mp4.vod.json") {
+		t.Fatalf("sidecar at %s", p)
 	}
 	res.Playable = Playable{Stage: "ready", TaskID: "t", Progress: 100, Outputs: &vodoutput.Outputs{CoverURL: "http://c"}}
 	if err := UpdateSidecar(p, res); err != nil {
@@ -43,7 +44,8 @@ func TestSidecarCarriesPlayableAndIsRewritten(t *testing.T) {
 	if _, err := os.Stat(p); !os.IsNotExist(err) {
 		t.Fatal("a removed sidecar came back")
 	}
-	if SidecarPath(files, Spec{Action: Keep}) != "" {
-		t.Fatal("a spec without sidecar has a sidecar path")
+	os.WriteFile(filepath.Join(root, "news", "b.mp4"), []byte("y"), 0o644)
+	if out, err := Done(t.Context(), Files{Root: root, Main: "news/b.mp4"}, Spec{Action: Keep}, res); err != nil || out.Sidecar != "" {
+		t.Fatalf("a spec without sidecar wrote one: %+v, %v", out, err)
 	}
 }

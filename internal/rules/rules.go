@@ -188,6 +188,7 @@ type Params struct {
 	CoverWait       time.Duration
 	ReadyMarker     string // rel path of the marker that must exist; "" = none
 	BundleTimeout   time.Duration
+	BundleWait      time.Duration
 	Priority        int
 	Dedupe          bool
 	After           config.After
@@ -226,7 +227,7 @@ func (r *Rule) Params(f FileFacts) (Params, error) {
 		Rule: r.Name, Procedure: r.Procedure, ClassID: r.ClassID, StorageRegion: r.StorageRegion,
 		SubAppID: r.SubAppID, ConcurrentUploadNumber: r.Concurrency,
 		CoverSuffixes: r.Cover, CoverCandidates: r.CoverCandidates(rel), CoverWait: r.CoverWait,
-		BundleTimeout: r.BundleTimeout, Priority: r.Priority, Dedupe: r.Dedupe,
+		BundleTimeout: r.BundleTimeout, BundleWait: r.BundleWait, Priority: r.Priority, Dedupe: r.Dedupe,
 		After: r.After, Quarantine: r.Quarantine,
 	}
 	var err error

@@ -9,17 +9,26 @@ import (
 type Pending struct {
 	Rel        string
 	LastChange time.Time // last observed change (zero before the first)
-	Writing    bool      // changed within the last window: being written
+	Writing    bool      // changed within the last second: being written
 	Marker     bool      // stable, but the Ready condition does not hold yet
 }
 
+// writingFor is how recent a change must be for a file to count as being
+// written rather than settling.
+const writingFor = time.Second
+
+func (e *entry) writing(now time.Time) bool {
+	return e.active && !e.waiting && now.Sub(e.lastChange) < writingFor
+}
+
 // Counts counts the files not yet stable: being written (changed within
-// the window), and the others.
+// the last second), and the others.
 func (s *Settler) Counts() (settling, writing int) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.entries {
-		if e.active && !e.waiting {
+		if e.writing(now) {
 			writing++
 		} else {
 			settling++
@@ -31,11 +40,12 @@ func (s *Settler) Counts() (settling, writing int) {
 // Snapshot returns up to limit of the files not yet stable, longest
 // waiting first, and how many there are in all.
 func (s *Settler) Snapshot(limit int) ([]Pending, int) {
+	now := time.Now()
 	s.mu.Lock()
 	out := make([]Pending, 0, min(len(s.entries), limit))
 	total := len(s.entries)
 	for _, e := range s.entries {
-		out = append(out, Pending{Rel: e.rel, LastChange: e.lastChange, Writing: e.active && !e.waiting, Marker: e.waiting})
+		out = append(out, Pending{Rel: e.rel, LastChange: e.lastChange, Writing: e.writing(now), Marker: e.waiting})
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {

@@ -20,6 +20,7 @@ var (
 	ErrSchema        = errors.New("schema not supported")
 	ErrReadOnly      = errors.New("state store is open read-only")
 	ErrNoState       = errors.New("does not exist")
+	ErrMode          = errors.New("recorded for another kind of run")
 	ErrClosed        = errors.New("state store is closed")
 	ErrInvalidSecret = errors.New("invalid job id for a secret")
 )
@@ -56,6 +57,8 @@ func (e *StorageError) Error() string {
 		why = "disk full"
 	case errors.Is(e.Err, syscall.EROFS):
 		why = "file system is read-only"
+	case errors.Is(e.Err, syscall.EPERM), errors.Is(e.Err, syscall.EACCES):
+		why = "not permitted (file mode, owner or attributes such as chattr +i)"
 	case errors.Is(e.Err, bolterrors.ErrDatabaseReadOnly), errors.Is(e.Err, ErrReadOnly):
 		why = "store opened read-only"
 	}

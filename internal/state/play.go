@@ -280,7 +280,7 @@ func (s *Store) UpdateNotify(ctx context.Context, id string, fn func(*Job) error
 	}
 	var old, out *Job
 	err := s.write(ctx, "update job "+id, func(tx *bolt.Tx) error {
-		cur, err := getJob(tx, id)
+		cur, err := s.records.job(tx, id)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,10 @@
 package state
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"path"
 	"path/filepath"
@@ -101,7 +104,10 @@ func scanCandidates(tx *bolt.Tx, f Filter, add func(*Job) bool) error {
 		if f.RelPrefix == "" {
 			prefix = pathKey(f.Root, "")
 		}
-		forEachPrefix(tx.Bucket(bIdentity), prefix, func(_, v []byte) bool { return visit(string(v)) })
+		forEachPrefix(tx.Bucket(bIdentity), prefix, func(_, v []byte) bool {
+			id, _ := parseIdentityValue(v)
+			return visit(id)
+		})
 	default:
 		c := tx.Bucket(bJobs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -367,4 +373,76 @@ func compacted(j *Job) *Job {
 		Result: j.Result, Post: Post{State: j.Post.State, Action: j.Post.Action, MovedTo: j.Post.MovedTo, Sidecar: j.Post.Sidecar},
 		Play: j.Play.clone(), Compacted: true,
 	}
+}
+
+// Keys calls fn with the key and id of every job under root, from the
+// identity index (no job record is read), until fn returns false.
+func (s *Store) Keys(ctx context.Context, root string, fn func(k Key, id string) bool) error {
+	prefix := append([]byte(root), 0)
+	return s.read(ctx, func(tx *bolt.Tx) error {
+		forEachPrefix(tx.Bucket(bIdentity), prefix, func(k, v []byte) bool {
+			key, ok := decodeIdentityKey(root, k[len(prefix):])
+			id, fast := parseIdentityValue(v)
+			key.Dev, key.Ino, key.CtimeNs = fast.Dev, fast.Ino, fast.CtimeNs
+			return !ok || fn(key, id)
+		})
+		return nil
+	})
+}
+
+// decodeIdentityKey reads what follows "root NUL" in an identity key
+// (identityKey: rel NUL, size and mtime big-endian, then the variant).
+func decodeIdentityKey(root string, b []byte) (Key, bool) {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 || len(b) < i+1+16 {
+		return Key{}, false
+	}
+	n := i + 1
+	return Key{Root: root, Rel: string(b[:i]), Size: int64(binary.BigEndian.Uint64(b[n:])),
+		MtimeNs: int64(binary.BigEndian.Uint64(b[n+8:])), Variant: string(b[n+16:])}, true
+}
+
+// QueueSummary describes the jobs not yet done or failed (queued and in
+// flight): how many, by priority, and when the oldest was created.
+type QueueSummary struct {
+	Count      int
+	ByPriority map[int]int
+	Oldest     time.Time
+}
+
+// Pending summarises the queue for the metrics without decoding whole
+// records: it runs every few seconds over every pending job, which during
+// a drop of thousands of files cost as much as the jobs' own records.
+func (s *Store) Pending(ctx context.Context) (QueueSummary, error) {
+	sum := QueueSummary{ByPriority: map[int]int{}}
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		jobs := tx.Bucket(bJobs)
+		var err error
+		for _, st := range []Stage{StageQueued, StageApplied, StageUploading, StageCommitting} {
+			forEachInStage(tx, st, func(id string) bool {
+				var head struct {
+					Priority int       `json:"priority"`
+					Created  time.Time `json:"created"`
+				}
+				if err = json.Unmarshal(jobs.Get([]byte(id)), &head); err != nil {
+					err = fmt.Errorf("job %s: record unreadable: %w", id, err)
+					return false
+				}
+				sum.Count++
+				sum.ByPriority[head.Priority]++
+				if sum.Oldest.IsZero() || head.Created.Before(sum.Oldest) {
+					sum.Oldest = head.Created
+				}
+				return true
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return QueueSummary{}, fmt.Errorf("state: pending jobs: %w", err)
+	}
+	return sum, nil
 }

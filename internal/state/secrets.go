@@ -55,8 +55,14 @@ func (s *Store) ensureSecretsDir() error {
 }
 
 // PutSecret stores a job's temporary certificate in its own 0600 file
-// under "<state>.secrets/", written atomically. The job must exist. The
-// bbolt file never holds it.
+// under "<state>.secrets/", written atomically (a temporary file renamed
+// over it). The job must exist. The bbolt file never holds it.
+//
+// The file is not fsynced: a certificate only lets an interrupted session
+// resume, and one lost with the page cache (a power cut, never a crash of
+// the process) or read back torn makes the job apply for a new session,
+// which is always safe. The job record that must be durable before the
+// upload (its session key, stage applied) is written to bbolt after this.
 func (s *Store) PutSecret(ctx context.Context, id string, data []byte) error {
 	p, err := s.secretPath(id)
 	if err != nil {
@@ -65,26 +71,38 @@ func (s *Store) PutSecret(ctx context.Context, id string, data []byte) error {
 	if s.opts.ReadOnly {
 		return storageErr(p, "store secret", ErrReadOnly)
 	}
-	if _, err := s.Get(ctx, id); err != nil {
+	if err := s.read(ctx, func(tx *bolt.Tx) error {
+		if tx.Bucket(bJobs).Get([]byte(id)) == nil {
+			return fmt.Errorf("job %s: %w", id, ErrNotFound)
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	if err := s.ensureSecretsDir(); err != nil {
-		return err
+	err = writeAtomic(p, id, data)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The folder went away under the running daemon: make it again.
+		if err := s.ensureSecretsDir(); err != nil {
+			return err
+		}
+		err = writeAtomic(p, id, data)
 	}
-	return writeAtomic(p, data)
-}
-
-func writeAtomic(p string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
 		return storageErr(p, "store secret", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
+	return nil
+}
+
+// writeAtomic writes data to p through ".tmp-<id>" beside it: the job's
+// own temporary name, since one job's certificate is written by one
+// worker at a time (sweepSecrets removes one a crash left).
+func writeAtomic(p, id string, data []byte) error {
+	tmp := filepath.Join(filepath.Dir(p), ".tmp-"+id)
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
 	}
+	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -92,13 +110,9 @@ func writeAtomic(p string, data []byte) error {
 		err = os.Rename(tmp, p)
 	}
 	if err != nil {
-		return storageErr(p, "store secret", err)
+		_ = os.Remove(tmp)
 	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return err
 }
 
 // Secret returns a job's temporary certificate; ok is false when none is

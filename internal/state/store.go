@@ -4,6 +4,7 @@ package state
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,7 @@ import (
 var (
 	bMeta     = []byte("meta")
 	bJobs     = []byte("jobs")        // id -> Job JSON
-	bIdentity = []byte("ix_identity") // identityKey(Key) -> id
+	bIdentity = []byte("ix_identity") // identityKey(Key) -> identityValue(id, Key) (schema 4)
 	bPath     = []byte("ix_path")     // root NUL rel -> id of the path's latest job
 	bStage    = []byte("ix_stage")    // stage NUL id -> ""
 	bHash     = []byte("ix_hash")     // content hash NUL id -> ""
@@ -45,14 +46,13 @@ type Store struct {
 	mu        sync.Mutex
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
 	planner   atomic.Pointer[Planner]
+
+	commits groupCommit
+
+	records recordCache
 }
 
-// batchDelay is how long a write waits for others to share its
-// transaction: short, so a lone job's progress is not slowed noticeably.
-const batchDelay = 2 * time.Millisecond
-
 func newStore(path string, db *bolt.DB, opts Options) *Store {
-	db.MaxBatchDelay = batchDelay
 	return &Store{
 		path:       path,
 		db:         db,
@@ -121,8 +121,8 @@ func (s *Store) signal() {
 // back unchanged; failures of the transaction itself become *StorageError.
 //
 // Concurrent writes (many workers recording progress) are grouped into one
-// transaction and one fsync by bbolt's Batch; fn may therefore run more
-// than once and must only change the transaction (every caller builds its
+// transaction and one fsync (groupCommit); fn may therefore run more than
+// once and must only change the transaction (every caller builds its
 // record afresh from what it reads in tx).
 func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
@@ -132,7 +132,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error
 		return storageErr(s.path, op, ErrReadOnly)
 	}
 	var logic error
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	err := s.commits.do(s.db, func(tx *bolt.Tx) error {
 		logic = fn(tx)
 		return logic
 	})
@@ -178,12 +178,30 @@ func decodeJob(id string, v []byte) (*Job, error) {
 // putJob writes j and moves its stage and hash index entries from old
 // (nil for a new job).
 func putJob(tx *bolt.Tx, old, j *Job) error {
+	_, err := putJobRaw(tx, old, j)
+	return err
+}
+
+// putJobRaw is putJob, returning the record's bytes.
+func putJobRaw(tx *bolt.Tx, old, j *Job) ([]byte, error) {
 	v, err := json.Marshal(j)
 	if err != nil {
-		return fmt.Errorf("job %s: encode: %w", j.ID, err)
+		return nil, fmt.Errorf("job %s: encode: %w", j.ID, err)
 	}
 	if err := tx.Bucket(bJobs).Put([]byte(j.ID), v); err != nil {
-		return err
+		return nil, err
+	}
+	return v, putIndexes(tx, old, j)
+}
+
+// putIndexes moves j's stage, hash and post index entries from old.
+func putIndexes(tx *bolt.Tx, old, j *Job) error {
+	if old != nil && old.Key != j.Key {
+		// A new inode or ctime adopted (Reconcile, or a job taking its
+		// rewritten file again): the identity index carries them.
+		if err := tx.Bucket(bIdentity).Put(identityKey(j.Key), identityValue(j.ID, j.Key)); err != nil {
+			return err
+		}
 	}
 	st, hs := tx.Bucket(bStage), tx.Bucket(bHash)
 	if old != nil && old.Stage != j.Stage {
@@ -288,15 +306,10 @@ func forEachInStage(tx *bolt.Tx, st Stage, fn func(id string) bool) {
 // Enqueue records a new queued job for key, or returns the existing job
 // with that identity (created false): the same drop seen twice is one job.
 func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, error) {
-	if err := key.Validate(); err != nil {
+	if err := attrs.check(key); err != nil {
 		return nil, false, err
 	}
-	if attrs.Kind == "" {
-		attrs.Kind = KindFile
-	}
-	if attrs.Kind != KindFile && attrs.Kind != KindBundle {
-		return nil, false, fmt.Errorf("job %s: unknown kind %q", key.Path(), attrs.Kind)
-	}
+	attrs.Kind = cmp.Or(attrs.Kind, KindFile)
 	var job *Job
 	var created bool
 	err := s.write(ctx, "enqueue "+key.Path(), func(tx *bolt.Tx) error {
@@ -313,21 +326,91 @@ func (s *Store) Enqueue(ctx context.Context, key Key, attrs Attrs) (*Job, bool, 
 	return job, created, nil
 }
 
+// NewJob asks EnqueueMany for one job.
+type NewJob struct {
+	Key   Key
+	Attrs Attrs
+}
+
+// Enqueued is EnqueueMany's answer for one NewJob: the job (new or the
+// existing one with that identity) or the error that refused it.
+type Enqueued struct {
+	Job     *Job
+	Created bool
+	Err     error
+}
+
+// EnqueueMany is Enqueue for many jobs in one transaction and one fsync:
+// a folder of thousands of files dropped at once. A job refused on its own
+// (an invalid key) does not stop the others; an error of the write itself
+// is returned and nothing is recorded.
+func (s *Store) EnqueueMany(ctx context.Context, jobs []NewJob) ([]Enqueued, error) {
+	out := make([]Enqueued, len(jobs))
+	valid := false
+	for i := range jobs {
+		out[i].Err = jobs[i].Attrs.check(jobs[i].Key)
+		if out[i].Err == nil {
+			jobs[i].Attrs.Kind = cmp.Or(jobs[i].Attrs.Kind, KindFile)
+			valid = true
+		}
+	}
+	if !valid {
+		return out, nil
+	}
+	created := false
+	err := s.write(ctx, fmt.Sprintf("enqueue %d jobs", len(jobs)), func(tx *bolt.Tx) error {
+		created = false // Batch may run fn again
+		for i, nj := range jobs {
+			if jobs[i].Attrs.check(nj.Key) != nil {
+				continue
+			}
+			j, c, err := s.enqueueTx(tx, nj.Key, nj.Attrs)
+			if err != nil {
+				return err
+			}
+			out[i] = Enqueued{Job: j, Created: c}
+			created = created || c
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		s.signal()
+	}
+	return out, nil
+}
+
+// check validates a new job's key and kind.
+func (a Attrs) check(key Key) error {
+	if err := key.Validate(); err != nil {
+		return err
+	}
+	if a.Kind != "" && a.Kind != KindFile && a.Kind != KindBundle {
+		return fmt.Errorf("job %s: unknown kind %q", key.Path(), a.Kind)
+	}
+	return nil
+}
+
 // enqueueTx is Enqueue inside tx.
 func (s *Store) enqueueTx(tx *bolt.Tx, key Key, attrs Attrs) (*Job, bool, error) {
 	ident := identityKey(key)
-	if id := tx.Bucket(bIdentity).Get(ident); id != nil {
-		j, err := getJob(tx, string(id))
+	if v := tx.Bucket(bIdentity).Get(ident); v != nil {
+		id, _ := parseIdentityValue(v)
+		j, err := getJob(tx, id)
 		return j, false, err
 	}
 	j, err := s.newJob(tx, key, attrs)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := putJob(tx, nil, j); err != nil {
+	v, err := putJobRaw(tx, nil, j)
+	if err != nil {
 		return nil, false, err
 	}
-	if err := tx.Bucket(bIdentity).Put(ident, []byte(j.ID)); err != nil {
+	s.records.put(j.ID, v, j.Clone()) // the worker that takes it reads it next
+	if err := tx.Bucket(bIdentity).Put(ident, identityValue(j.ID, key)); err != nil {
 		return nil, false, err
 	}
 	if err := tx.Bucket(bPath).Put(pathKey(key.Root, key.Rel), []byte(j.ID)); err != nil {
@@ -353,7 +436,7 @@ func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
 	j := &Job{
 		ID: id, Seq: seq, Key: key, Kind: a.Kind, Rule: a.Rule, Cover: a.Cover, Stage: StageQueued,
 		Created: now, Updated: now, Bytes: bytesTotal, SourceContext: a.SourceContext,
-		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash,
+		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash, Replaces: a.Replaces,
 	}
 	j.record("", StageQueued, now, "enqueued")
 	return j, nil
@@ -363,11 +446,12 @@ func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
 func (s *Store) Lookup(ctx context.Context, key Key) (*Job, bool, error) {
 	var job *Job
 	err := s.read(ctx, func(tx *bolt.Tx) error {
-		id := tx.Bucket(bIdentity).Get(identityKey(key))
-		if id == nil {
+		v := tx.Bucket(bIdentity).Get(identityKey(key))
+		if v == nil {
 			return nil
 		}
-		j, err := getJob(tx, string(id))
+		id, _ := parseIdentityValue(v)
+		j, err := getJob(tx, id)
 		job = j
 		return err
 	})
@@ -386,7 +470,7 @@ func (s *Store) Seen(ctx context.Context, key Key) (id string, stage Stage, ok b
 		if v == nil {
 			return nil
 		}
-		id = string(v)
+		id, _ = parseIdentityValue(v)
 		st := tx.Bucket(bStage)
 		for _, candidate := range allStages {
 			if st.Get(pairKey(string(candidate), id)) != nil {
@@ -407,8 +491,8 @@ func (s *Store) Seen(ctx context.Context, key Key) (id string, stage Stage, ok b
 func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 	var job *Job
 	err := s.read(ctx, func(tx *bolt.Tx) error {
-		if v := tx.Bucket(bJobs).Get([]byte(id)); v != nil {
-			j, err := decodeJob(id, v)
+		if tx.Bucket(bJobs).Get([]byte(id)) != nil {
+			j, err := s.records.job(tx, id)
 			job = j
 			return err
 		}
@@ -490,7 +574,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 // writes next with its index entries.
 func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 	switch {
-	case next.ID != cur.ID || next.Key != cur.Key || next.Seq != cur.Seq:
+	case next.ID != cur.ID || !sameIdentity(next.Key, cur.Key) || next.Seq != cur.Seq:
 		return fmt.Errorf("job %s: id, identity and sequence cannot change", cur.ID)
 	case !next.Created.Equal(cur.Created) || next.Kind != cur.Kind:
 		return fmt.Errorf("job %s: kind and creation time cannot change", cur.ID)
@@ -501,6 +585,7 @@ func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 	}
 	now := s.now()
 	next.Updated = now
+	utcTimes(next)
 	if next.Stage != cur.Stage {
 		next.record(cur.Stage, next.Stage, now, note)
 		if next.Stage == StageApplied && next.Started.IsZero() {
@@ -510,7 +595,22 @@ func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 			next.Finished = now
 		}
 	}
-	return putJob(tx, cur, next)
+	v, err := putJobRaw(tx, cur, next)
+	if err != nil {
+		return err
+	}
+	s.records.put(next.ID, v, next.Clone())
+	return nil
+}
+
+// utcTimes stores the times callers set in UTC without a monotonic
+// reading, as the record reads back: the cached copy of a record written
+// (recordCache) is then the same as its decoded bytes.
+func utcTimes(j *Job) {
+	j.NextRetry, j.SessionExpires = j.NextRetry.UTC(), j.SessionExpires.UTC()
+	if j.LastError != nil {
+		j.LastError.At = j.LastError.At.UTC()
+	}
 }
 
 func (s *Store) afterChange(ctx context.Context, old, next *Job) {
@@ -525,6 +625,16 @@ func (s *Store) afterChange(ctx context.Context, old, next *Job) {
 	if next.Stage == StageQueued && old.Stage != StageQueued {
 		s.signal()
 	}
+}
+
+// Resume offers job id to Due again while it is in flight: a job whose
+// record could not be moved on (a full disk after its CommitUpload) is
+// settled in this run, not only after a restart.
+func (s *Store) Resume(id string) {
+	s.mu.Lock()
+	s.resumable[id] = struct{}{}
+	s.mu.Unlock()
+	s.signal()
 }
 
 // Retry puts a failed or quarantined job back in the queue with its
@@ -623,7 +733,8 @@ func latestForPath(tx *bolt.Tx, root, rel string) (string, error) {
 	var err error
 	forEachPrefix(tx.Bucket(bIdentity), append(pathKey(root, rel), 0), func(_, v []byte) bool {
 		var j *Job
-		if j, err = getJob(tx, string(v)); err != nil {
+		id, _ := parseIdentityValue(v)
+		if j, err = getJob(tx, id); err != nil {
 			return false
 		}
 		if best == "" || j.Seq > bestSeq {

@@ -104,8 +104,8 @@ func TestTransitions(t *testing.T) {
 	legal := map[[2]Stage]bool{}
 	for _, p := range [][2]Stage{
 		{StageQueued, StageApplied}, {StageQueued, StageDone}, {StageQueued, StageFailed}, {StageQueued, StageQuarantined},
-		{StageApplied, StageUploading}, {StageApplied, StageCommitting}, {StageApplied, StageQueued}, {StageApplied, StageFailed}, {StageApplied, StageQuarantined},
-		{StageUploading, StageApplied}, {StageUploading, StageCommitting}, {StageUploading, StageQueued}, {StageUploading, StageFailed}, {StageUploading, StageQuarantined},
+		{StageApplied, StageUploading}, {StageApplied, StageCommitting}, {StageApplied, StageDone}, {StageApplied, StageQueued}, {StageApplied, StageFailed}, {StageApplied, StageQuarantined},
+		{StageUploading, StageApplied}, {StageUploading, StageCommitting}, {StageUploading, StageDone}, {StageUploading, StageQueued}, {StageUploading, StageFailed}, {StageUploading, StageQuarantined},
 		{StageCommitting, StageDone}, {StageCommitting, StageApplied}, {StageCommitting, StageQueued}, {StageCommitting, StageFailed}, {StageCommitting, StageQuarantined},
 		{StageFailed, StageQueued}, {StageFailed, StageApplied}, {StageFailed, StageUploading}, {StageFailed, StageCommitting}, {StageFailed, StageDone}, {StageFailed, StageQuarantined},
 		{StageQuarantined, StageQueued},

@@ -224,6 +224,9 @@ func (p *Pacer) inspect(resp *http.Response) (string, error) {
 	}
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(head))
+	if !bytes.Contains(head, []byte(`"Error"`)) {
+		return "", nil // a success: no need to decode it here
+	}
 	var v struct {
 		Response struct {
 			Error *struct{ Code string }

@@ -59,7 +59,27 @@ func (cc *cosClient) body(f io.ReaderAt, off, n int64, h hash.Hash64) io.Reader 
 	if n == 0 {
 		return strings.NewReader("")
 	}
-	return cc.wrap(io.TeeReader(io.NewSectionReader(f, off, n), h))
+	return cc.wrap(io.TeeReader(&exactReader{r: io.NewSectionReader(f, off, n), left: n, off: off}, h))
+}
+
+// exactReader reads a body that must be exactly left bytes long: a file
+// that ends early was truncated after it was planned, which no retry can
+// mend, so it fails with ErrFileChanged instead of a short request that
+// would look like a network error.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	off  int64 // where the body starts in the file, for the message
+}
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if err == io.EOF && e.left > 0 {
+		return n, fmt.Errorf("file ended %d bytes before the end of the body at offset %d (truncated while uploading): %w",
+			e.left, e.off, ErrFileChanged)
+	}
+	return n, err
 }
 
 // put stores a whole object with one PUT and returns its ETag and CRC.

@@ -98,6 +98,11 @@ func (s *scrubber) classify(op string, err error) error {
 	if errors.As(err, &e) {
 		return e
 	}
+	if errors.Is(err, ErrFileChanged) {
+		// The local file changed under the request (exactReader): not a
+		// network failure, and never retried.
+		return fmt.Errorf("%s: %w", op, err)
+	}
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%s: %w", op, context.Canceled)
 	}

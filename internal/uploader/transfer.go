@@ -212,14 +212,8 @@ func (r *run) startMultipart(ctx context.Context, o *Object) error {
 			return err
 		}
 		// COS no longer knows the recorded upload: it was completed by a
-		// run that died before recording it, or aborted. A complete
-		// object with the CRC of the recorded parts is that upload;
-		// otherwise start the object over.
-		if done, herr := r.adoptCompleted(ctx, o); herr != nil || done {
-			return herr
-		}
-		r.log.Warn("recorded multipart upload is gone at COS; starting the object over", "key", o.Key, "upload_id", o.UploadID)
-		if err := r.locked(ctx, func() { o.UploadID, o.Parts = "", nil }); err != nil {
+		// run that died before recording it, or aborted.
+		if done, err := r.settleGoneUpload(ctx, o); err != nil || done {
 			return err
 		}
 	}
@@ -301,11 +295,18 @@ func (r *run) completeMultipart(ctx context.Context, o *Object, count int) error
 		return err
 	})
 	if isNoSuchUpload(err) {
-		// A retried Complete whose first try succeeded: the object is
-		// there with the parts' CRC.
-		if done, herr := r.adoptCompleted(ctx, o); herr == nil && done {
+		// Most often a retried Complete whose first try succeeded (its
+		// answer was lost): the object is there with the parts' CRC.
+		// Never final: adopted, else the object starts over.
+		done, serr := r.settleGoneUpload(ctx, o)
+		switch {
+		case serr != nil:
+			return fmt.Errorf("%s: %w", o.Key, serr)
+		case done:
 			return nil
 		}
+		return &Error{Op: "CompleteMultipartUpload", Code: "NoSuchUpload", Retryable: true,
+			Message: o.Key + ": the multipart upload is gone and COS holds no complete object; the object is uploaded again"}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.Key, err)
@@ -321,9 +322,30 @@ func isNoSuchUpload(err error) bool {
 	return errors.As(err, &e) && e.Code == "NoSuchUpload"
 }
 
+// goneUploadWait bounds how long an object whose multipart upload COS no
+// longer knows is waited for to become visible before it is uploaded again.
+const goneUploadWait = 10 * time.Second
+
+// settleGoneUpload decides what became of o's multipart upload when COS
+// answers NoSuchUpload: it is adopted when COS holds the complete object
+// (adoptCompleted); otherwise its upload id and parts are dropped, so that
+// the object starts over with a new multipart upload. An error means the
+// question could not be answered now (HEAD kept failing): the checkpoint
+// keeps the upload, and the next attempt asks again.
+func (r *run) settleGoneUpload(ctx context.Context, o *Object) (bool, error) {
+	done, err := r.adoptCompleted(ctx, o)
+	if err != nil || done {
+		return done, err
+	}
+	r.log.Warn("recorded multipart upload is gone at COS; starting the object over", "key", o.Key, "upload_id", o.UploadID)
+	return false, r.locked(ctx, func() { o.UploadID, o.Parts = "", nil })
+}
+
 // adoptCompleted marks o done when COS holds the object with o's size and
 // the CRC-64 combined from every recorded part: the multipart upload was
-// completed by an earlier run whose answer never got recorded.
+// completed by an earlier try or run whose answer never got recorded. The
+// HEAD is retried like any call, and an object not visible yet is waited
+// for (goneUploadWait).
 func (r *run) adoptCompleted(ctx context.Context, o *Object) (bool, error) {
 	r.mu.Lock()
 	parts := append([]Part(nil), o.Parts...)
@@ -333,17 +355,42 @@ func (r *run) adoptCompleted(ctx context.Context, o *Object) (bool, error) {
 		count = int((o.Size + o.PartSize - 1) / o.PartSize)
 	}
 	if count == 0 || len(parts) != count {
-		return false, nil
+		return false, nil // not every part was sent: nothing to adopt
 	}
 	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
 	var want uint64
 	for _, p := range parts {
 		want = crc64x.Combine(want, p.CRC64, p.Size)
 	}
-	size, crc, found, err := r.cos.head(ctx, o.Key)
-	if err != nil || !found || size != o.Size || crc != want {
-		return false, err
+	start := time.Now()
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		var size int64
+		var crc uint64
+		var found bool
+		err := r.u.cfg.Retry.do(ctx, r.log, "HeadObject", func() error {
+			var err error
+			size, crc, found, err = r.cos.head(ctx, o.Key)
+			return err
+		})
+		switch {
+		case err != nil:
+			return false, fmt.Errorf("looking for the completed object %s: %w", o.Key, err)
+		case found && size == o.Size && crc == want:
+			r.log.Info("multipart upload was completed by an earlier try; adopting the object", "key", o.Key)
+			return true, r.locked(ctx, func() { o.Done, o.CRC64 = true, crc })
+		case found:
+			r.log.Warn("object at COS is not the recorded parts", "key", o.Key, "size", size, "want_size", o.Size)
+			return false, nil
+		case time.Since(start)+wait > goneUploadWait:
+			return false, nil
+		}
+		r.log.Info("completed object not visible at COS yet; waiting", "key", o.Key, "wait", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false, context.Cause(ctx)
+		case <-t.C:
+		}
 	}
-	r.log.Info("multipart upload was completed by an earlier run; adopting the object", "key", o.Key)
-	return true, r.locked(ctx, func() { o.Done, o.CRC64 = true, crc })
 }

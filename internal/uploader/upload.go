@@ -194,11 +194,15 @@ func checkExpected(media localFile, want *fileid.ID) error {
 	return nil
 }
 
+// errProgressNotSaved marks a failure of Progress.Save: the caller could
+// not record the checkpoint (its state refused the write).
+var errProgressNotSaved = errors.New("saving progress")
+
 // save hands the checkpoint to Progress; the caller holds r.mu.
 func (r *run) save(ctx context.Context) error {
 	r.cp.Version = checkpointVersion
 	if err := r.p.Save(ctx, r.cp); err != nil {
-		return fmt.Errorf("saving progress: %w", err)
+		return fmt.Errorf("%w: %w", errProgressNotSaved, err)
 	}
 	return nil
 }
@@ -302,7 +306,7 @@ func (r *run) mergeObjects(ctx context.Context) error {
 		if o != nil {
 			stale = append(stale, o)
 		}
-		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.id.Size, ModTime: f.id.ModTime, Dev: f.id.Dev, Ino: f.id.Ino})
+		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.id.Size, ModTime: f.id.ModTime, Dev: f.id.Dev, Ino: f.id.Ino, Ctime: f.id.Ctime})
 	}
 	for _, o := range old {
 		stale = append(stale, o)
@@ -345,7 +349,15 @@ func (r *run) abandon(ctx context.Context, err error) {
 // resumable reports whether an upload that failed with err may continue
 // from its checkpoint later.
 func resumable(err error) bool {
+	if errors.Is(err, ErrFileChanged) {
+		return false
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	if errors.Is(err, errProgressNotSaved) {
+		// The caller's record is older than cp and still names these
+		// uploads: it resumes them once it can record again.
 		return true
 	}
 	var e *Error
@@ -358,13 +370,16 @@ func (r *run) commit(ctx context.Context) (Result, error) {
 	if err := r.locked(ctx, func() { r.cp.Committing = true }); err != nil {
 		return Result{}, err
 	}
-	return r.u.finishCommit(ctx, r.sc, r.cp, r.p, &r.mu, r.log)
+	return r.u.finishCommit(ctx, r.sc, r.cp, r.p, &r.mu, r.log, false)
 }
 
 // Commit settles a checkpoint whose CommitUpload outcome is unknown by
 // sending CommitUpload again for the same session key (it never uploads).
 // The service answers with the FileId, or with an error such as
-// InvalidParameterValue.VodSessionKey when the session is unknown/expired.
+// InvalidParameterValue.VodSessionKey when the session is unknown, expired
+// or (for some services) already committed. Such an error says nothing
+// about the earlier commit, so cp stays marked as committing: only the
+// caller, having searched VOD for the media, may clear it.
 func (u *Uploader) Commit(ctx context.Context, cp *Checkpoint, p Progress) (Result, error) {
 	if cp == nil || cp.SessionKey == "" {
 		return Result{}, errors.New("commit: checkpoint has no session")
@@ -376,15 +391,19 @@ func (u *Uploader) Commit(ctx context.Context, cp *Checkpoint, p Progress) (Resu
 		p = noProgress{}
 	}
 	var mu sync.Mutex
-	return u.finishCommit(ctx, &scrubber{}, cp, p, &mu, u.log)
+	return u.finishCommit(ctx, &scrubber{}, cp, p, &mu, u.log, true)
 }
 
-func (u *Uploader) finishCommit(ctx context.Context, sc *scrubber, cp *Checkpoint, p Progress, mu *sync.Mutex, log *slog.Logger) (Result, error) {
+// finishCommit sends CommitUpload for cp's session and records the result.
+// A definite refusal clears cp.Committing only for a first commit
+// (settling false): a refused repeat leaves the first one's outcome
+// unknown.
+func (u *Uploader) finishCommit(ctx context.Context, sc *scrubber, cp *Checkpoint, p Progress, mu *sync.Mutex, log *slog.Logger, settling bool) (Result, error) {
 	res, err := u.commit(ctx, sc, cp.SessionKey, cp.SubAppID)
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
-		if !errors.Is(err, ErrCommitUnknown) {
+		if !settling && !errors.Is(err, ErrCommitUnknown) {
 			cp.Committing = false
 			if serr := p.Save(context.WithoutCancel(ctx), cp); serr != nil {
 				log.Warn("saving progress", "err", serr)

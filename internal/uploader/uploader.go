@@ -11,7 +11,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
+
+	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
 
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
 )
@@ -60,6 +63,10 @@ const (
 type Uploader struct {
 	cfg Config
 	log *slog.Logger
+
+	clientMu   sync.Mutex // guards client and clientCred
+	client     *vod.Client
+	clientCred credentials.Credential
 }
 
 // New checks cfg and returns an Uploader.

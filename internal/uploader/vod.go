@@ -10,15 +10,34 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
+
+	"github.com/vodwatchd/vodwatchd/internal/credentials"
 )
 
-// vodClient builds an SDK client with freshly resolved credentials.
+// vodClient returns an SDK client with freshly resolved credentials: the
+// one built last while they stay the same (SDK clients are safe for
+// concurrent use and share the uploader's transport), a new one when they
+// rotate.
 func (u *Uploader) vodClient(ctx context.Context, sc *scrubber) (*vod.Client, error) {
 	cred, err := u.cfg.Credentials.Credential(ctx)
 	if err != nil {
 		return nil, err
 	}
 	sc.add(cred.SecretKey, cred.Token)
+	u.clientMu.Lock()
+	defer u.clientMu.Unlock()
+	if u.client != nil && u.clientCred == cred {
+		return u.client, nil
+	}
+	c, err := u.newVODClient(cred, sc)
+	if err != nil {
+		return nil, err
+	}
+	u.client, u.clientCred = c, cred
+	return c, nil
+}
+
+func (u *Uploader) newVODClient(cred credentials.Credential, sc *scrubber) (*vod.Client, error) {
 	cp := profile.NewClientProfile()
 	cp.HttpProfile.Endpoint = u.cfg.Endpoint
 	cp.HttpProfile.Scheme = strings.ToUpper(u.cfg.Scheme)

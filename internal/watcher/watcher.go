@@ -378,6 +378,12 @@ func (w *Watcher) noteRoot() {
 // rootPresent reports whether the root is a readable folder (and still a
 // mount point if it was one).
 func (w *Watcher) rootPresent() (bool, string) {
+	if li, err := os.Lstat(w.root); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		// Never followed (a root is walked with O_NOFOLLOW): say so,
+		// rather than "missing" while something is there.
+		target, _ := os.Readlink(w.root)
+		return false, fmt.Sprintf("watch root is a symlink (to %s), which is not followed: point the watch at the real folder", target)
+	}
 	fi, err := os.Stat(w.root)
 	if err != nil {
 		return false, "watch root missing: " + errText(err)

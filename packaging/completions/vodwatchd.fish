@@ -35,6 +35,7 @@ complete -c vodwatchd -n "__fish_seen_subcommand_from upload" -s v -d 'log progr
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -F
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -l config -r -F -d 'configuration file'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -l state -r -F -d 'state file'
+complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -l emulator -d 'the state of run --emulator with this config'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry" -l failed -d 'failed and quarantined jobs'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status" -l active -d 'only queued and in-flight jobs'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status" -l done -d 'only done jobs'
@@ -49,7 +50,7 @@ complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l online -d 'also 
 complete -c vodwatchd -n "__fish_seen_subcommand_from check" -l as -r -a '(__fish_complete_users)' -d 'check access as this user'
 
 # emulator
-for f in accounts app-id cert-lifetime data event-redeliver fault-cert-lifetime fault-error-rate fault-latency fault-reset-after fault-reset-rate fault-seed fault-throttle latency listen rate-limit repeat-commit secret-id secret-key session-lifetime task-duration task-fail-rate tls-cert tls-key
+for f in accounts app-id cert-lifetime data event-redeliver fault-answer-latency fault-cert-lifetime fault-error-rate fault-latency fault-reset-after fault-reset-rate fault-seed fault-throttle latency listen rate-limit repeat-commit secret-id secret-key session-lifetime task-duration task-fail-rate tls-cert tls-key
     complete -c vodwatchd -n "__fish_seen_subcommand_from emulator" -l $f -r
 end
 complete -c vodwatchd -n "__fish_seen_subcommand_from emulator" -l allow-non-loopback -d 'allow a non-loopback address'
