@@ -55,7 +55,10 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 		emulated = point
 	}
 	emulated(cfg)
-	a, err := app.New(app.Options{Config: cfg, Logger: log, Getenv: env.getenv, Wedge: env.wedge})
+	if *useEmulator {
+		log.Info("emulator run", "state", cfg.State, "for_emulator", cfg.ForEmulator)
+	}
+	a, err := app.New(app.Options{Config: cfg, Logger: log, Getenv: env.getenv, Wedge: env.wedge, Emulator: *useEmulator})
 	if err != nil {
 		return err
 	}
@@ -109,6 +112,7 @@ func startEmulator(ctx context.Context, env *cmdEnv, log *slog.Logger, cfg *conf
 		return nil, nil, fmt.Errorf("emulator: %w", err)
 	}
 	point = func(c *config.Config) {
+		c.ForEmulatorRun()
 		c.VOD.Endpoint, c.VOD.Scheme = e.Addr(), e.Scheme()
 		c.VOD.COSEndpoint, c.VOD.COSScheme = e.Addr(), e.Scheme()
 		c.VOD.Credentials = config.Credentials{Kind: config.CredInline, SecretID: e.SecretID(), SecretKey: config.Secret(e.SecretKey())}

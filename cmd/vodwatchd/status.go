@@ -27,13 +27,15 @@ const defaultStatePath = "/var/lib/vodwatchd/state.db"
 
 // stateFlags are the flags that locate the state file.
 type stateFlags struct {
-	state  string
-	config string
+	state    string
+	config   string
+	emulator bool
 }
 
 func (sf *stateFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&sf.state, "state", "", "state file (default: the config's state:, else "+defaultStatePath+")")
 	fs.StringVar(&sf.config, "config", "", "config file to read the state path from")
+	fs.BoolVar(&sf.emulator, "emulator", false, "the state of `run --emulator` with this config (its own state file unless the config says for_emulator: true)")
 }
 
 // path resolves the state file: --state, else the config's `state:` (a
@@ -43,11 +45,17 @@ func (sf *stateFlags) path() (string, error) {
 		return sf.state, nil
 	}
 	if sf.config == "" {
+		if sf.emulator {
+			return config.EmulatorStatePath(defaultStatePath), nil
+		}
 		return defaultStatePath, nil
 	}
 	cfg, err := config.Load(sf.config)
 	if err != nil {
 		return "", err
+	}
+	if sf.emulator {
+		cfg.ForEmulatorRun()
 	}
 	return cfg.State, nil
 }
@@ -67,7 +75,9 @@ func openJobs(ctx context.Context, sf *stateFlags, writable bool) (jobs control.
 	if !errors.Is(err, control.ErrNoDaemon) {
 		return nil, "", nil, err
 	}
-	s, err := state.Open(path, state.Options{ReadOnly: !writable, Timeout: 2 * time.Second})
+	// The CLI never creates a state file: a missing one is the error
+	// status gives, whatever the command.
+	s, err := state.Open(path, state.Options{ReadOnly: !writable, NoCreate: true, Timeout: 2 * time.Second})
 	if err != nil {
 		return nil, "", nil, err
 	}

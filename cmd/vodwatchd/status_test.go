@@ -351,6 +351,29 @@ func TestStatusStateErrors(t *testing.T) {
 	}
 }
 
+// TestCLINeverCreatesState: retry, forget and status on a missing state
+// file exit non-zero with status's message and create nothing.
+func TestCLINeverCreatesState(t *testing.T) {
+	for _, args := range [][]string{
+		{"status"},
+		{"retry", "--failed"},
+		{"retry", "abcd1234"},
+		{"forget", "abcd1234"},
+	} {
+		t.Run(args[0]+" "+args[1%len(args)], func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "none")
+			missing := filepath.Join(dir, "state.db")
+			_, errs, code := stRun(t, append(args, "--state", missing)...)
+			if code == 0 || !strings.Contains(errs, "does not exist") {
+				t.Fatalf("%v on a missing state: exit %d %q, want non-zero and \"does not exist\"", args, code, errs)
+			}
+			if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("%v created %s (err %v)", args, dir, err)
+			}
+		})
+	}
+}
+
 func TestStatusEmptyAndHumanBytes(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	s, err := state.Open(path, state.Options{})

@@ -49,6 +49,10 @@ type Options struct {
 	// Wedge, once closed, makes the daemon's loops hang in their
 	// heartbeat (the watchdog test).
 	Wedge <-chan struct{}
+	// Emulator says the run uploads to the embedded emulator (run
+	// --emulator): the state file must be one such runs use, never a
+	// production run's (state.ModeEmulator).
+	Emulator bool
 }
 
 // statusEvery is how often STATUS= and the queue gauges are refreshed.
@@ -91,7 +95,11 @@ func New(opts Options) (_ *App, err error) {
 	if err := createRoots(cfg); err != nil {
 		return nil, err
 	}
-	a.store, err = state.Open(cfg.State, state.Options{Logger: a.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts})
+	mode := state.ModeService
+	if opts.Emulator {
+		mode = state.ModeEmulator
+	}
+	a.store, err = state.Open(cfg.State, state.Options{Logger: a.log, MaxAttempts: cfg.Upload.Retries.MaxAttempts, Mode: mode})
 	if err != nil {
 		return nil, fmt.Errorf("%w\nrecovery: see README 'Recovering the state file'", err)
 	}
@@ -140,7 +148,7 @@ func New(opts Options) (_ *App, err error) {
 		reg.MustRegister(a.cluster.collectors()...)
 		cl = a.cluster
 	}
-	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders,
+	a.d, err = daemon.New(daemon.Options{Config: cfg, Store: a.store, Uploader: up, Finder: a.uploaders, Deleter: a.uploaders,
 		Cluster: cl, Events: a.metrics, Logger: a.log, Beat: a.heartbeats(cfg)})
 	if err != nil {
 		return nil, err

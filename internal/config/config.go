@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -36,8 +37,12 @@ type Config struct {
 	// creates (done, quarantine, their subfolders) 0750, whatever the umask
 	// (the unit's UMask=0077 would make them 0600/0700). Default false.
 	GroupReadable bool
-	Watch         []Watch
-	Cluster       *Cluster // nil: one node alone (see cluster.go)
+	// ForEmulator (for_emulator: true) says the state file and post-actions
+	// are meant for the embedded emulator: run --emulator then uses them as
+	// written instead of its own state file and after: keep (ForEmulatorRun).
+	ForEmulator bool
+	Watch       []Watch
+	Cluster     *Cluster // nil: one node alone (see cluster.go)
 	// Warnings are problems that do not stop the daemon (for example a
 	// world-readable file with inline secrets); the caller logs them.
 	Warnings []string
@@ -149,10 +154,11 @@ type Watch struct {
 	PollInterval   time.Duration
 	RescanInterval time.Duration
 	Settle         time.Duration
-	Ignore         []string // glob patterns (see Ignored), defaults included unless ignore_defaults: false
-	Bandwidth      int64    // bytes/s for this watch; 0 = only the global limit
-	Rules          []Rule   // first match wins
-	Pos            Pos      // where the watch entry starts
+	MaxOpenWait    time.Duration // how long a quiet file still open for writing is waited for (local filesystems)
+	Ignore         []string      // glob patterns (see Ignored), defaults included unless ignore_defaults: false
+	Bandwidth      int64         // bytes/s for this watch; 0 = only the global limit
+	Rules          []Rule        // first match wins
+	Pos            Pos           // where the watch entry starts
 }
 
 // Rule is one fully merged rule: global defaults, then the watch's
@@ -180,7 +186,8 @@ type Rule struct {
 	Priority       int
 	Concurrency    int // parts in flight for this rule's jobs
 	Dedupe         bool
-	AllowEmpty     bool // upload zero-byte files; default false: refused with a warning
+	OnChange       OnChange // a file that changes after its upload
+	AllowEmpty     bool     // upload zero-byte files; default false: refused with a warning
 	After          After
 	Quarantine     Quarantine
 	Hooks          []Hook // the watch's hooks, then the rule's
@@ -194,6 +201,17 @@ const (
 	AfterKeep   AfterAction = "keep"
 	AfterMove   AfterAction = "move"
 	AfterDelete AfterAction = "delete"
+)
+
+// OnChange is what a rule does with a file that changes after its upload
+// (same path, new version).
+type OnChange string
+
+// The on_change choices.
+const (
+	OnChangeUpload  OnChange = "upload"  // a new media for the new version (default)
+	OnChangeIgnore  OnChange = "ignore"  // the earlier version's media stands; nothing is uploaded
+	OnChangeReplace OnChange = "replace" // upload the new version, then DeleteMedia the old one once the new commit is durable
 )
 
 // After is the post-upload action.
@@ -328,4 +346,31 @@ func parseYAML(name string, data []byte) (*yaml.Node, error) {
 		return nil, Errors{syntaxError(name, err)}
 	}
 	return &doc, nil
+}
+
+// EmulatorStatePath is the state file run --emulator uses for a
+// configuration whose state is not meant for the emulator: beside it,
+// "state.db" becoming "state.emulator.db".
+func EmulatorStatePath(state string) string {
+	ext := filepath.Ext(state)
+	return strings.TrimSuffix(state, ext) + ".emulator" + ext
+}
+
+// ForEmulatorRun adapts c to a run against the embedded emulator. Unless
+// c says its state and post-actions are meant for it (ForEmulator), the
+// run keeps its own state file (EmulatorStatePath) and leaves every file
+// where it is: after: keep with no sidecar, no quarantine folder. Uploads
+// to a fake service never move, delete or mark production files.
+func (c *Config) ForEmulatorRun() {
+	if c.ForEmulator {
+		return
+	}
+	c.State = EmulatorStatePath(c.State)
+	for i := range c.Watch {
+		for j := range c.Watch[i].Rules {
+			r := &c.Watch[i].Rules[j]
+			r.After = After{Action: AfterKeep, pos: r.After.pos}
+			r.Quarantine.To = ""
+		}
+	}
 }

@@ -523,6 +523,69 @@ func aliasBomb() string {
 	return b.String()
 }
 
+// TestForEmulatorRun: run --emulator keeps its own state file and leaves
+// files in place unless the config says for_emulator: true.
+func TestForEmulatorRun(t *testing.T) {
+	const rules = `
+state: ./var/state.db
+watch:
+  - path: ./drop
+    rules:
+      - match: "**/*.mp4"
+        after: { action: move, to: ./done, sidecar: true }
+        quarantine: { to: ./bad }
+`
+	for _, tc := range []struct {
+		name      string
+		extra     string
+		wantState string
+		wantAfter AfterAction
+	}{
+		{"production config", "", "state.emulator.db", AfterKeep},
+		{"for_emulator: true", "for_emulator: true\n", "state.db", AfterMove},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.extra+rules)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.ForEmulatorRun()
+			r := cfg.Watch[0].Rules[0]
+			if filepath.Base(cfg.State) != tc.wantState || r.After.Action != tc.wantAfter {
+				t.Fatalf("state %s, after %+v; want %s, %s", cfg.State, r.After, tc.wantState, tc.wantAfter)
+			}
+			if tc.wantAfter == AfterKeep && (r.After.Sidecar || r.Quarantine.To != "") {
+				t.Fatalf("an emulator run keeps a sidecar or a quarantine folder: %+v %+v", r.After, r.Quarantine)
+			}
+		})
+	}
+	if _, err := load(t, "for_emulator: maybe\n"+minimalWatch); err == nil || !strings.Contains(err.Error(), "for_emulator") {
+		t.Fatalf("for_emulator: maybe: %v", err)
+	}
+}
+
+func TestPollWatchWithoutMarkerWarns(t *testing.T) {
+	for _, tc := range []struct {
+		name, watch string
+		warn        bool
+	}{
+		{"poll, no marker", "watch:\n  - path: ./drop\n    mode: poll\n    rules:\n      - match: \"**/*.mp4\"\n", true},
+		{"poll, marker", "watch:\n  - path: ./drop\n    mode: poll\n    rules:\n      - match: \"**/*.mp4\"\n        ready_marker: \"{{ .Name }}.done\"\n", false},
+		{"notify, no marker", "watch:\n  - path: ./drop\n    mode: notify\n    max_open_wait: 1h\n    rules:\n      - match: \"**/*.mp4\"\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := load(t, tc.watch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Contains(strings.Join(cfg.Warnings, "\n"), "ready_marker is the only safe choice")
+			if got != tc.warn {
+				t.Fatalf("warnings %q, want the ready_marker warning: %v", cfg.Warnings, tc.warn)
+			}
+		})
+	}
+}
+
 func TestOutputOptions(t *testing.T) {
 	cfg, err := load(t, `group_readable: true
 defaults:

@@ -89,11 +89,25 @@ func (d *decoder) warnAt(p Pos, field, format string, args ...any) {
 // the past is an error (every upload would be refused).
 func (d *decoder) checkWarnings(cfg *Config) {
 	now := time.Now()
-	for _, w := range cfg.Watch {
+	for i, w := range cfg.Watch {
+		if w.Mode == ModePoll && !hasReadyMarker(w) {
+			d.warnAt(w.Pos, fmt.Sprintf("watch[%d].mode", i), "a poll-mode watch (network filesystem) cannot see whether a writer still holds a file open: "+
+				"a writer that pauses longer than settle gets a partial file uploaded; ready_marker is the only safe choice for such writers")
+		}
 		for _, r := range w.Rules {
 			if !r.ExpireTime.IsZero() && r.ExpireTime.Before(now) {
 				d.errAt(r.Pos, r.Field+".expire_time", "%s is in the past: VOD would refuse every upload (InvalidParameterValue.ExpireTime)", r.ExpireTime.Format(time.RFC3339))
 			}
 		}
 	}
+}
+
+// hasReadyMarker reports whether every rule of w waits for a ready marker.
+func hasReadyMarker(w Watch) bool {
+	for _, r := range w.Rules {
+		if r.ReadyMarker == nil {
+			return false
+		}
+	}
+	return len(w.Rules) > 0
 }

@@ -58,6 +58,7 @@ func (d *decoder) decodeRoot(doc *yaml.Node) *Config {
 		"upload":         func(n *yaml.Node, f string) { uploadNode = n; d.decodeUpload(n, f, &cfg.Upload) },
 		"compact_after":  set(d, &cfg.Compact, cDuration),
 		"group_readable": set(d, &cfg.GroupReadable, cBool),
+		"for_emulator":   set(d, &cfg.ForEmulator, cBool),
 		"follow":         func(n *yaml.Node, f string) { d.decodeFollow(n, f, &cfg.Follow) },
 		"hook_delivery":  func(n *yaml.Node, f string) { d.decodeHookDelivery(n, f, &cfg.HookDelivery) },
 		"defaults":       func(n *yaml.Node, f string) { d.decodeRuleSpec(n, f, &global, false) },
@@ -270,7 +271,8 @@ func cLocation(d *decoder, n *yaml.Node, field string) (*time.Location, bool) {
 }
 
 func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ruleSpec) (Watch, bool) {
-	w := Watch{Mode: ModeAuto, PollInterval: 10 * time.Second, RescanInterval: 5 * time.Minute, Settle: 5 * time.Second}
+	w := Watch{Mode: ModeAuto, PollInterval: 10 * time.Second, RescanInterval: 5 * time.Minute, Settle: 5 * time.Second,
+		MaxOpenWait: 24 * time.Hour}
 	var dflt ruleSpec
 	var rulesNode *yaml.Node
 	var rulesField string
@@ -284,6 +286,7 @@ func (d *decoder) decodeWatch(n *yaml.Node, field string, cfg *Config, global ru
 		"poll_interval":   set(d, &w.PollInterval, cDuration),
 		"rescan_interval": set(d, &w.RescanInterval, cDuration),
 		"settle":          set(d, &w.Settle, cDuration),
+		"max_open_wait":   set(d, &w.MaxOpenWait, cDuration),
 		"ignore":          set(d, &ignore, cIgnore),
 		"ignore_defaults": set(d, &ignoreDefaults, cBool),
 		"bandwidth":       set(d, &w.Bandwidth, cRate),

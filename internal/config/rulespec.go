@@ -36,6 +36,7 @@ type ruleSpec struct {
 	priority       *int
 	concurrency    *int
 	dedupe         *bool
+	onChange       *OnChange
 	allowEmpty     *bool
 	after          *After
 	qTo            *string
@@ -65,6 +66,7 @@ func (d *decoder) decodeRuleSpec(n *yaml.Node, field string, s *ruleSpec, isRule
 		"priority":        setPtr(d, &s.priority, cPriority),
 		"concurrency":     setPtr(d, &s.concurrency, cCount),
 		"dedupe":          setPtr(d, &s.dedupe, cBool),
+		"on_change":       setPtr(d, &s.onChange, enum(OnChangeUpload, OnChangeIgnore, OnChangeReplace)),
 		"allow_empty":     setPtr(d, &s.allowEmpty, cBool),
 		"after":           func(n *yaml.Node, f string) { d.decodeAfter(n, f, s) },
 		"hooks":           func(n *yaml.Node, f string) { d.addHooks(n, f, s) },
@@ -185,6 +187,7 @@ func overlay(base, top ruleSpec) ruleSpec {
 	setIf(&o.priority, top.priority)
 	setIf(&o.concurrency, top.concurrency)
 	setIf(&o.dedupe, top.dedupe)
+	setIf(&o.onChange, top.onChange)
 	setIf(&o.allowEmpty, top.allowEmpty)
 	setIf(&o.after, top.after)
 	if top.qTo != nil {
@@ -237,6 +240,7 @@ func (c *Config) toRule(s ruleSpec) Rule {
 		Priority:       val(s.priority, 0),
 		Concurrency:    val(s.concurrency, c.Upload.PartsInFlight),
 		Dedupe:         val(s.dedupe, false),
+		OnChange:       val(s.onChange, OnChangeUpload),
 		AllowEmpty:     val(s.allowEmpty, false),
 		After:          val(s.after, After{Action: AfterKeep, When: AfterWhenDone}),
 		Hooks:          s.hooks,

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/postaction"
@@ -21,6 +22,7 @@ import (
 type candidate struct {
 	rel     string
 	stat    fileid.ID
+	key     state.Key // the job it becomes (state.Store.Reconcile)
 	rule    *rules.Rule
 	params  rules.Params
 	since   time.Time // when it settled
@@ -81,9 +83,20 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		a.recheck(ctx)
 		return
 	}
-	key := a.key(rel, st)
-	if j, found, err := a.d.store.Lookup(ctx, key); err == nil && found {
-		a.d.log.Debug("already known", "path", rel, "job", j.ID, "stage", j.Stage)
+	key, out, ad, err := a.d.reconcile(ctx, a.w.root, rel, st)
+	if ad != nil {
+		if err := a.d.store.Adopt(ctx, *ad); err != nil {
+			a.d.noteStateError(err)
+			a.d.log.Error("recording an adopted record failed; it is checked again", "path", rel, "err", err)
+		}
+	}
+	if err != nil {
+		a.d.log.Warn("cannot tell whether the file is known; it is looked at again", "path", rel, "err", err)
+		a.recheck(ctx)
+		return
+	}
+	if out == state.Known || out == state.Adopted {
+		a.d.log.Debug("already known", "path", rel, "job", key.ID())
 		a.recheck(ctx)
 		return
 	}
@@ -97,7 +110,7 @@ func (a *assembler) settled(ctx context.Context, rel string, st fileid.ID) {
 		return
 	}
 	_, bundle := manifest.KindOf(rel)
-	a.pending[rel] = &candidate{rel: rel, stat: st, rule: rule, params: p, since: a.d.now(), bundle: bundle}
+	a.pending[rel] = &candidate{rel: rel, stat: st, key: key, rule: rule, params: p, since: a.d.now(), bundle: bundle}
 	a.recheck(ctx)
 }
 
@@ -269,24 +282,31 @@ const maxBatch = 512
 // flush records in one transaction (a folder of thousands of files costs
 // a few fsyncs, not one each); the intake flushes after every event.
 func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, bytes int64, kind state.Kind, failure *jobFailure) bool {
+	key := c.key
+	var prev *state.Job // the uploaded earlier version of this path, if any
 	if failure == nil {
-		a.batch = append(a.batch, queuedCandidate{c: c, cover: cover, bytes: bytes, kind: kind})
-		if len(a.batch) >= maxBatch {
-			a.flush(ctx)
+		if prev = a.previousUpload(ctx, c.rel, key); prev == nil {
+			a.batch = append(a.batch, queuedCandidate{c: c, cover: cover, bytes: bytes, kind: kind})
+			if len(a.batch) >= maxBatch {
+				a.flush(ctx)
+			}
+			return true
 		}
-		return true
 	}
-	// A job born failed is recorded at once, kept from the workers until
-	// its failure is recorded.
-	key := a.key(c.rel, c.stat)
+	// A job born failed, or a new version of an uploaded file (on_change),
+	// is recorded at once, kept from the workers until that is recorded.
 	if !a.d.sched.claim(key.ID()) {
 		return false
 	}
 	defer a.d.sched.release(key.ID())
-	j, created, err := a.d.store.Enqueue(ctx, key, state.Attrs{
+	attrs := state.Attrs{
 		Kind: kind, Rule: c.params.Rule, Cover: cover, Bytes: bytes,
 		SourceContext: c.params.SourceContext, MediaName: c.params.MediaName, Priority: c.params.Priority,
-	})
+	}
+	if prev != nil && c.rule.OnChange == config.OnChangeReplace {
+		attrs.Replaces = prev.ID
+	}
+	j, created, err := a.d.store.Enqueue(ctx, key, attrs)
 	if err != nil {
 		a.d.noteStateError(err)
 		a.d.log.Error("cannot record a new job; it is retried", "path", c.rel, "err", err)
@@ -297,8 +317,13 @@ func (a *assembler) enqueue(ctx context.Context, c *candidate, cover string, byt
 	}
 	a.d.events.enqueued(a.w.cfg.Path)
 	a.d.log.Info("job queued", "job", j.ID, "path", c.rel, "root", a.w.root, "rule", c.params.Rule, "stage", j.Stage, "bytes", bytes, "cover", cover)
-	d := a.d
-	d.fail(ctx, j, d.log.With("job", j.ID, "path", c.rel, "rule", c.params.Rule), *failure, c.rule)
+	if failure != nil {
+		d := a.d
+		d.fail(ctx, j, d.log.With("job", j.ID, "path", c.rel, "rule", c.params.Rule), *failure, c.rule)
+	}
+	if prev != nil {
+		a.changedAfterUpload(ctx, j, prev, c.rule.OnChange)
+	}
 	return true
 }
 
@@ -312,7 +337,7 @@ func (a *assembler) flush(ctx context.Context) {
 	a.batch = nil
 	reqs := make([]state.NewJob, len(batch))
 	for i, q := range batch {
-		reqs[i] = state.NewJob{Key: a.key(q.c.rel, q.c.stat), Attrs: state.Attrs{
+		reqs[i] = state.NewJob{Key: q.c.key, Attrs: state.Attrs{
 			Kind: q.kind, Rule: q.c.params.Rule, Cover: q.cover, Bytes: q.bytes,
 			SourceContext: q.c.params.SourceContext, MediaName: q.c.params.MediaName, Priority: q.c.params.Priority,
 		}}
@@ -379,10 +404,6 @@ func (a *assembler) isCover(rel string) bool {
 	}
 	_, ok := a.w.rules.IsCover(rel, names)
 	return ok
-}
-
-func (a *assembler) key(rel string, st fileid.ID) state.Key {
-	return JobKey(a.w.root, rel, st)
 }
 
 // referencedElsewhere reports whether a manifest of this watch, in any

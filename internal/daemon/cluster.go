@@ -133,7 +133,7 @@ func (d *Daemon) settleTakeover(ctx context.Context, j *state.Job, since time.Ti
 		return false
 	}
 	log.Info("cluster: taking over a job the previous holder had committed", "file_id", found.FileID)
-	d.done(ctx, j, found, 0, log, p)
+	d.done(ctx, j, found, "", 0, log, p)
 	return true
 }
 

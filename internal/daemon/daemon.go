@@ -21,9 +21,10 @@ type Options struct {
 	Config   *config.Config
 	Store    *state.Store
 	Uploader Uploader
-	Finder   MediaFinder // optional: settles commits the service no longer knows
-	Cluster  Cluster     // optional: other nodes on the same folders (cluster:)
-	Events   Events      // optional: metrics
+	Finder   MediaFinder  // optional: settles commits the service no longer knows
+	Deleter  MediaDeleter // optional: deletes a replaced media (on_change: replace)
+	Cluster  Cluster      // optional: other nodes on the same folders (cluster:)
+	Events   Events       // optional: metrics
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// Beat, when set, is called with a component name each time that
@@ -37,6 +38,7 @@ type Daemon struct {
 	store  *state.Store
 	up     Uploader
 	finder MediaFinder
+	delete MediaDeleter
 	log    *slog.Logger
 	events events
 	sched  *scheduler
@@ -55,6 +57,8 @@ type Daemon struct {
 	health  healthState
 	hashes  hashLocks // content-hash dedupe
 	renames renameIndex
+
+	contentRead atomic.Int64 // bytes read in full by identity checks (ContentBytesRead)
 }
 
 // watchState is one configured watch with its rules.
@@ -80,7 +84,7 @@ func New(opts Options) (*Daemon, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder,
+	d := &Daemon{opts: opts, store: opts.Store, up: opts.Uploader, finder: opts.Finder, delete: opts.Deleter,
 		log: opts.Logger, events: events{e: opts.Events, now: opts.Now}}
 	d.sched = newScheduler(d)
 	d.health.started, d.health.lastProgress = opts.Now(), opts.Now()

@@ -13,14 +13,19 @@
 //     (internal/watcher) sends an Event for every change hint and, on
 //     start-up and every rescan, a Scanned event for every file, each with
 //     the file's fileid.ID from lstat. intake.event hands files to the
-//     settler; a file the store already knows in this exact version
-//     (intake.known, via store.Seen) is not settled again. Before watching,
+//     settler; a file the store already knows (intake.known, via
+//     reconcile and store.Reconcile: path, size and mtime pick the record,
+//     device/inode/ctime are the fast path, the content CRC-64 confirms a
+//     remounted or migrated file, whose record then adopts the new inode)
+//     is not settled again. Before watching,
 //     runIntake takes the root's lock file (rootlock.go): a folder that
 //     another vodwatchd watches is refused and tried again later.
 //
 //  2. Settling (internal/settle). The settler re-stats the file until its
 //     ID (size, mtime, device, inode) has not changed for the watch's
-//     settle window and its ready marker, if a rule asks for one, exists.
+//     settle window, no process holds it open for writing (local
+//     filesystems, settle.OpenForWrite, up to max_open_wait) and its ready
+//     marker, if a rule asks for one, exists.
 //     The stable file comes back to intake.loop as a settle.Stable.
 //
 //  3. Assembling (assemble.go, hold.go). assembler.settled decides what the
@@ -28,12 +33,13 @@
 //     own), a segment or variant of a bundle, or media. assembler.try pairs
 //     media with its cover (waiting up to cover_wait) and tryBundle waits
 //     until every file an HLS/DASH manifest references is present and
-//     settled. Then assembler.enqueue records the job.
+//     settled. Then assembler.enqueue records the job; a new version of a
+//     file already uploaded follows the rule's on_change (onchange.go).
 //
 //  4. The queue (internal/state). store.Enqueue writes one bbolt record
-//     keyed by state.Key (watch root, relative path, and the file's ID):
-//     the same version seen again is the same job, a replaced file a new
-//     one. This write is the hand-off: nothing after it depends on the
+//     keyed by state.Key (watch root, relative path, size, mtime and, for a
+//     second content under those, its CRC): the same version seen again is
+//     the same job, a new version a new one. This write is the hand-off: nothing after it depends on the
 //     intake, and a crash loses nothing, because the record is durable
 //     before anything is sent.
 //
@@ -51,8 +57,11 @@
 //     checkpoint. jobProgress.Save records every checkpoint and stage
 //     (applied, uploading, committing) in the store before each remote
 //     side effect; the session's temporary certificate goes to the store's
-//     0600 secrets folder, never into the record. A CommitUpload whose
-//     answer was lost is settled by looking the media up (settleCommit);
+//     0600 secrets folder, never into the record. Before CommitUpload every
+//     file sent is checked unchanged; one that changed under the same size
+//     and mtime is uploaded again as a whole (retake, identity.go). A
+//     CommitUpload whose answer was lost, or that refused the session, is
+//     settled by looking the media up (settleCommit, afterRefusedSession);
 //     media found settles the job from whatever stage it is in, and a
 //     refused repeat commit never clears the "commit sent" mark.
 //

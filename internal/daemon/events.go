@@ -15,6 +15,7 @@ type Events interface {
 	WatcherOverflow(watch string)
 	WatcherRescan(watch string, when time.Time)
 	SetWatchUp(watch string, up bool)
+	ChangedAfterUpload(action string)
 	SetWaiting(byReason map[string]int)
 }
 
@@ -61,5 +62,11 @@ func (ev events) waiting(byReason map[string]int) {
 func (ev events) watchUp(watch string, up bool) {
 	if ev.e != nil {
 		ev.e.SetWatchUp(watch, up)
+	}
+}
+
+func (ev events) changedAfterUpload(action string) {
+	if ev.e != nil {
+		ev.e.ChangedAfterUpload(action)
 	}
 }

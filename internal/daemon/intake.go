@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
@@ -78,7 +79,13 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
 	}
-	st, err := settle.New(settle.Config{Root: w.root, Window: w.cfg.Settle, Out: stable, Logger: d.log})
+	sc := settle.Config{Root: w.root, Window: w.cfg.Settle, Out: stable, Logger: d.log, MaxOpenWait: w.cfg.MaxOpenWait}
+	if w.cfg.Mode != config.ModePoll {
+		// A local filesystem can tell a writer that paused from one that
+		// finished; a network one cannot (ready_marker is the way there).
+		sc.OpenForWrite = settle.OpenForWrite
+	}
+	st, err := settle.New(sc)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", w.root, err)
 	}
@@ -87,7 +94,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	errc := make(chan error, 2)
 	go func() { errc <- wt.Run(ctx) }()
 	go func() { errc <- st.Run(ctx) }()
-	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w)}
+	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w), adopt: &adoptions{d: d}}
 	d.waiting.register(w.root, st)
 	defer d.waiting.unregister(w.root)
 	err = in.loop(ctx, events, stable, errc)
@@ -104,6 +111,7 @@ type intake struct {
 	w       *watchState
 	settler *settle.Settler
 	asm     *assembler
+	adopt   *adoptions // records adopted on a remount, written in batches
 	exited  int
 	warned  map[string]bool // paths already reported as skipped (each scan sees them again)
 }
@@ -126,6 +134,7 @@ func (in *intake) warnOnce(rel, reason string) {
 func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable <-chan settle.Stable, errc <-chan error) error {
 	tick := time.NewTicker(recheckEvery)
 	defer tick.Stop()
+	defer in.adopt.flush(context.WithoutCancel(ctx))
 	beat := "intake " + in.w.root
 	for {
 		in.d.beat(beat)
@@ -155,6 +164,7 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 				}
 			}
 		case <-tick.C:
+			in.adopt.flush(ctx)
 			if in.d.acceptingWork() {
 				in.asm.recheck(ctx)
 			}
@@ -192,6 +202,7 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 		in.settler.Removed(ev.Rel, ev.Dir)
 		in.asm.removed(ev.Rel, ev.Dir)
 	case watcher.ScanDone:
+		in.adopt.flush(ctx)
 		in.d.noteScan(in.w.root, ev.Scan)
 	case watcher.Refused:
 		in.warnOnce(ev.Rel, ev.Reason)
@@ -200,11 +211,14 @@ func (in *intake) event(ctx context.Context, ev watcher.Event) {
 	}
 }
 
-// known reports whether a scanned file is exactly a file the state already
-// has a job for: the catch-up scan of a large tree costs one lookup per file
-// and never waits a settle window for it.
+// known reports whether a scanned file is a file the state already has a
+// job for: the catch-up scan of a large tree costs one index lookup per
+// file and never waits a settle window for it; a file whose inode or ctime
+// moved (a remount, a migration) costs one read of its content.
 func (in *intake) known(ctx context.Context, ev watcher.Event) bool {
-	key := state.NewKey(in.w.root, ev.Rel, ev.Stat)
-	_, _, found, err := in.d.store.Seen(ctx, key)
-	return err == nil && found
+	_, out, ad, err := in.d.reconcile(ctx, in.w.root, ev.Rel, ev.Stat)
+	if ad != nil {
+		in.adopt.add(ctx, *ad)
+	}
+	return err == nil && (out == state.Known || out == state.Adopted)
 }

@@ -36,6 +36,11 @@ type MediaFinder interface {
 	FindMediaIn(ctx context.Context, subAppID uint64, sourceContext string, since time.Time) (uploader.Result, bool, error)
 }
 
+// MediaDeleter deletes a media in VOD (on_change: replace).
+type MediaDeleter interface {
+	DeleteMedia(ctx context.Context, subAppID uint64, fileID string) error
+}
+
 // Error codes the daemon itself gives a job (the service's codes pass
 // through unchanged).
 const (
@@ -67,9 +72,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		d.fail(ctx, j, log, jobFailure{code: CodeNoRule, msg: err.Error()}, nil)
 		return
 	}
-	if err := d.checkUnchanged(j); err != nil {
-		d.fileChanged(ctx, j, log, err)
-		return
+	// A job caught committing is settled first, whatever the file is now
+	// (settling never uploads): a commit may have happened, and a file
+	// remounted meanwhile must not turn it into a second upload.
+	if j.Stage != state.StageCommitting {
+		if err := d.checkUnchanged(j); err != nil {
+			d.fileChanged(ctx, j, log, err)
+			return
+		}
 	}
 	cp, err := d.loadCheckpoint(ctx, j)
 	if err != nil {
@@ -80,7 +90,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		if o, ok := d.renamedFrom(ctx, j); ok {
 			log.Info("renamed after its upload; linked to its FileId instead of uploading again",
 				"file_id", o.Result.FileID, "first_job", o.ID, "first_path", o.Key.Rel)
-			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, 0, log, params)
+			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, o.Result.Content, 0, log, params)
 			return
 		}
 	}
@@ -95,7 +105,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		}
 		defer release()
 		if linked {
-			d.done(ctx, j, res, 0, log, params)
+			d.done(ctx, j, res, "", 0, log, params)
 			return
 		}
 	}
@@ -106,6 +116,8 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
 	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
 		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	} else if sessionRefused(err) && ctx.Err() == nil {
+		res, cp, prog, err = d.afterRefusedSession(ctx, j, params, cp, prog, err, log)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -116,10 +128,14 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 			d.claimLost(ctx, j, log, err)
 			return
 		}
-		d.fail(ctx, j, log, classify(err, prog), rule)
+		if f := classify(err, prog); f.code == CodeFileChanged {
+			d.fileChanged(ctx, j, log, err)
+		} else {
+			d.fail(ctx, j, log, f, rule)
+		}
 		return
 	}
-	d.done(ctx, j, res, d.now().Sub(start), log, params)
+	d.done(ctx, j, res, committedContent(cp, j.SourcePath()), d.now().Sub(start), log, params)
 }
 
 // paramsFor finds the job's rule in the current configuration (by name,
@@ -178,8 +194,12 @@ func (d *Daemon) checkUnchanged(j *state.Job) error {
 }
 
 // fileChanged drops a job whose file changed or vanished before commit:
-// the new version settles again and becomes a job of its own.
+// the new version settles again and becomes a job of its own. A file that
+// kept its size and mtime is taken again by the same job (retake).
 func (d *Daemon) fileChanged(ctx context.Context, j *state.Job, log *slog.Logger, cause error) {
+	if cur, err := d.store.Get(ctx, j.ID); err == nil && d.retake(ctx, cur, log) {
+		return
+	}
 	code := CodeFileChanged
 	if errors.Is(cause, fs.ErrNotExist) {
 		code = CodeFileMissing
@@ -258,6 +278,50 @@ func (d *Daemon) settleCommit(ctx context.Context, j *state.Job, cp *uploader.Ch
 	return res, &uploader.Error{Op: "CommitUpload", Code: ue.Code, Message: "session refused and no media found; the file will be uploaded again", Retryable: true}
 }
 
+// sessionRefused reports whether err is CommitUpload refusing the
+// session's VodSessionKey (expired after a long stop, or unknown to a
+// service that lost it): the service refused the session, not the file.
+func sessionRefused(err error) bool {
+	var ue *uploader.Error
+	return errors.As(err, &ue) && ue.Op == "CommitUpload" && ue.Code == "InvalidParameterValue.VodSessionKey"
+}
+
+// afterRefusedSession settles a CommitUpload that refused the session: an
+// earlier, unanswered commit may have created the media, so VOD is
+// searched by SourceContext (as the crash path does); when nothing is
+// found nothing was committed, and the file is uploaded again at once from
+// a new session, within the same attempt. It returns the checkpoint and
+// progress of the upload that ended.
+func (d *Daemon) afterRefusedSession(ctx context.Context, j *state.Job, params rules.Params, cp *uploader.Checkpoint,
+	prog *jobProgress, cause error, log *slog.Logger) (uploader.Result, *uploader.Checkpoint, *jobProgress, error) {
+	if d.finder != nil {
+		found, ok, err := d.finder.FindMediaIn(ctx, cp.SubAppID, sourceContextOf(j, d), j.Started.Add(-time.Hour))
+		if err != nil {
+			return uploader.Result{}, cp, prog, fmt.Errorf("session refused (%v) and looking the media up failed: %w", cause, err)
+		}
+		if ok {
+			log.Info("session refused, but an earlier commit had succeeded: media found in VOD", "file_id", found.FileID)
+			return found, cp, prog, nil
+		}
+	}
+	log.Warn("session refused before any commit and no media found: uploading again with a new session",
+		"code", "InvalidParameterValue.VodSessionKey", "session", cp.SessionKey)
+	if _, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+		n.Stage, n.Checkpoint, n.BytesDone, n.SessionExpires = state.StageQueued, nil, 0, time.Time{}
+		return nil
+	}); err != nil {
+		d.noteStateError(err)
+		return uploader.Result{}, cp, prog, err
+	}
+	cp = &uploader.Checkpoint{}
+	prog = &jobProgress{d: d, id: j.ID, key: j.Key, src: j.SourcePath(), lastStage: state.StageQueued}
+	res, err := d.up.Upload(ctx, d.request(j, params), cp, prog)
+	if errors.Is(err, uploader.ErrCommitUnknown) && ctx.Err() == nil {
+		res, err = d.settleCommit(ctx, j, cp, prog, log)
+	}
+	return res, cp, prog, err
+}
+
 func sourceContextOf(j *state.Job, d *Daemon) string {
 	if j.SourceContext != "" {
 		return j.SourceContext
@@ -269,8 +333,10 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 	return p.SourceContext
 }
 
-// done records the result durably, then runs the post-action.
-func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, took time.Duration, log *slog.Logger, p rules.Params) {
+// done records the result durably, with the committed object's content
+// (the identity's confirmation, see state.Store.Reconcile), then runs the
+// post-action.
+func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, content string, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
 	play, post := d.playFor(ctx, res, p)
 	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
@@ -278,14 +344,15 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
 		}
 		n.Stage = state.StageDone
-		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID}
+		n.Result = state.Result{FileID: res.FileID, MediaURL: res.MediaURL, CoverURL: res.CoverURL, RequestID: res.RequestID, Content: content}
 		n.LastError, n.NextRetry, n.BytesDone = nil, time.Time{}, n.Bytes
 		n.Post = state.Post{State: post, Action: action}
 		n.Play = play
-		if post == state.PostPending && nothingAfter(p.After) && d.opts.Cluster == nil {
-			// Keep without a sidecar has nothing to do: recorded as done
-			// here, not in a second write. (In a cluster the post step
-			// registers the commit and releases the job.)
+		if post == state.PostPending && nothingAfter(p.After) && (n.Replaces == "" || n.ReplacedOld) && d.opts.Cluster == nil {
+			// Keep without a sidecar (and no replaced media to delete) has
+			// nothing to do: recorded as done here, not in a second write.
+			// (A cluster member still goes through runPost: it registers
+			// the commit cluster-wide.)
 			n.Post.State, n.Post.Attempts = state.PostDone, 1
 		}
 		return nil
@@ -295,6 +362,7 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, to
 		// committing and the next attempt settles it without a new upload.
 		log.Error("upload committed but recording it failed; it will be settled again", "file_id", res.FileID, "err", err)
 		d.noteStateError(err)
+		d.store.Resume(j.ID)
 		return
 	}
 	d.renames.add(nj.Key, nj.ID)
@@ -324,6 +392,18 @@ func (d *Daemon) runPost(ctx context.Context, j *state.Job, log *slog.Logger) {
 	_, p, err := d.paramsFor(j)
 	if err != nil {
 		p.After = config.After{Action: config.AfterKeep}
+	}
+	if err := d.replaceOld(ctx, j, p, log); err != nil {
+		if _, uerr := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+			n.Post.Attempts++
+			n.Post.LastError = err.Error()
+			return nil
+		}); uerr != nil {
+			d.noteStateError(uerr)
+		}
+		log.Error("deleting the replaced media failed; it is retried", "code", CodePostAction, "err", err)
+		d.sched.retryPostLater(j.ID)
+		return
 	}
 	files := postaction.Files{Root: j.Key.Root, Main: j.Key.Rel, Extra: d.jobExtras(j)}
 	if j.QuarantinePath != "" {

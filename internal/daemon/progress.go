@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
@@ -125,6 +126,14 @@ func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 		if err := p.d.checkUnchanged(&state.Job{Key: p.key, QuarantinePath: quarantineOf(p)}); err != nil {
 			p.changed = fmt.Errorf("file changed after it was taken: %w", err)
 			return p.changed
+		}
+		// Every file sent (a bundle's segments and playlists, the cover)
+		// gets the same guarantee: unchanged from its read until the commit.
+		for _, o := range cp.Objects {
+			if err := fileid.Check(o.Path, o.Version()); err != nil {
+				p.changed = fmt.Errorf("a file of the upload changed after it was sent: %w", err)
+				return p.changed
+			}
 		}
 		// In a cluster, only the job's holder commits.
 		if err := p.d.confirmInCluster(ctx, p.id); err != nil {

@@ -24,9 +24,12 @@ const rootLockRetry = 5 * time.Second
 // locked. A root that cannot hold a lock at all (unwritable and no
 // writable parent) is watched without one, with a warning. It returns an
 // error only when ctx ends.
+//
+// A cluster member takes no lock: its nodes share the folder on purpose,
+// and the cluster's claims keep each file to one of them.
 func (d *Daemon) lockRoot(ctx context.Context, root string) (*rootlock.Lock, error) {
 	if d.opts.Cluster != nil {
-		return nil, nil // the cluster's claims share the folder between its nodes
+		return nil, nil
 	}
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("pid %d on %s, state %s", os.Getpid(), host, d.store.Path())

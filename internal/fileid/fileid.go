@@ -10,11 +10,19 @@
 //   - Dev and Ino are compared only when the recorded ID has them (Ino
 //     != 0). An ID recorded without them (a platform with no inode, or a
 //     file the daemon itself moved, see Relocated) matches any inode.
+//   - Ctime (the inode's change time) is compared when both IDs have one:
+//     an in-place rewrite that puts size and mtime back (dd conv=notrunc,
+//     then touch -r) still moves it, so a torn version is never taken for
+//     the recorded one. chmod, chown and link(2) move it too: such a file
+//     is taken as changed, which costs an upload or a content check, never
+//     a wrong answer.
 //
-// Later checks extend Compare here and nowhere else: an inode that changed
-// but whose content CRC-64 matches the one recorded at upload (a NAS that
-// renumbers inodes), or a ctime that moved while size and mtime were put
-// back (an in-place rewrite), each become one more field and one more case.
+// Same answers "unchanged since it was taken" (before a commit). Whether
+// a file seen again later is one already uploaded is the state's question
+// (state.Store.Reconcile): size and mtime under the same path pick the
+// candidate record, dev/ino/ctime are only its fast path, and Content, the
+// whole file's CRC-64, confirms a candidate whose inode or ctime moved (a
+// remount, an rsync -a/cp -a migration).
 package fileid
 
 import (
@@ -33,6 +41,7 @@ type ID struct {
 	ModTime time.Time
 	Dev     uint64 // 0 with Ino: unknown, not compared
 	Ino     uint64
+	Ctime   time.Time // inode change time; zero: unknown, not compared
 }
 
 // FromInfo takes the ID of a FileInfo from lstat or fstat.
@@ -40,6 +49,7 @@ func FromInfo(fi fs.FileInfo) ID {
 	id := ID{Size: fi.Size(), ModTime: fi.ModTime()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		id.Dev, id.Ino = uint64(st.Dev), st.Ino
+		id.Ctime = time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec))
 	}
 	return id
 }
@@ -71,11 +81,18 @@ func Dev(path string) (uint64, error) {
 	return uint64(st.Dev), nil
 }
 
-// Relocated is id without its inode: for a file the daemon moved itself
-// (quarantine), whose inode may legitimately differ now.
+// Relocated is id without its inode and ctime: for a file the daemon moved
+// itself (quarantine), whose inode may legitimately differ now and whose
+// ctime the rename moved.
 func (id ID) Relocated() ID {
-	id.Dev, id.Ino = 0, 0
+	id.Dev, id.Ino, id.Ctime = 0, 0, time.Time{}
 	return id
+}
+
+// SameVersion reports whether a and b have the same size and mtime: the
+// attributes that pick a candidate record, whatever the inode.
+func (id ID) SameVersion(b ID) bool {
+	return id.Size == b.Size && id.ModTime.Equal(b.ModTime)
 }
 
 // Same reports whether now is still the version id recorded, by the rules
@@ -133,6 +150,10 @@ func diff(recorded, now ID) []string {
 	if recorded.Ino != 0 && (recorded.Dev != now.Dev || recorded.Ino != now.Ino) {
 		d = append(d, fmt.Sprintf("inode %d:%d -> %d:%d (replaced)",
 			recorded.Dev, recorded.Ino, now.Dev, now.Ino))
+	}
+	if !recorded.Ctime.IsZero() && !now.Ctime.IsZero() && !recorded.Ctime.Equal(now.Ctime) {
+		d = append(d, fmt.Sprintf("ctime %s -> %s (rewritten in place, or its attributes changed)",
+			recorded.Ctime.Format(time.RFC3339Nano), now.Ctime.Format(time.RFC3339Nano)))
 	}
 	return d
 }

@@ -1,12 +1,15 @@
 package fileid
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/crc64x"
 )
 
 func appendTo(t *testing.T, path, s string) {
@@ -48,6 +51,17 @@ func TestCheck(t *testing.T) {
 			os.Rename(tmp, path)
 		}, "(replaced)"},
 		{"deleted", func() { os.Remove(path) }, "gone or not a regular file"},
+		{"rewritten in place, size and mtime put back", func() {
+			// ctime comes from the kernel's coarse clock (a few ms).
+			time.Sleep(20 * time.Millisecond)
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.WriteAt([]byte("J"), 0) // same size, other bytes
+			f.Close()
+			os.Chtimes(path, rec.ModTime, rec.ModTime)
+		}, "ctime"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(path)
@@ -86,6 +100,9 @@ func TestCompareRules(t *testing.T) {
 		{"relocated ignores inode", rec.Relocated(), ID{Size: 10, ModTime: t0, Dev: 9, Ino: 7}, ""},
 		{"relocated still compares size", rec.Relocated(), ID{Size: 9, ModTime: t0, Dev: 9, Ino: 7}, "size 10 -> 9"},
 		{"mtime in another zone", rec, ID{Size: 10, ModTime: t0.In(time.FixedZone("x", 3600)), Dev: 1, Ino: 2}, ""},
+		{"ctime", withCtime(rec, t0), withCtime(rec, t0.Add(1)), "ctime"},
+		{"ctime unknown when taken", rec, withCtime(rec, t0.Add(1)), ""},
+		{"relocated ignores ctime", withCtime(rec, t0).Relocated(), withCtime(ID{Size: 10, ModTime: t0, Dev: 9, Ino: 7}, t0.Add(5)), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Compare("/p", tc.recorded, tc.now)
@@ -110,5 +127,39 @@ func TestCheckVanishedKeepsCause(t *testing.T) {
 	err := Check(filepath.Join(t.TempDir(), "gone"), ID{Size: 1})
 	if !errors.Is(err, ErrChanged) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Check(missing) = %v, want ErrChanged and ErrNotExist", err)
+	}
+}
+
+func withCtime(id ID, c time.Time) ID {
+	id.Ctime = c
+	return id
+}
+
+func TestReadContent(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "v.mp4")
+	data := strings.Repeat("0123456789", 300000) // several read buffers
+	appendTo(t, path, data)
+	got, n, err := ReadContent(context.Background(), path)
+	if err != nil || n != int64(len(data)) {
+		t.Fatalf("ReadContent = %q, %d, %v", got, n, err)
+	}
+	if want := ContentOf(crc64x.Checksum([]byte(data))); got != want {
+		t.Fatalf("content %s, want %s", got, want)
+	}
+	if crc, ok := ParseContent(string(got)); !ok || ContentOf(crc) != got {
+		t.Fatalf("ParseContent(%s) = %x, %v", got, crc, ok)
+	}
+	for _, bad := range []string{"", "crc64:", "crc64:xyz", "md5:0123456789abcdef", "crc64:0123456789abcdef0"} {
+		if _, ok := ParseContent(bad); ok {
+			t.Errorf("ParseContent(%q) accepted", bad)
+		}
+	}
+	link := filepath.Join(dir, "link.mp4")
+	if err := os.Symlink(path, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadContent(context.Background(), link); err == nil {
+		t.Fatal("ReadContent followed a symlink")
 	}
 }

@@ -47,6 +47,7 @@ type Metrics struct {
 	bandwidthLimit   prometheus.Gauge
 	uploadRate       prometheus.Gauge
 	buildInfo        *prometheus.GaugeVec
+	changedAfter     *prometheus.CounterVec
 	waiting          *prometheus.GaugeVec
 
 	mu          sync.Mutex
@@ -127,6 +128,10 @@ func newMetrics() *Metrics {
 			Name: "queue_depth_by_priority",
 			Help: "Jobs waiting to be uploaded or being uploaded, by priority."},
 			[]string{"priority"}),
+		changedAfter: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns,
+			Name: "changed_after_upload_total",
+			Help: "Files that changed after their upload (same path, new version), by the rule's on_change: upload, ignore, replace (replaced: the old media deleted)."},
+			[]string{"action"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns,
 			Name: "retries_total",
 			Help: "Retried remote operations, by operation (ApplyUpload, PutObject, UploadPart, CommitUpload, ...)."},
@@ -179,6 +184,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.uploadDuration, m.queueDepth, m.queueByPriority, m.retries,
 		m.watcherOverflows, m.watcherRescans, m.lastScan, m.watchUp,
 		m.oldestPending, m.lastUpload, m.bandwidthLimit, m.uploadRate, m.buildInfo, m.waiting,
+		m.changedAfter,
 	}
 }
 
@@ -231,6 +237,15 @@ func (m *Metrics) UploadFailed(code string) {
 		code = "unknown"
 	}
 	m.uploadFailures.WithLabelValues(code).Inc()
+}
+
+// ChangedAfterUpload counts a file that changed after its upload, by what
+// its rule's on_change did (upload, ignore, replace, replaced).
+func (m *Metrics) ChangedAfterUpload(action string) {
+	if m == nil {
+		return
+	}
+	m.changedAfter.WithLabelValues(action).Inc()
 }
 
 // Retried counts a retry of a remote operation.

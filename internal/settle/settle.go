@@ -23,6 +23,9 @@ const (
 	maxPoll           = 250 * time.Millisecond
 	defaultMarkerPoll = time.Second
 	batchSize         = 1024
+	// DefaultMaxOpenWait bounds how long a quiet file still open for
+	// writing is waited for.
+	DefaultMaxOpenWait = 24 * time.Hour
 )
 
 // Stable is a file that settled: its state when it was taken.
@@ -47,6 +50,15 @@ type Config struct {
 	// MarkerPoll (default 1s, at most Window).
 	Ready      func(path string) bool
 	MarkerPoll time.Duration
+	// OpenForWrite, if set, tells whether a process still holds the file
+	// open for writing (OpenForWrite on local filesystems): such a file is
+	// not stable however quiet it is, for at most MaxOpenWait (default
+	// 24h), after which it is taken with a warning. It is asked once the
+	// file is quiet, then every MarkerPoll while it stays open. An error
+	// (cannot tell) is logged once and the file is judged by its quiet
+	// window alone.
+	OpenForWrite func(path string) (bool, error)
+	MaxOpenWait  time.Duration
 	// Out receives stable files. The consumer owns it; it is never closed.
 	Out    chan<- Stable
 	Logger *slog.Logger
@@ -58,6 +70,8 @@ type Settler struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{}
+
+	openErrLogged bool // OpenForWrite failed once: said, not repeated (Run's goroutine only)
 
 	mu      sync.Mutex
 	entries map[string]*entry
@@ -74,6 +88,7 @@ type entry struct {
 	idx        int       // heap index; -1 while being checked
 	active     bool      // changing lately: poll instead of waiting a window
 	waiting    bool      // stable but its marker is missing
+	openSince  time.Time // quiet but still open for writing since (zero: not seen open)
 }
 
 // New checks cfg.
@@ -103,6 +118,9 @@ func New(cfg Config) (*Settler, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxOpenWait <= 0 {
+		cfg.MaxOpenWait = DefaultMaxOpenWait
 	}
 	return &Settler{cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1),
 		entries: make(map[string]*entry)}, nil
@@ -286,6 +304,9 @@ func (s *Settler) apply(ctx context.Context, c check) error {
 		return nil
 	}
 	path := s.path(c.e.rel)
+	if s.heldOpen(c, path) {
+		return nil
+	}
 	if s.cfg.Ready != nil && !s.cfg.Ready(path) {
 		s.mu.Lock()
 		if s.current(c) {
@@ -309,6 +330,42 @@ func (s *Settler) apply(ctx context.Context, c check) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// heldOpen reports whether the quiet file of c is still open for writing
+// and waits for it (rescheduled), up to MaxOpenWait.
+func (s *Settler) heldOpen(c check, path string) bool {
+	if s.cfg.OpenForWrite == nil {
+		return false
+	}
+	open, err := s.cfg.OpenForWrite(path)
+	if err != nil {
+		if !s.openErrLogged {
+			s.openErrLogged = true
+			s.log.Warn("settle: cannot tell whether files are still open for writing; judging them by their quiet window alone",
+				"root", s.cfg.Root, "err", err)
+		}
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := c.e
+	if !open || !s.current(c) {
+		return false
+	}
+	now := time.Now()
+	if e.openSince.IsZero() {
+		e.openSince = now
+		s.log.Info("settle: file quiet but still open for writing; waiting for its writer to close it",
+			"root", s.cfg.Root, "rel", e.rel, "max_open_wait", s.cfg.MaxOpenWait)
+	}
+	if now.Sub(e.openSince) >= s.cfg.MaxOpenWait {
+		s.log.Warn("settle: file still open for writing after max_open_wait; taken as it is",
+			"root", s.cfg.Root, "rel", e.rel, "open_for", now.Sub(e.openSince).Round(time.Second))
+		return false
+	}
+	s.reschedule(e, now.Add(s.cfg.MarkerPoll))
+	return true
 }
 
 // current reports whether c's entry is unchanged since it was taken.

@@ -48,11 +48,11 @@ func (s *Store) check(ctx context.Context) error {
 
 func checkJob(tx *bolt.Tx, k string, j *Job) error {
 	switch {
-	case j.ID != k || j.Key.ID() != k:
+	case j.ID != k || (j.Key.ID() != k && j.Key.legacyID() != k):
 		return fmt.Errorf("check: job %s: id does not match record key or identity", k)
 	case !j.Stage.Valid():
 		return fmt.Errorf("check: job %s: bad stage %q", k, j.Stage)
-	case string(tx.Bucket(bIdentity).Get(identityKey(j.Key))) != k:
+	case !bytes.Equal(tx.Bucket(bIdentity).Get(identityKey(j.Key)), identityValue(k, j.Key)):
 		return fmt.Errorf("check: job %s: identity index does not point at it", k)
 	case tx.Bucket(bStage).Get(pairKey(string(j.Stage), k)) == nil:
 		return fmt.Errorf("check: job %s: missing from stage index %s", k, j.Stage)
@@ -68,8 +68,9 @@ func checkIndexes(tx *bolt.Tx, jobs, latest map[string]*Job) error {
 	n := 0
 	err := tx.Bucket(bIdentity).ForEach(func(k, v []byte) error {
 		n++
-		if j := jobs[string(v)]; j == nil || !bytes.Equal(identityKey(j.Key), k) {
-			return fmt.Errorf("check: identity index entry for %s points at a missing or different job", v)
+		id, _ := parseIdentityValue(v)
+		if j := jobs[id]; j == nil || !bytes.Equal(identityKey(j.Key), k) {
+			return fmt.Errorf("check: identity index entry for %s points at a missing or different job", id)
 		}
 		return nil
 	})

@@ -20,6 +20,7 @@ var (
 	ErrSchema        = errors.New("schema not supported")
 	ErrReadOnly      = errors.New("state store is open read-only")
 	ErrNoState       = errors.New("does not exist")
+	ErrMode          = errors.New("recorded for another kind of run")
 	ErrClosed        = errors.New("state store is closed")
 	ErrInvalidSecret = errors.New("invalid job id for a secret")
 )

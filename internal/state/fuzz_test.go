@@ -63,10 +63,26 @@ func FuzzOpen(f *testing.F) {
 }
 
 func TestKeyIDIsStable(t *testing.T) {
-	// Ids are stored and shown to users: they must never change.
+	// Ids are stored and shown to users: they must never change. Since
+	// schema 3 they do not depend on the device, inode or ctime (another
+	// node, or the same file after a remount, computes the same id); jobs
+	// recorded before keep their schema-2 id.
 	k := Key{Root: "/srv/drop", Rel: "news/a.mp4", Size: 1, MtimeNs: 2, Dev: 3, Ino: 4}
-	if got, want := k.ID(), "2dc22d6419753eb9"; got != want {
+	if got, want := k.ID(), "f5ad1ea4fee19483"; got != want {
 		t.Fatalf("Key.ID() = %s, want %s", got, want)
+	}
+	if got, want := k.legacyID(), "2dc22d6419753eb9"; got != want {
+		t.Fatalf("Key.legacyID() = %s, want %s (the schema-2 id)", got, want)
+	}
+	moved := k
+	moved.Dev, moved.Ino, moved.CtimeNs = 9, 99, 123
+	if moved.ID() != k.ID() {
+		t.Fatal("the id depends on the device, inode or ctime")
+	}
+	other := k
+	other.Variant = "crc64:0123456789abcdef"
+	if other.ID() == k.ID() {
+		t.Fatal("a variant of one path, size and mtime has the same id")
 	}
 }
 

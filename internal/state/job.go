@@ -93,25 +93,45 @@ func CanMove(from, to Stage) bool {
 }
 
 // Key is a job's identity: the same file seen again has the same Key, a
-// replaced file (new size, mtime or inode) has a new one.
+// new version (new size or mtime, or other content under the same size
+// and mtime) has a new one.
+//
+// Root, Rel, Size, MtimeNs and Variant are the identity: they make the
+// job's id (Key.ID), so any node or restart computes the same one. Dev,
+// Ino and CtimeNs are only the fast path that spares a content read: a
+// remount or a migration changes them, and the record then adopts the new
+// ones once the content is confirmed (Store.Reconcile).
 type Key struct {
 	Root    string `json:"root"`     // absolute, clean watch root
 	Rel     string `json:"rel"`      // slash path under Root (for a bundle: its top manifest)
 	Size    int64  `json:"size"`     // bytes
 	MtimeNs int64  `json:"mtime_ns"` // modification time, ns since the epoch
+	// Variant tells apart versions of one path with the same size and
+	// mtime: empty for the first, the new content's fileid.Content for a
+	// later one with other bytes.
+	Variant string `json:"variant,omitempty"`
 	Dev     uint64 `json:"dev"`
 	Ino     uint64 `json:"ino"`
+	CtimeNs int64  `json:"ctime_ns,omitempty"` // inode change time, ns since the epoch (0: unknown)
 }
 
 // NewKey is the key of the file version id at rel under root.
 func NewKey(root, rel string, id fileid.ID) Key {
-	return Key{Root: root, Rel: rel, Size: id.Size, MtimeNs: id.ModTime.UnixNano(), Dev: id.Dev, Ino: id.Ino}
+	k := Key{Root: root, Rel: rel, Size: id.Size, MtimeNs: id.ModTime.UnixNano(), Dev: id.Dev, Ino: id.Ino}
+	if !id.Ctime.IsZero() {
+		k.CtimeNs = id.Ctime.UnixNano()
+	}
+	return k
 }
 
 // Version is the file version the key was taken with, to compare with the
 // file now (fileid.Check).
 func (k Key) Version() fileid.ID {
-	return fileid.ID{Size: k.Size, ModTime: time.Unix(0, k.MtimeNs), Dev: k.Dev, Ino: k.Ino}
+	id := fileid.ID{Size: k.Size, ModTime: time.Unix(0, k.MtimeNs), Dev: k.Dev, Ino: k.Ino}
+	if k.CtimeNs != 0 {
+		id.Ctime = time.Unix(0, k.CtimeNs)
+	}
+	return id
 }
 
 // Validate reports why k cannot identify a job, naming the bad field.
@@ -125,7 +145,7 @@ func (k Key) Validate() error {
 		return fmt.Errorf("job key: rel %q is not a relative path", k.Rel)
 	case path.Clean(k.Rel) != k.Rel || k.Rel == "." || k.Rel == ".." || strings.HasPrefix(k.Rel, "../"):
 		return fmt.Errorf("job key: rel %q is not a clean path inside the root", k.Rel)
-	case strings.ContainsRune(k.Root, 0) || strings.ContainsRune(k.Rel, 0):
+	case strings.ContainsRune(k.Root, 0) || strings.ContainsRune(k.Rel, 0) || strings.ContainsRune(k.Variant, 0):
 		return fmt.Errorf("job key: path %q contains a NUL byte", k.Rel)
 	case k.Size < 0:
 		return fmt.Errorf("job key: size %d is negative", k.Size)
@@ -137,26 +157,80 @@ func (k Key) Validate() error {
 func (k Key) Path() string { return filepath.Join(k.Root, filepath.FromSlash(k.Rel)) }
 
 // ID is the job's stable short id: the first 16 hex digits of the SHA-256
-// of the identity.
+// of the identity (never of the device, inode or ctime).
 func (k Key) ID() string {
 	sum := sha256.Sum256(identityKey(k))
 	return hex.EncodeToString(sum[:8])
 }
 
-// identityKey encodes k for the identity index: root NUL rel NUL then size,
-// mtime, dev, inode big-endian, so every version of one path shares the
-// prefix pathKey(root, rel)+NUL.
-func identityKey(k Key) []byte {
-	b := make([]byte, 0, len(k.Root)+len(k.Rel)+2+32)
+// legacyID is the id schema 2 gave a job: its identity then included the
+// device and inode. Jobs recorded then keep it.
+func (k Key) legacyID() string {
+	b := versionPrefix(k)
+	b = binary.BigEndian.AppendUint64(b, k.Dev)
+	b = binary.BigEndian.AppendUint64(b, k.Ino)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// sameIdentity reports whether a and b are one identity (they may differ
+// in the fast-path attributes dev, ino and ctime).
+func sameIdentity(a, b Key) bool {
+	return a.Root == b.Root && a.Rel == b.Rel && a.Size == b.Size && a.MtimeNs == b.MtimeNs && a.Variant == b.Variant
+}
+
+// sameInode reports whether now has the fast-path attributes recorded in
+// rec: the same inode and ctime, where rec knows them.
+func sameInode(rec, now Key) bool {
+	if rec.Ino != 0 && (rec.Dev != now.Dev || rec.Ino != now.Ino) {
+		return false
+	}
+	return rec.CtimeNs == 0 || now.CtimeNs == 0 || rec.CtimeNs == now.CtimeNs
+}
+
+// versionPrefix is root NUL rel NUL then size and mtime big-endian: every
+// version of one path with one size and mtime shares it.
+func versionPrefix(k Key) []byte {
+	b := make([]byte, 0, len(k.Root)+len(k.Rel)+2+16+len(k.Variant))
 	b = append(b, k.Root...)
 	b = append(b, 0)
 	b = append(b, k.Rel...)
 	b = append(b, 0)
 	b = binary.BigEndian.AppendUint64(b, uint64(k.Size))
-	b = binary.BigEndian.AppendUint64(b, uint64(k.MtimeNs))
+	return binary.BigEndian.AppendUint64(b, uint64(k.MtimeNs))
+}
+
+// identityKey encodes k for the identity index: versionPrefix then the
+// Variant, so every version of one path shares the prefix
+// pathKey(root, rel)+NUL.
+func identityKey(k Key) []byte {
+	return append(versionPrefix(k), k.Variant...)
+}
+
+// identityValue is the identity index's value for job id with key k: the
+// id, then dev, ino and ctime big-endian, so that the fast path of
+// Reconcile decodes no job.
+func identityValue(id string, k Key) []byte {
+	b := make([]byte, 0, len(id)+24)
+	b = append(b, id...)
 	b = binary.BigEndian.AppendUint64(b, k.Dev)
 	b = binary.BigEndian.AppendUint64(b, k.Ino)
-	return b
+	return binary.BigEndian.AppendUint64(b, uint64(k.CtimeNs))
+}
+
+// idLen is the length of every job id (16 hex digits).
+const idLen = 16
+
+// parseIdentityValue splits an identity index value into the job id and
+// the recorded fast-path attributes (schema 2 values hold the id only).
+func parseIdentityValue(v []byte) (id string, k Key) {
+	if len(v) != idLen+24 {
+		return string(v), Key{}
+	}
+	k.Dev = binary.BigEndian.Uint64(v[idLen:])
+	k.Ino = binary.BigEndian.Uint64(v[idLen+8:])
+	k.CtimeNs = int64(binary.BigEndian.Uint64(v[idLen+16:]))
+	return string(v[:idLen]), k
 }
 
 // Kind says whether a job uploads one file or an HLS/DASH bundle.
@@ -198,6 +272,10 @@ type Result struct {
 	MediaURL  string `json:"media_url,omitempty"`
 	CoverURL  string `json:"cover_url,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
+	// Content is the committed media object's fileid.Content (its CRC-64
+	// as COS verified it): a record whose file comes back under another
+	// inode is the same file only when its content still matches.
+	Content string `json:"content,omitempty"`
 }
 
 // JobError is the last error a job met (never a secret in it).
@@ -251,8 +329,13 @@ type Job struct {
 	QuarantinePath string          `json:"quarantine_path,omitempty"` // where a quarantined file was moved; kept by Retry
 	Post           Post            `json:"post,omitzero"`
 	Play           *Play           `json:"play,omitempty"` // done: on the way to playable (play.go)
-	History        []Transition    `json:"history,omitempty"`
-	Compacted      bool            `json:"compacted,omitempty"`
+	// Replaces is the job (an earlier version of the same path) whose media
+	// this job's commit replaces (on_change: replace); ReplacedOld is set
+	// once that media is deleted.
+	Replaces    string       `json:"replaces,omitempty"`
+	ReplacedOld bool         `json:"replaced_old,omitempty"`
+	History     []Transition `json:"history,omitempty"`
+	Compacted   bool         `json:"compacted,omitempty"`
 }
 
 // SourcePath is where the job's file is now: its quarantine path when it was
@@ -300,6 +383,7 @@ type Attrs struct {
 	MediaName     string
 	Priority      int
 	ContentHash   string
+	Replaces      string // job whose media the commit replaces (on_change: replace)
 }
 
 func (j *Job) record(from, to Stage, at time.Time, note string) {

@@ -20,7 +20,7 @@ import (
 
 // SchemaVersion is the layout this build writes. Older files are migrated
 // on a read-write open; newer ones are refused.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero.
@@ -30,6 +30,8 @@ const DefaultTimeout = 5 * time.Second
 type Options struct {
 	Timeout     time.Duration    // wait this long for the lock (default DefaultTimeout)
 	ReadOnly    bool             // shared lock, no writes, nothing created or fixed
+	NoCreate    bool             // a missing file is ErrNoState, never created (the CLI's tools)
+	Mode        string           // what the file records: ModeService or ModeEmulator; another is refused (ErrMode); "" = not checked
 	Logger      *slog.Logger     // default: discard
 	MaxAttempts int              // a failed job is due again only while Attempts < MaxAttempts (0: no limit)
 	Verify      bool             // also cross-check every record against the indexes at open (Store.Check)
@@ -38,12 +40,13 @@ type Options struct {
 
 // migrations[v] upgrades a schema-v file to v+1 inside one transaction.
 var migrations = map[int]func(tx *bolt.Tx) error{
-	1: addPostIndex,     // 2: an index of done jobs whose post-action is pending
-	2: addPlayAndOutbox, // 3: the play indexes, the hook outbox and its dead letters
+	1: addPostIndex,      // 2: an index of done jobs whose post-action is pending
+	2: addPlayAndOutbox,  // 3: the play indexes, the hook outbox and its dead letters
+	3: rebuildIdentities, // 4: identity without dev/ino; they move to the index value
 }
 
 // Open opens the state file at path, creating it (folder 0700, file 0600)
-// unless opts.ReadOnly. It never starts afresh over a file it cannot read:
+// unless opts.ReadOnly or opts.NoCreate. It never starts afresh over a file it cannot read:
 // a corrupt, truncated or foreign file is an error wrapping ErrCorrupt and
 // is left untouched; a lock held elsewhere is a *LockedError.
 func Open(path string, opts Options) (*Store, error) {
@@ -84,8 +87,42 @@ func Open(path string, opts Options) (*Store, error) {
 			_ = db.Close()
 			return nil, err
 		}
+		if err := s.claimMode(opts.Mode); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// The modes a state file records (Options.Mode).
+const (
+	ModeService  = "service"  // uploads to Tencent Cloud VOD
+	ModeEmulator = "emulator" // uploads to the embedded emulator (run --emulator)
+)
+
+// kMode is the meta key holding the mode of the runs that use the file.
+var kMode = []byte("mode")
+
+// claimMode records mode in a file that has none, and refuses a file
+// recorded for another mode: a state that holds fake uploads must never
+// decide what a production run skips, nor the reverse.
+func (s *Store) claimMode(mode string) error {
+	if mode == "" {
+		return nil
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bMeta)
+		switch got := string(m.Get(kMode)); got {
+		case "":
+			return m.Put(kMode, []byte(mode))
+		case mode:
+			return nil
+		default:
+			return fmt.Errorf("state file %s: %w: it holds the jobs of %s runs and this run uploads to the %s "+
+				"(run --emulator without for_emulator: true keeps its own state file beside it)", s.path, ErrMode, got, mode)
+		}
+	})
 }
 
 // prepare checks the file's presence and permissions and creates a new,
@@ -93,7 +130,7 @@ func Open(path string, opts Options) (*Store, error) {
 func prepare(path string, opts Options) error {
 	fi, err := os.Stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist) && opts.ReadOnly:
+	case errors.Is(err, fs.ErrNotExist) && (opts.ReadOnly || opts.NoCreate):
 		return fmt.Errorf("state file %s: %w (has the daemon run with this state path?)", path, ErrNoState)
 	case errors.Is(err, fs.ErrNotExist):
 		return create(path, opts)

@@ -50,6 +50,15 @@ func TestOpenReadOnlyMissingFile(t *testing.T) {
 	}
 }
 
+func TestOpenNoCreateMissingFile(t *testing.T) {
+	path := statePath(t)
+	_, err := Open(path, Options{NoCreate: true})
+	wantErrIs(t, err, ErrNoState)
+	if _, serr := os.Stat(filepath.Dir(path)); !errors.Is(serr, os.ErrNotExist) {
+		t.Fatal("a NoCreate open created the state folder")
+	}
+}
+
 func TestLockHeldByAnotherStore(t *testing.T) {
 	path := statePath(t)
 	openTest(t, path, Options{})
@@ -319,5 +328,33 @@ func TestReadOnlyFileSystem(t *testing.T) {
 	ro := openTest(t, path, Options{ReadOnly: true})
 	if got, err := ro.Get(ctx, j.ID); err != nil || got.Stage != StageQueued {
 		t.Fatalf("read-only open on a read-only file system: %v %v", got, err)
+	}
+}
+
+// TestOpenMode: a state file records the kind of run that uses it; the
+// other kind is refused, read-only opens and unchecked opens are not.
+func TestOpenMode(t *testing.T) {
+	path := statePath(t)
+	s, err := Open(path, Options{Mode: ModeService})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, tc := range []struct {
+		opts Options
+		want error
+	}{
+		{Options{Mode: ModeEmulator}, ErrMode},
+		{Options{Mode: ModeService}, nil},
+		{Options{}, nil},
+		{Options{ReadOnly: true, Mode: ModeEmulator}, nil},
+	} {
+		s, err := Open(path, tc.opts)
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("Open(%+v) = %v, want %v", tc.opts, err, tc.want)
+		}
+		if err == nil {
+			s.Close()
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -103,7 +104,10 @@ func scanCandidates(tx *bolt.Tx, f Filter, add func(*Job) bool) error {
 		if f.RelPrefix == "" {
 			prefix = pathKey(f.Root, "")
 		}
-		forEachPrefix(tx.Bucket(bIdentity), prefix, func(_, v []byte) bool { return visit(string(v)) })
+		forEachPrefix(tx.Bucket(bIdentity), prefix, func(_, v []byte) bool {
+			id, _ := parseIdentityValue(v)
+			return visit(id)
+		})
 	default:
 		c := tx.Bucket(bJobs).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -378,21 +382,24 @@ func (s *Store) Keys(ctx context.Context, root string, fn func(k Key, id string)
 	return s.read(ctx, func(tx *bolt.Tx) error {
 		forEachPrefix(tx.Bucket(bIdentity), prefix, func(k, v []byte) bool {
 			key, ok := decodeIdentityKey(root, k[len(prefix):])
-			return !ok || fn(key, string(v))
+			id, fast := parseIdentityValue(v)
+			key.Dev, key.Ino, key.CtimeNs = fast.Dev, fast.Ino, fast.CtimeNs
+			return !ok || fn(key, id)
 		})
 		return nil
 	})
 }
 
-// decodeIdentityKey reads what follows "root NUL" in an identity key.
+// decodeIdentityKey reads what follows "root NUL" in an identity key
+// (identityKey: rel NUL, size and mtime big-endian, then the variant).
 func decodeIdentityKey(root string, b []byte) (Key, bool) {
-	if len(b) < 33 || b[len(b)-33] != 0 {
+	i := bytes.IndexByte(b, 0)
+	if i < 0 || len(b) < i+1+16 {
 		return Key{}, false
 	}
-	n := len(b) - 32
-	return Key{Root: root, Rel: string(b[:n-1]), Size: int64(binary.BigEndian.Uint64(b[n:])),
-		MtimeNs: int64(binary.BigEndian.Uint64(b[n+8:])), Dev: binary.BigEndian.Uint64(b[n+16:]),
-		Ino: binary.BigEndian.Uint64(b[n+24:])}, true
+	n := i + 1
+	return Key{Root: root, Rel: string(b[:i]), Size: int64(binary.BigEndian.Uint64(b[n:])),
+		MtimeNs: int64(binary.BigEndian.Uint64(b[n+8:])), Variant: string(b[n+16:])}, true
 }
 
 // QueueSummary describes the jobs not yet done or failed (queued and in

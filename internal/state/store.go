@@ -21,7 +21,7 @@ import (
 var (
 	bMeta     = []byte("meta")
 	bJobs     = []byte("jobs")        // id -> Job JSON
-	bIdentity = []byte("ix_identity") // identityKey(Key) -> id
+	bIdentity = []byte("ix_identity") // identityKey(Key) -> identityValue(id, Key) (schema 4)
 	bPath     = []byte("ix_path")     // root NUL rel -> id of the path's latest job
 	bStage    = []byte("ix_stage")    // stage NUL id -> ""
 	bHash     = []byte("ix_hash")     // content hash NUL id -> ""
@@ -196,6 +196,13 @@ func putJobRaw(tx *bolt.Tx, old, j *Job) ([]byte, error) {
 
 // putIndexes moves j's stage, hash and post index entries from old.
 func putIndexes(tx *bolt.Tx, old, j *Job) error {
+	if old != nil && old.Key != j.Key {
+		// A new inode or ctime adopted (Reconcile, or a job taking its
+		// rewritten file again): the identity index carries them.
+		if err := tx.Bucket(bIdentity).Put(identityKey(j.Key), identityValue(j.ID, j.Key)); err != nil {
+			return err
+		}
+	}
 	st, hs := tx.Bucket(bStage), tx.Bucket(bHash)
 	if old != nil && old.Stage != j.Stage {
 		if err := st.Delete(pairKey(string(old.Stage), j.ID)); err != nil {
@@ -389,8 +396,9 @@ func (a Attrs) check(key Key) error {
 // enqueueTx is Enqueue inside tx.
 func (s *Store) enqueueTx(tx *bolt.Tx, key Key, attrs Attrs) (*Job, bool, error) {
 	ident := identityKey(key)
-	if id := tx.Bucket(bIdentity).Get(ident); id != nil {
-		j, err := getJob(tx, string(id))
+	if v := tx.Bucket(bIdentity).Get(ident); v != nil {
+		id, _ := parseIdentityValue(v)
+		j, err := getJob(tx, id)
 		return j, false, err
 	}
 	j, err := s.newJob(tx, key, attrs)
@@ -402,7 +410,7 @@ func (s *Store) enqueueTx(tx *bolt.Tx, key Key, attrs Attrs) (*Job, bool, error)
 		return nil, false, err
 	}
 	s.records.put(j.ID, v, j.Clone()) // the worker that takes it reads it next
-	if err := tx.Bucket(bIdentity).Put(ident, []byte(j.ID)); err != nil {
+	if err := tx.Bucket(bIdentity).Put(ident, identityValue(j.ID, key)); err != nil {
 		return nil, false, err
 	}
 	if err := tx.Bucket(bPath).Put(pathKey(key.Root, key.Rel), []byte(j.ID)); err != nil {
@@ -428,7 +436,7 @@ func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
 	j := &Job{
 		ID: id, Seq: seq, Key: key, Kind: a.Kind, Rule: a.Rule, Cover: a.Cover, Stage: StageQueued,
 		Created: now, Updated: now, Bytes: bytesTotal, SourceContext: a.SourceContext,
-		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash,
+		MediaName: a.MediaName, Priority: a.Priority, ContentHash: a.ContentHash, Replaces: a.Replaces,
 	}
 	j.record("", StageQueued, now, "enqueued")
 	return j, nil
@@ -438,11 +446,12 @@ func (s *Store) newJob(tx *bolt.Tx, key Key, a Attrs) (*Job, error) {
 func (s *Store) Lookup(ctx context.Context, key Key) (*Job, bool, error) {
 	var job *Job
 	err := s.read(ctx, func(tx *bolt.Tx) error {
-		id := tx.Bucket(bIdentity).Get(identityKey(key))
-		if id == nil {
+		v := tx.Bucket(bIdentity).Get(identityKey(key))
+		if v == nil {
 			return nil
 		}
-		j, err := getJob(tx, string(id))
+		id, _ := parseIdentityValue(v)
+		j, err := getJob(tx, id)
 		job = j
 		return err
 	})
@@ -461,7 +470,7 @@ func (s *Store) Seen(ctx context.Context, key Key) (id string, stage Stage, ok b
 		if v == nil {
 			return nil
 		}
-		id = string(v)
+		id, _ = parseIdentityValue(v)
 		st := tx.Bucket(bStage)
 		for _, candidate := range allStages {
 			if st.Get(pairKey(string(candidate), id)) != nil {
@@ -565,7 +574,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 // writes next with its index entries.
 func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 	switch {
-	case next.ID != cur.ID || next.Key != cur.Key || next.Seq != cur.Seq:
+	case next.ID != cur.ID || !sameIdentity(next.Key, cur.Key) || next.Seq != cur.Seq:
 		return fmt.Errorf("job %s: id, identity and sequence cannot change", cur.ID)
 	case !next.Created.Equal(cur.Created) || next.Kind != cur.Kind:
 		return fmt.Errorf("job %s: kind and creation time cannot change", cur.ID)
@@ -616,6 +625,16 @@ func (s *Store) afterChange(ctx context.Context, old, next *Job) {
 	if next.Stage == StageQueued && old.Stage != StageQueued {
 		s.signal()
 	}
+}
+
+// Resume offers job id to Due again while it is in flight: a job whose
+// record could not be moved on (a full disk after its CommitUpload) is
+// settled in this run, not only after a restart.
+func (s *Store) Resume(id string) {
+	s.mu.Lock()
+	s.resumable[id] = struct{}{}
+	s.mu.Unlock()
+	s.signal()
 }
 
 // Retry puts a failed or quarantined job back in the queue with its
@@ -714,7 +733,8 @@ func latestForPath(tx *bolt.Tx, root, rel string) (string, error) {
 	var err error
 	forEachPrefix(tx.Bucket(bIdentity), append(pathKey(root, rel), 0), func(_, v []byte) bool {
 		var j *Job
-		if j, err = getJob(tx, string(v)); err != nil {
+		id, _ := parseIdentityValue(v)
+		if j, err = getJob(tx, id); err != nil {
 			return false
 		}
 		if best == "" || j.Seq > bestSeq {

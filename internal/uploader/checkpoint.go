@@ -3,6 +3,8 @@ package uploader
 import (
 	"context"
 	"time"
+
+	"github.com/vodwatchd/vodwatchd/internal/fileid"
 )
 
 // Checkpoint is the resumable state of one upload. Its JSON form holds no
@@ -39,6 +41,7 @@ type Object struct {
 	ModTime  time.Time `json:"mtime"`
 	Dev      uint64    `json:"dev,omitempty"`
 	Ino      uint64    `json:"ino,omitempty"`
+	Ctime    time.Time `json:"ctime,omitzero"`      // inode change time when planned (zero: unknown)
 	PartSize int64     `json:"part_size,omitempty"` // multipart only
 	UploadID string    `json:"upload_id,omitempty"` // multipart only
 	Parts    []Part    `json:"parts,omitempty"`     // finished parts, any order
@@ -83,6 +86,12 @@ func (f ProgressFunc) Save(ctx context.Context, cp *Checkpoint) error { return f
 type noProgress struct{}
 
 func (noProgress) Save(context.Context, *Checkpoint) error { return nil }
+
+// Version is the file version the object was planned from, to compare
+// with the file now (fileid.Check) before the commit.
+func (o *Object) Version() fileid.ID {
+	return fileid.ID{Size: o.Size, ModTime: o.ModTime, Dev: o.Dev, Ino: o.Ino, Ctime: o.Ctime}
+}
 
 // BytesDone returns how many bytes of the checkpoint's objects are stored.
 func (cp *Checkpoint) BytesDone() int64 {

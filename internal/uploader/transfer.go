@@ -24,10 +24,12 @@ import (
 func (r *run) transfer(parent context.Context, caps inflightCaps) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	// A few requests in flight cost nothing (bodies stream from the
-	// files), so the estimate never takes the count below them.
-	objects := adapt.New(adapt.Config{Min: 8, Max: caps.objects, Initial: 16})
-	parts := adapt.New(adapt.Config{Min: 4, Max: caps.parts, Initial: 8})
+	// Requests in flight cost little (bodies stream from the files), so
+	// the estimate never takes the count below the fixed 8 parts that
+	// served before it (16 small files): it only adds where the
+	// bandwidth-delay product needs more. The caps bound it all.
+	objects := adapt.New(adapt.Config{Min: 16, Max: caps.objects, Initial: 16})
+	parts := adapt.New(adapt.Config{Min: 8, Max: caps.parts, Initial: 8})
 	var wg sync.WaitGroup
 	r.mu.Lock()
 	objs := append([]*Object(nil), r.cp.Objects...)

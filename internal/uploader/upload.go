@@ -306,7 +306,7 @@ func (r *run) mergeObjects(ctx context.Context) error {
 		if o != nil {
 			stale = append(stale, o)
 		}
-		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.id.Size, ModTime: f.id.ModTime, Dev: f.id.Dev, Ino: f.id.Ino})
+		objs = append(objs, &Object{Key: key, Path: f.path, Size: f.id.Size, ModTime: f.id.ModTime, Dev: f.id.Dev, Ino: f.id.Ino, Ctime: f.id.Ctime})
 	}
 	for _, o := range old {
 		stale = append(stale, o)

@@ -29,9 +29,9 @@ _vodwatchd() {
     case $cmd in
         run) flags="--config --emulator --emulator-accounts --emulator-data --emulator-listen --log-format --log-level" ;;
         upload) flags="--class-id --concurrent-upload-number --cos-endpoint --cos-scheme --cover --emulator --emulator-accounts --endpoint --expire-time --json --media-name --media-type --part-size --procedure --region --scheme --session-context --source-context --storage-region --sub-app-id -v" ;;
-        status) flags="--active --config --done --exit-zero --failed --json --state" ;;
-        retry) flags="--config --failed --state" ;;
-        forget) flags="--config --force --state" ;;
+        status) flags="--active --config --done --emulator --exit-zero --failed --json --state" ;;
+        retry) flags="--config --emulator --failed --state" ;;
+        forget) flags="--config --emulator --force --state" ;;
         check) flags="--as --config --online" ;;
         emulator) flags="--accounts --allow-non-loopback --allow-unsigned-cos --app-id --cert-lifetime --data --event-redeliver --fault-answer-latency --fault-cert-lifetime --fault-error-rate --fault-latency --fault-reset-after --fault-reset-rate --fault-seed --fault-throttle --latency --listen --rate-limit --repeat-commit --secret-id --secret-key --session-lifetime --task-duration --task-fail-rate --tls-cert --tls-key -v" ;;
         version) flags="--json" ;;

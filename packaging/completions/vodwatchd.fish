@@ -35,6 +35,7 @@ complete -c vodwatchd -n "__fish_seen_subcommand_from upload" -s v -d 'log progr
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -F
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -l config -r -F -d 'configuration file'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -l state -r -F -d 'state file'
+complete -c vodwatchd -n "__fish_seen_subcommand_from status retry forget" -l emulator -d 'the state of run --emulator with this config'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status retry" -l failed -d 'failed and quarantined jobs'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status" -l active -d 'only queued and in-flight jobs'
 complete -c vodwatchd -n "__fish_seen_subcommand_from status" -l done -d 'only done jobs'
