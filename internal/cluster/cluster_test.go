@@ -17,7 +17,12 @@ var stops sync.Map // *Node -> func()
 
 func join(t *testing.T, ctx context.Context, ep, name string) *Node {
 	t.Helper()
-	n, err := Join(ctx, Config{Endpoints: []string{ep}, Node: name, LeaseTTL: testTTL, Prefix: "/test/" + t.Name()})
+	return joinTTL(t, ctx, ep, name, testTTL)
+}
+
+func joinTTL(t *testing.T, ctx context.Context, ep, name string, ttl time.Duration) *Node {
+	t.Helper()
+	n, err := Join(ctx, Config{Endpoints: []string{ep}, Node: name, LeaseTTL: ttl, Prefix: "/test/" + t.Name()})
 	if err != nil {
 		t.Fatalf("join %s: %v", name, err)
 	}
@@ -46,8 +51,10 @@ func kill(n *Node) {
 func TestClaimsAndDoneRegistry(t *testing.T) {
 	etcd := etcdtest.Start(t)
 	ctx := t.Context()
-	a := join(t, ctx, etcd.Endpoint(), "a")
-	b := join(t, ctx, etcd.Endpoint(), "b")
+	// A lease long enough that its time left, in whole seconds, is never
+	// 0 on a loaded machine.
+	a := joinTTL(t, ctx, etcd.Endpoint(), "a", 10*time.Second)
+	b := joinTTL(t, ctx, etcd.Endpoint(), "b", 10*time.Second)
 
 	steps := []struct {
 		name string
