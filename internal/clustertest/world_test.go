@@ -12,7 +12,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,38 +27,18 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
-// buildOnce builds the vodwatchd binary once per test process.
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
-	out  []byte
-}
+// built is the vodwatchd binary, built once per test process.
+var built testutil.Binary
 
 func binary(tb testing.TB) string {
 	tb.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vodwatchd-clustertest-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "vodwatchd")
-		cmd := exec.Command("go", "build", "-o", buildOnce.path, "github.com/vodwatchd/vodwatchd/cmd/vodwatchd")
-		buildOnce.out, buildOnce.err = cmd.CombinedOutput()
-	})
-	if buildOnce.err != nil {
-		tb.Fatalf("go build: %v\n%s", buildOnce.err, buildOnce.out)
-	}
-	return buildOnce.path
+	return built.Path(tb)
 }
 
 // TestMain removes the built binary.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildOnce.path != "" {
-		os.RemoveAll(filepath.Dir(buildOnce.path))
-	}
+	built.Remove()
 	os.Exit(code)
 }
 

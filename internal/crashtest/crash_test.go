@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,38 +27,18 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
 )
 
-// buildOnce builds the vodwatchd binary once per test process.
-var buildOnce struct {
-	sync.Once
-	path string
-	err  error
-	out  []byte
-}
+// built is the vodwatchd binary, built once per test process.
+var built testutil.Binary
 
 func binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vodwatchd-crashtest-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.path = filepath.Join(dir, "vodwatchd")
-		cmd := exec.Command("go", "build", "-o", buildOnce.path, "github.com/vodwatchd/vodwatchd/cmd/vodwatchd")
-		buildOnce.out, buildOnce.err = cmd.CombinedOutput()
-	})
-	if buildOnce.err != nil {
-		t.Fatalf("go build: %v\n%s", buildOnce.err, buildOnce.out)
-	}
-	return buildOnce.path
+	return built.Path(t)
 }
 
 // TestMain removes the built binary.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildOnce.path != "" {
-		os.RemoveAll(filepath.Dir(buildOnce.path))
-	}
+	built.Remove()
 	os.Exit(code)
 }
 

@@ -16,7 +16,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -37,13 +36,8 @@ const fileSize = 256 << 10
 // and it bounds how late the end of the drop is seen.
 const pollEvery = 200 * time.Millisecond
 
-// buildOnce builds the vodwatchd binary once per test process.
-var buildOnce struct {
-	sync.Once
-	dir, path string
-	err       error
-	out       []byte
-}
+// built is the vodwatchd binary, built once per test process.
+var built testutil.Binary
 
 // binary is the vodwatchd binary under test: VODWATCHD_BENCH_BINARY (an
 // earlier build, for a before/after comparison in one session), or this
@@ -53,28 +47,13 @@ func binary(tb testing.TB) string {
 	if p := os.Getenv("VODWATCHD_BENCH_BINARY"); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "vodwatchd-dropbench-")
-		if err != nil {
-			buildOnce.err = err
-			return
-		}
-		buildOnce.dir, buildOnce.path = dir, filepath.Join(dir, "vodwatchd")
-		cmd := exec.Command("go", "build", "-o", buildOnce.path, "github.com/vodwatchd/vodwatchd/cmd/vodwatchd")
-		buildOnce.out, buildOnce.err = cmd.CombinedOutput()
-	})
-	if buildOnce.err != nil {
-		tb.Fatalf("go build: %v\n%s", buildOnce.err, buildOnce.out)
-	}
-	return buildOnce.path
+	return built.Path(tb)
 }
 
 // TestMain removes the built binary.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildOnce.dir != "" {
-		os.RemoveAll(buildOnce.dir)
-	}
+	built.Remove()
 	os.Exit(code)
 }
 
