@@ -12,6 +12,7 @@ import (
 const (
 	WaitSettling       = "settling"              // size and mtime must stay unchanged for the settle window
 	WaitWriting        = "being written"         // it changed within the last second
+	WaitOpenWriter     = "open writer"           // quiet, but a process still holds it open for writing (local filesystems)
 	WaitCover          = "cover"                 // its rule pairs covers, and one may still arrive (cover_wait)
 	WaitMarker         = "ready marker"          // its rule's ready_marker does not exist yet
 	WaitQuietFolder    = "quiet folder"          // a .ts/.m4s-like file whose folder still changes (a bundle may claim it)
@@ -20,7 +21,7 @@ const (
 )
 
 // WaitReasons lists every reason, for metrics that exist from the start.
-var WaitReasons = []string{WaitSettling, WaitWriting, WaitCover, WaitMarker, WaitQuietFolder, WaitBundle, WaitBundleSettling}
+var WaitReasons = []string{WaitSettling, WaitWriting, WaitOpenWriter, WaitCover, WaitMarker, WaitQuietFolder, WaitBundle, WaitBundleSettling}
 
 // Waiting is a file the daemon has seen but not made a job of yet.
 type Waiting struct {
@@ -106,9 +107,10 @@ func (b *waitingBoard) counts() map[string]int {
 			counts[r] += n
 		}
 		if w.settler != nil {
-			settling, writing := w.settler.Counts()
+			settling, writing, open := w.settler.Counts()
 			counts[WaitSettling] += settling
 			counts[WaitWriting] += writing
+			counts[WaitOpenWriter] += open
 		}
 	}
 	return counts
@@ -126,8 +128,11 @@ func (b *waitingBoard) snapshot() ([]Waiting, map[string]int) {
 		files, _ := w.settler.Snapshot(maxWaitingShown)
 		for _, f := range files {
 			reason := WaitSettling
-			if f.Writing {
+			switch {
+			case f.Writing:
 				reason = WaitWriting
+			case f.OpenWriter:
+				reason = WaitOpenWriter
 			}
 			out = append(out, Waiting{Root: root, Rel: f.Rel, Reason: reason, Since: f.LastChange})
 		}

@@ -11,6 +11,7 @@ type Pending struct {
 	LastChange time.Time // last observed change (zero before the first)
 	Writing    bool      // changed within the last second: being written
 	Marker     bool      // stable, but the Ready condition does not hold yet
+	OpenWriter bool      // quiet, but a process still holds it open for writing
 }
 
 // writingFor is how recent a change must be for a file to count as being
@@ -21,20 +22,29 @@ func (e *entry) writing(now time.Time) bool {
 	return e.active && !e.waiting && now.Sub(e.lastChange) < writingFor
 }
 
-// Counts counts the files not yet stable: being written (changed within
-// the last second), and the others.
-func (s *Settler) Counts() (settling, writing int) {
+// openWriter reports whether the file has stayed quiet since it was found
+// still open for writing (a writer that paused; see heldOpen).
+func (e *entry) openWriter() bool {
+	return !e.openSince.IsZero() && !e.lastChange.After(e.openSince)
+}
+
+// Counts counts the files not yet stable: quiet but held open by a writer,
+// being written (changed within the last second), and the others.
+func (s *Settler) Counts() (settling, writing, openWriter int) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, e := range s.entries {
-		if e.writing(now) {
+		switch {
+		case e.openWriter(): // known quiet since found open: not "being written"
+			openWriter++
+		case e.writing(now):
 			writing++
-		} else {
+		default:
 			settling++
 		}
 	}
-	return settling, writing
+	return settling, writing, openWriter
 }
 
 // Snapshot returns up to limit of the files not yet stable, longest
@@ -45,7 +55,8 @@ func (s *Settler) Snapshot(limit int) ([]Pending, int) {
 	out := make([]Pending, 0, min(len(s.entries), limit))
 	total := len(s.entries)
 	for _, e := range s.entries {
-		out = append(out, Pending{Rel: e.rel, LastChange: e.lastChange, Writing: e.writing(now), Marker: e.waiting})
+		out = append(out, Pending{Rel: e.rel, LastChange: e.lastChange, Writing: !e.openWriter() && e.writing(now),
+			Marker: e.waiting, OpenWriter: e.openWriter()})
 	}
 	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {

@@ -85,6 +85,15 @@ func TestQuietButOpen(t *testing.T) {
 				}
 				return
 			case <-time.After(750 * time.Millisecond): // 3x the window
+				if tc.settleIn == 0 {
+					// status shows why it waits: an open writer, not settling.
+					files, _ := r.s.Snapshot(10)
+					settling, writing, open := r.s.Counts()
+					if len(files) != 1 || !files[0].OpenWriter || open != 1 || settling != 0 || writing != 0 {
+						t.Fatalf("while held open: snapshot %+v, counts settling %d writing %d open %d; want one open writer",
+							files, settling, writing, open)
+					}
+				}
 				if tc.settleIn != 0 {
 					select {
 					case <-r.out:
