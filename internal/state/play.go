@@ -138,35 +138,12 @@ func addPlayAndOutbox(tx *bolt.Tx) error {
 			return fmt.Errorf("create bucket %s: %w", b, err)
 		}
 	}
-	var ferr error
-	forEachInStage(tx, StageDone, func(id string) bool {
-		var j *Job
-		if j, ferr = getJob(tx, id); ferr != nil {
-			return false
-		}
-		ferr = putPlayIndexes(tx, nil, j)
-		return ferr == nil
-	})
-	return ferr
+	return forEachDoneJob(tx, func(j *Job) error { return putPlayIndexes(tx, nil, j) })
 }
 
 // Following returns the done jobs whose procedure is still processing.
 func (s *Store) Following(ctx context.Context) ([]*Job, error) {
-	var jobs []*Job
-	err := s.read(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bFollow).ForEach(func(k, _ []byte) error {
-			j, err := getJob(tx, string(k))
-			if err != nil {
-				return err
-			}
-			jobs = append(jobs, j)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("state: jobs being processed: %w", err)
-	}
-	return jobs, nil
+	return s.jobsIndexed(ctx, bFollow, "jobs being processed")
 }
 
 // ByFileID returns the done jobs whose media is fileID (several when

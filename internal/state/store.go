@@ -251,15 +251,24 @@ func addPostIndex(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
+	return forEachDoneJob(tx, func(j *Job) error {
+		if postPending(j) {
+			return b.Put([]byte(j.ID), nil)
+		}
+		return nil
+	})
+}
+
+// forEachDoneJob calls fn with every done job (for migrations that build
+// an index from them), stopping at the first error.
+func forEachDoneJob(tx *bolt.Tx, fn func(*Job) error) error {
 	var ferr error
 	forEachInStage(tx, StageDone, func(id string) bool {
 		var j *Job
 		if j, ferr = getJob(tx, id); ferr != nil {
 			return false
 		}
-		if postPending(j) {
-			ferr = b.Put([]byte(id), nil)
-		}
+		ferr = fn(j)
 		return ferr == nil
 	})
 	return ferr
@@ -268,9 +277,15 @@ func addPostIndex(tx *bolt.Tx) error {
 // PostPending returns the done jobs whose post-action has not run yet
 // (a crash or a failure left it), without reading every done job.
 func (s *Store) PostPending(ctx context.Context) ([]*Job, error) {
+	return s.jobsIndexed(ctx, bPost, "pending post-actions")
+}
+
+// jobsIndexed returns the jobs whose ids are the keys of the index bucket
+// ix (what names them in an error).
+func (s *Store) jobsIndexed(ctx context.Context, ix []byte, what string) ([]*Job, error) {
 	var jobs []*Job
 	err := s.read(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bPost).ForEach(func(k, _ []byte) error {
+		return tx.Bucket(ix).ForEach(func(k, _ []byte) error {
 			j, err := getJob(tx, string(k))
 			if err != nil {
 				return err
@@ -280,7 +295,7 @@ func (s *Store) PostPending(ctx context.Context) ([]*Job, error) {
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("state: pending post-actions: %w", err)
+		return nil, fmt.Errorf("state: %s: %w", what, err)
 	}
 	return jobs, nil
 }
