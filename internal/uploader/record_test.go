@@ -44,9 +44,9 @@ func TestChangesDuringASaveAreSavedTogether(t *testing.T) {
 				return r.locked(context.Background(), func() { o.Parts = append(o.Parts, Part{Number: n}) })
 			}
 			errs := make(chan error, 11)
-			go func() { errs <- add(1) }()
+			var wg sync.WaitGroup // all 11 senders, so errs is closed after the last
+			wg.Go(func() { errs <- add(1) })
 			<-g.first // the first Save is under way: the next ten wait for it
-			var wg sync.WaitGroup
 			returned := make(chan int, 10)
 			for n := 2; n <= 11; n++ {
 				wg.Go(func() {
