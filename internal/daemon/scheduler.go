@@ -246,7 +246,7 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job) 
 	// runJob ends at a resting stage (done, failed, quarantined, queued)
 	// unless the state refused to record it: then the record still says
 	// in flight, and nothing else would ever run the job again.
-	if after, err := s.d.store.Get(ctx, j.ID); err == nil && after.Stage.InFlight() {
+	if stage, err := s.d.store.StageOf(ctx, j.ID); err == nil && stage.InFlight() {
 		s.strand(j.ID)
 	}
 }

@@ -39,6 +39,17 @@ func (c *recordCache) get(id string, raw []byte) *Job {
 	return r.job.Clone()
 }
 
+// peek is get without the copy: the cached record itself, which the
+// caller must not change or keep, or nil.
+func (c *recordCache) peek(id string, raw []byte) *Job {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.m[id]; ok && bytes.Equal(r.raw, raw) {
+		return r.job
+	}
+	return nil
+}
+
 // put remembers j as the decoded form of raw (both kept as given: the
 // caller hands over copies).
 func (c *recordCache) put(id string, raw []byte, j *Job) {

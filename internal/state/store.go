@@ -532,6 +532,33 @@ func (s *Store) Get(ctx context.Context, id string) (*Job, error) {
 	return job, err
 }
 
+// StageOf returns the recorded stage of job id (its full id): what a
+// caller that only asks "where is this job now?" needs, read from the
+// decoded-record cache or, failing that, from the stage field alone, so
+// that the question costs no decoding of the whole record.
+func (s *Store) StageOf(ctx context.Context, id string) (Stage, error) {
+	var st Stage
+	err := s.read(ctx, func(tx *bolt.Tx) error {
+		v := tx.Bucket(bJobs).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("job %q: %w", id, ErrNotFound)
+		}
+		if j := s.records.peek(id, v); j != nil {
+			st = j.Stage
+			return nil
+		}
+		var rec struct {
+			Stage Stage `json:"stage"`
+		}
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("job %s: record unreadable: %w", id, err)
+		}
+		st = rec.Stage
+		return nil
+	})
+	return st, err
+}
+
 // ByPath returns the latest job for the file at rel under root.
 func (s *Store) ByPath(ctx context.Context, root, rel string) (*Job, bool, error) {
 	var job *Job

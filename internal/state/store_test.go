@@ -495,3 +495,36 @@ func TestSeen(t *testing.T) {
 		t.Fatalf("Seen(unknown) = %v %v", ok, err)
 	}
 }
+
+// TestStageOf: the stage alone is read right whether the record is in the
+// decoded-record cache (in flight) or not (settled, or a store opened
+// afresh), and an unknown id is ErrNotFound.
+func TestStageOf(t *testing.T) {
+	ctx := context.Background()
+	path := statePath(t)
+	s := openTest(t, path, Options{})
+	stages := []Stage{StageQueued, StageApplied, StageCommitting, StageDone, StageQuarantined}
+	ids := map[Stage]string{}
+	for i, st := range stages {
+		j := mustEnqueue(t, s, testKey(i), Attrs{})
+		driveTo(t, s, j.ID, st)
+		ids[st] = j.ID
+	}
+	check := func(s *Store) {
+		t.Helper()
+		for _, st := range stages {
+			got, err := s.StageOf(ctx, ids[st])
+			if err != nil || got != st {
+				t.Errorf("StageOf(%s job) = %q, %v", st, got, err)
+			}
+		}
+		if _, err := s.StageOf(ctx, "0123456789abcdef0123"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("StageOf(unknown) error %v, want ErrNotFound", err)
+		}
+	}
+	check(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	check(openTest(t, path, Options{})) // nothing cached
+}
