@@ -172,7 +172,7 @@ func TestRunMetricsAndReadiness(t *testing.T) {
 	if code := runMain(context.Background(), senv, []string{"status", "--config", cfgPath}); code != 0 {
 		t.Fatalf("status: exit %d\n%s", code, out.String())
 	}
-	for _, want := range []string{"daemon: bandwidth limit 2 MiB/s", "queue by priority empty", "clip1.mp4", "ready", "FileId ", "http://" + emu.Addr() + "/media/"} {
+	for _, want := range []string{"daemon: bandwidth limit 2 MiB/s", "active (small files: up to ", "queue by priority empty", "clip1.mp4", "ready", "FileId ", "http://" + emu.Addr() + "/media/"} {
 		if !strings.Contains(out.String(), want) {
 			t.Fatalf("status output lacks %q:\n%s", want, out.String())
 		}

@@ -291,8 +291,12 @@ func writeInfo(w io.Writer, in *control.DaemonInfo) {
 	if len(queue) > 0 {
 		q = strings.Join(queue, " ")
 	}
-	fmt.Fprintf(w, "daemon: bandwidth limit %s, rate %s, %d active, queue by priority %s\n",
-		throttle.FormatRate(in.BandwidthLimit), formatBytesRate(in.UploadRate), in.Active, q)
+	small := ""
+	if in.SmallLimit > 0 {
+		small = fmt.Sprintf(" (small files: up to %d at once)", in.SmallLimit)
+	}
+	fmt.Fprintf(w, "daemon: bandwidth limit %s, rate %s, %d active%s, queue by priority %s\n",
+		throttle.FormatRate(in.BandwidthLimit), formatBytesRate(in.UploadRate), in.Active, small, q)
 	if in.StateError != "" {
 		fmt.Fprintf(w, "daemon: STATE NOT WRITABLE (%s): no new jobs are taken until it is\n", in.StateError)
 	}

@@ -161,19 +161,7 @@ func New(cfg Config) *Controller {
 func (c *Controller) Acquire(ctx context.Context) (Ticket, error) {
 	for {
 		c.mu.Lock()
-		if c.inFlight < c.limit {
-			c.inFlight++
-			c.peak = max(c.peak, c.inFlight)
-			var t Ticket
-			if c.cur.members < c.cur.target {
-				if c.cur.members == 0 {
-					// The round starts with its first request: the time
-					// before (a caller's setup) is not the pipe's.
-					c.cur.start, c.cur.startBytes = c.cfg.Now(), c.bytes
-				}
-				c.cur.members++
-				t.round = c.cur.id
-			}
+		if t, ok := c.take(); ok {
 			c.mu.Unlock()
 			return t, nil
 		}
@@ -185,6 +173,34 @@ func (c *Controller) Acquire(ctx context.Context) (Ticket, error) {
 			return Ticket{}, context.Cause(ctx)
 		}
 	}
+}
+
+// TryAcquire takes a slot if one is free now, for a caller that must not
+// wait (a dispatcher going through its queue).
+func (c *Controller) TryAcquire() (Ticket, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.take()
+}
+
+// take takes a free slot. The caller holds mu.
+func (c *Controller) take() (Ticket, bool) {
+	if c.inFlight >= c.limit {
+		return Ticket{}, false
+	}
+	c.inFlight++
+	c.peak = max(c.peak, c.inFlight)
+	var t Ticket
+	if c.cur.members < c.cur.target {
+		if c.cur.members == 0 {
+			// The round starts with its first request: the time
+			// before (a caller's setup) is not the pipe's.
+			c.cur.start, c.cur.startBytes = c.cfg.Now(), c.bytes
+		}
+		c.cur.members++
+		t.round = c.cur.id
+	}
+	return t, true
 }
 
 // Release frees the slot that t was acquired with. s reports the request;

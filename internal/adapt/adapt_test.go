@@ -305,3 +305,27 @@ func TestEstimateReportsThePipe(t *testing.T) {
 		t.Errorf("duration estimate %s for a %s round trip", d, p.latency)
 	}
 }
+
+// TestTryAcquireNeverWaits: TryAcquire takes free slots up to the limit,
+// refuses at once when the gate is full, and counts like Acquire.
+func TestTryAcquireNeverWaits(t *testing.T) {
+	c := New(Config{Initial: 3, Min: 3, Max: 3})
+	var held []Ticket
+	for i := range 3 {
+		tk, ok := c.TryAcquire()
+		if !ok {
+			t.Fatalf("TryAcquire %d refused with %d of 3 in flight", i, c.InFlight())
+		}
+		held = append(held, tk)
+	}
+	if _, ok := c.TryAcquire(); ok {
+		t.Fatal("TryAcquire took a fourth slot of three")
+	}
+	c.Release(held[0], Sample{})
+	if _, ok := c.TryAcquire(); !ok {
+		t.Fatal("TryAcquire refused after a Release")
+	}
+	if c.InFlight() != 3 || c.Peak() != 3 {
+		t.Fatalf("in flight %d, peak %d; want 3, 3", c.InFlight(), c.Peak())
+	}
+}

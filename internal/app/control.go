@@ -31,7 +31,7 @@ func (a *App) info(ctx context.Context) (control.DaemonInfo, error) {
 	}
 	line := a.StatusLine(ctx)
 	in := control.DaemonInfo{BandwidthLimit: a.schedule.Limit(), UploadRate: a.group.Global().Rate(),
-		Active: line.Active, QueueByPriority: map[string]int{}}
+		Active: line.Active, SmallLimit: a.d.SmallLimit(), QueueByPriority: map[string]int{}}
 	for p, n := range byPriority {
 		in.QueueByPriority[strconv.Itoa(p)] = n
 	}

@@ -127,6 +127,10 @@ type Upload struct {
 	APIRate            float64 // requests/s per API action
 	SmallFileThreshold int64   // jobs below this size may use the reserved workers
 	SmallWorkers       int     // workers reserved for small jobs (of Workers)
+	// SmallFilesInFlight caps the small jobs (below SmallFileThreshold)
+	// uploaded at once: their count adapts between Workers and this cap to
+	// the measured round trip and rate. At or below Workers it is fixed.
+	SmallFilesInFlight int
 }
 
 // Retries bounds how a failing job is retried.

@@ -153,6 +153,8 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`config.yaml:1:9: listen: bad address "9180": need host:port`}},
 		{"bad endpoint", "vod:\n  endpoint: https://vod.example.com/\n" + minimalWatch,
 			[]string{`config.yaml:2:13: vod.endpoint: bad endpoint "https://vod.example.com/"`}},
+		{"zero small files in flight", "upload:\n  small_files_in_flight: 0\n" + minimalWatch,
+			[]string{`config.yaml:2:26: upload.small_files_in_flight: `}},
 		{"small workers", "upload:\n  workers: 2\n  small_workers: 2\n" + minimalWatch,
 			[]string{`config.yaml:2:3: upload.small_workers: (2) must be less than workers (2)`}},
 		{"bad bool", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n        dedupe: sometimes\n",
@@ -305,7 +307,7 @@ func TestDefaultsAndPaths(t *testing.T) {
 		t.Errorf("top-level defaults: state %q listen %q region %q cred %q", cfg.State, cfg.Listen, cfg.VOD.Region, cfg.VOD.Credentials.Kind)
 	}
 	u := cfg.Upload
-	if u.Workers != 4 || u.PartsInFlight != 32 || u.ObjectsInFlight != 128 || u.PartSize != 8<<20 || u.APIRate != 50 || u.SmallWorkers != 1 || u.Retries.MaxAttempts != 5 {
+	if u.Workers != 4 || u.PartsInFlight != 32 || u.ObjectsInFlight != 128 || u.PartSize != 8<<20 || u.APIRate != 50 || u.SmallWorkers != 1 || u.SmallFilesInFlight != 32 || u.Retries.MaxAttempts != 5 {
 		t.Errorf("upload defaults: %+v", u)
 	}
 	if w.Mode != ModeAuto || w.Settle != 5*time.Second || w.RescanInterval != 5*time.Minute {

@@ -35,7 +35,7 @@ func defaultConfig() *Config {
 			Workers: 4, PartsInFlight: 32, ObjectsInFlight: 128, PartSize: 8 << 20, MultipartThreshold: 16 << 20,
 			Location: time.Local,
 			Retries:  Retries{MaxAttempts: 5, InitialBackoff: 2 * time.Second, MaxBackoff: 5 * time.Minute},
-			APIRate:  50, SmallFileThreshold: 16 << 20, SmallWorkers: -1,
+			APIRate:  50, SmallFileThreshold: 16 << 20, SmallWorkers: -1, SmallFilesInFlight: 32,
 		},
 	}
 }
@@ -231,9 +231,10 @@ func (d *decoder) decodeUpload(n *yaml.Node, field string, u *Upload) {
 				"max_backoff":     set(d, &u.Retries.MaxBackoff, cDuration),
 			})
 		},
-		"api_rate":             set(d, &u.APIRate, cFloatRate),
-		"small_file_threshold": set(d, &u.SmallFileThreshold, cSize),
-		"small_workers":        set(d, &u.SmallWorkers, cCount),
+		"api_rate":              set(d, &u.APIRate, cFloatRate),
+		"small_file_threshold":  set(d, &u.SmallFileThreshold, cSize),
+		"small_workers":         set(d, &u.SmallWorkers, cCount),
+		"small_files_in_flight": set(d, &u.SmallFilesInFlight, cPositive),
 	})
 }
 

@@ -9,9 +9,10 @@ import (
 // DaemonInfo is what the running daemon says of itself beside its jobs:
 // its throughput controls and its queue.
 type DaemonInfo struct {
-	BandwidthLimit  int64          `json:"bandwidth_limit"` // bytes/s in force, 0 = unlimited
-	UploadRate      float64        `json:"upload_rate"`     // bytes/s over the last seconds
-	Active          int            `json:"active"`          // uploads in progress
+	BandwidthLimit  int64          `json:"bandwidth_limit"`       // bytes/s in force, 0 = unlimited
+	UploadRate      float64        `json:"upload_rate"`           // bytes/s over the last seconds
+	Active          int            `json:"active"`                // uploads in progress
+	SmallLimit      int            `json:"small_limit,omitempty"` // small jobs allowed at once now (adaptive; 0: fixed at workers)
 	QueueByPriority map[string]int `json:"queue_by_priority"`
 	StateError      string         `json:"state_error,omitempty"` // why the state cannot be written, if so
 	Hooks           *HookInfo      `json:"hooks,omitempty"`       // the hook outbox (hooks.go)

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/vodwatchd/vodwatchd/internal/adapt"
+	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
@@ -28,6 +30,18 @@ type scheduler struct {
 	// run again, from their checkpoint, once the state takes writes.
 	stranded map[string]time.Time
 	wake     chan struct{}
+
+	// gate adapts how many small jobs run at once (smallGate); gateFor is
+	// the workers and cap it was made for.
+	gate    *adapt.Controller
+	gateFor [2]int
+}
+
+// smallLease is a small job's slot in the scheduler's adaptive gate.
+type smallLease struct {
+	gate   *adapt.Controller
+	ticket adapt.Ticket
+	start  time.Time
 }
 
 func newScheduler(d *Daemon) *scheduler {
@@ -183,7 +197,10 @@ func (s *scheduler) dueStranded(ctx context.Context, queued []*state.Job) []*sta
 }
 
 // dispatch starts as many queued jobs as the worker limits allow and
-// returns the rest, in order.
+// returns the rest, in order. Small jobs (below small_file_threshold) are
+// bound by round trips, not bandwidth: with small_files_in_flight above
+// workers they run through an adaptive gate (smallGate) instead of the
+// workers, and large jobs keep their workers (less the reserved ones).
 func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*state.Job) []*state.Job {
 	up := s.d.cfg().Upload
 	workers := max(up.Workers, 1)
@@ -191,21 +208,67 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 	small := up.SmallFileThreshold
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	gate := s.smallGate(up)
 	rest := queue[:0]
 	for _, j := range queue {
-		if len(s.running) >= workers {
+		isSmall := small > 0 && j.Bytes < small
+		var lease *smallLease
+		switch {
+		case gate != nil && isSmall:
+			t, ok := gate.TryAcquire()
+			if !ok {
+				rest = append(rest, j)
+				continue
+			}
+			lease = &smallLease{gate: gate, ticket: t, start: time.Now()} // the pipe's time, not the daemon's clock
+		case gate != nil:
+			if s.bigRunning(small) >= workers-reserved {
+				rest = append(rest, j)
+				continue
+			}
+		case len(s.running) >= workers:
 			rest = append(rest, j)
 			continue
-		}
-		if reserved > 0 && small > 0 && j.Bytes >= small && s.bigRunning(small) >= workers-reserved {
+		case reserved > 0 && small > 0 && j.Bytes >= small && s.bigRunning(small) >= workers-reserved:
 			rest = append(rest, j) // the remaining slots are kept for small jobs
 			continue
 		}
 		s.running[j.ID] = j.Bytes
 		wg.Add(1)
-		go s.work(ctx, wg, j)
+		go s.work(ctx, wg, j, lease)
 	}
 	return rest
+}
+
+// smallGate returns the gate of small jobs: its limit starts at workers
+// (what served before it) and follows the measured bandwidth-delay product
+// up to small_files_in_flight, like the parts of one upload (internal/adapt).
+// It is nil when that cap is not above workers (a fixed count, the
+// workers') or there is no small_file_threshold. A reload that changes
+// either starts a new gate; jobs running keep their slot in the old one.
+// The caller holds s.mu.
+func (s *scheduler) smallGate(up config.Upload) *adapt.Controller {
+	workers := max(up.Workers, 1)
+	if up.SmallFileThreshold <= 0 || up.SmallFilesInFlight <= workers {
+		s.gate = nil
+		return nil
+	}
+	if key := [2]int{workers, up.SmallFilesInFlight}; s.gate == nil || s.gateFor != key {
+		s.gate = adapt.New(adapt.Config{Min: workers, Initial: workers, Max: up.SmallFilesInFlight})
+		s.gateFor = key
+	}
+	return s.gate
+}
+
+// smallLimit returns the small jobs' current limit and how many run, or
+// zeros when there is no gate.
+func (s *scheduler) smallLimit() (limit, inFlight int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate == nil {
+		return 0, 0
+	}
+	return s.gate.Limit(), s.gate.InFlight()
 }
 
 func (s *scheduler) bigRunning(threshold int64) int {
@@ -218,9 +281,17 @@ func (s *scheduler) bigRunning(threshold int64) int {
 	return n
 }
 
-func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job) {
+func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job, lease *smallLease) {
 	defer wg.Done()
+	uploaded := false // the job ran to done: its duration measures the pipe
 	defer func() {
+		if lease != nil {
+			var sample adapt.Sample
+			if uploaded {
+				sample = adapt.Sample{Bytes: max(j.Bytes, 1), Start: lease.start, End: time.Now()}
+			}
+			lease.gate.Release(lease.ticket, sample)
+		}
 		s.mu.Lock()
 		delete(s.running, j.ID)
 		s.mu.Unlock()
@@ -246,9 +317,11 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job) 
 	// runJob ends at a resting stage (done, failed, quarantined, queued)
 	// unless the state refused to record it: then the record still says
 	// in flight, and nothing else would ever run the job again.
-	if stage, err := s.d.store.StageOf(ctx, j.ID); err == nil && stage.InFlight() {
+	stage, err := s.d.store.StageOf(ctx, j.ID)
+	if err == nil && stage.InFlight() {
 		s.strand(j.ID)
 	}
+	uploaded = err == nil && stage == state.StageDone && fresh.Stage != state.StageDone
 }
 
 // runnable reports whether a job has work to do now.
@@ -300,7 +373,7 @@ func (s *scheduler) duePosts(ctx context.Context, wg *sync.WaitGroup) {
 		s.running[id] = 0
 		s.mu.Unlock()
 		wg.Add(1)
-		go s.work(ctx, wg, j)
+		go s.work(ctx, wg, j, nil)
 	}
 }
 
