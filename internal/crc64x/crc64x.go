@@ -103,59 +103,59 @@ func (d *digest) BlockSize() int {
 func (d *digest) Sum(in []byte) []byte { return binary.BigEndian.AppendUint64(in, d.crc) }
 
 // Combine returns the CRC of A||B given crc1 = CRC(A), crc2 = CRC(B) and
-// len2 = len(B). It runs in O(log len2) 64x64 GF(2) matrix squarings
-// (the zlib crc32_combine method, adapted to 64 bits).
+// len2 = len(B): crc1 times x^(8*len2) mod P, plus crc2 (the method of
+// zlib 1.2.12's crc32_combine, in 64 bits). x^(8*len2) is a product of
+// the precomputed powers x^(2^k), so a call costs O(log len2) carry-less
+// multiplications of 64-bit polynomials, a few microseconds: a manifest's
+// thousand parts combine in milliseconds.
 func Combine(crc1, crc2 uint64, len2 int64) uint64 {
 	if len2 <= 0 {
 		return crc1
 	}
-	// odd is the operator for one zero bit; even for two; squaring doubles.
-	var odd, even [64]uint64
-	odd[0] = poly
-	row := uint64(1)
-	for n := 1; n < 64; n++ {
-		odd[n] = row
-		row <<= 1
-	}
-	square(&even, &odd) // two zero bits
-	square(&odd, &even) // four zero bits
-
-	// Apply len2 zero bytes to crc1: first square gives one zero byte.
-	for {
-		square(&even, &odd)
-		if len2&1 != 0 {
-			crc1 = times(&even, crc1)
-		}
-		len2 >>= 1
-		if len2 == 0 {
-			break
-		}
-		square(&odd, &even)
-		if len2&1 != 0 {
-			crc1 = times(&odd, crc1)
-		}
-		len2 >>= 1
-		if len2 == 0 {
-			break
-		}
-	}
-	return crc1 ^ crc2
+	return mulModP(xPow8n(uint64(len2)), crc1) ^ crc2
 }
 
-// times multiplies the GF(2) matrix mat by the vector vec.
-func times(mat *[64]uint64, vec uint64) uint64 {
-	var sum uint64
-	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
-		if vec&1 != 0 {
-			sum ^= mat[i]
+// one is the polynomial 1 (x^0) in reflected order.
+const one = uint64(1) << 63
+
+// xPow2k[k] is x^(2^k) mod P, reflected: k up to 3 + 63, for any int64
+// length in bytes.
+var xPow2k = func() (t [67]uint64) {
+	t[0] = one >> 1 // x^1
+	for k := 1; k < len(t); k++ {
+		t[k] = mulModP(t[k-1], t[k-1])
+	}
+	return t
+}()
+
+// xPow8n returns x^(8n) mod P, reflected.
+func xPow8n(n uint64) uint64 {
+	p, k := one, 3 // 8n bits: start at x^(2^3)
+	for ; n != 0; n, k = n>>1, k+1 {
+		if n&1 != 0 {
+			p = mulModP(xPow2k[k], p)
 		}
 	}
-	return sum
+	return p
 }
 
-// square sets dst = src * src.
-func square(dst, src *[64]uint64) {
-	for n := 0; n < 64; n++ {
-		dst[n] = times(src, src[n])
+// mulModP returns a times b mod P, both reflected.
+func mulModP(a, b uint64) uint64 {
+	var p uint64
+	for m := one; ; m >>= 1 {
+		if a&m != 0 {
+			p ^= b
+			if a&(m-1) == 0 {
+				return p
+			}
+		}
+		if b&1 != 0 {
+			b = b>>1 ^ poly
+		} else {
+			b >>= 1
+		}
+		if m == 1 {
+			return p
+		}
 	}
 }

@@ -104,3 +104,70 @@ func BenchmarkCombine(b *testing.B) {
 		Combine(uint64(i), 12345, 8<<20)
 	}
 }
+
+// TestCombineHugeLengths checks Combine against zlib's older method (GF(2)
+// matrix squaring, kept here as the reference) at lengths no test can
+// checksum directly, up to the largest int64.
+func TestCombineHugeLengths(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	lengths := []int64{1, 7, 8 << 20, 5 << 40, 1<<61 + 12345, 1<<62 + 1, 1<<63 - 1}
+	for range 50 {
+		lengths = append(lengths, r.Int64())
+	}
+	for _, n := range lengths {
+		a, b := r.Uint64(), r.Uint64()
+		if got, want := Combine(a, b, n), combineMatrix(a, b, n); got != want {
+			t.Errorf("Combine(%#x, %#x, %d) = %#x, the matrix method gives %#x", a, b, n, got, want)
+		}
+	}
+}
+
+// combineMatrix is zlib's crc32_combine before 1.2.12, in 64 bits: O(log
+// len2) squarings of 64x64 GF(2) matrices.
+func combineMatrix(crc1, crc2 uint64, len2 int64) uint64 {
+	if len2 <= 0 {
+		return crc1
+	}
+	var odd, even [64]uint64
+	odd[0] = poly
+	row := uint64(1)
+	for n := 1; n < 64; n++ {
+		odd[n] = row
+		row <<= 1
+	}
+	square(&even, &odd)
+	square(&odd, &even)
+	for {
+		square(&even, &odd)
+		if len2&1 != 0 {
+			crc1 = times(&even, crc1)
+		}
+		if len2 >>= 1; len2 == 0 {
+			break
+		}
+		square(&odd, &even)
+		if len2&1 != 0 {
+			crc1 = times(&odd, crc1)
+		}
+		if len2 >>= 1; len2 == 0 {
+			break
+		}
+	}
+	return crc1 ^ crc2
+}
+
+func times(mat *[64]uint64, vec uint64) uint64 {
+	var sum uint64
+	for i := 0; vec != 0; i, vec = i+1, vec>>1 {
+		if vec&1 != 0 {
+			sum ^= mat[i]
+		}
+	}
+	return sum
+}
+
+func square(dst, src *[64]uint64) {
+	for n := range 64 {
+		dst[n] = times(src, src[n])
+	}
+}
