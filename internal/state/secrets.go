@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -144,8 +145,10 @@ func (s *Store) DeleteSecret(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("delete secret of job %s: %w", id, err)
+	// One unlink (os.Remove tries rmdir after it fails): most jobs never
+	// had a certificate file, and every finished job asks.
+	if err := syscall.Unlink(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("delete secret of job %s: %w", id, &fs.PathError{Op: "unlink", Path: p, Err: err})
 	}
 	return nil
 }
