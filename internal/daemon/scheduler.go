@@ -35,6 +35,7 @@ type scheduler struct {
 	// the workers and cap it was made for.
 	gate    *adapt.Controller
 	gateFor [2]int
+	leased  int // small jobs running with a slot of any gate (old ones included)
 }
 
 // smallLease is a small job's slot in the scheduler's adaptive gate.
@@ -215,11 +216,18 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 		var lease *smallLease
 		switch {
 		case gate != nil && isSmall:
+			// leased bounds the jobs of every gate: after a reload that
+			// made a new one, those still running in the old count too.
+			if s.leased >= up.SmallFilesInFlight {
+				rest = append(rest, j)
+				continue
+			}
 			t, ok := gate.TryAcquire()
 			if !ok {
 				rest = append(rest, j)
 				continue
 			}
+			s.leased++
 			lease = &smallLease{gate: gate, ticket: t, start: time.Now()} // the pipe's time, not the daemon's clock
 		case gate != nil:
 			if s.bigRunning(small) >= workers-reserved {
@@ -245,7 +253,8 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 // up to small_files_in_flight, like the parts of one upload (internal/adapt).
 // It is nil when that cap is not above workers (a fixed count, the
 // workers') or there is no small_file_threshold. A reload that changes
-// either starts a new gate; jobs running keep their slot in the old one.
+// either starts a new gate; jobs running keep their slot in the old one,
+// and dispatch counts them against the cap until they end.
 // The caller holds s.mu.
 func (s *scheduler) smallGate(up config.Upload) *adapt.Controller {
 	workers := max(up.Workers, 1)
@@ -293,6 +302,9 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job, 
 			lease.gate.Release(lease.ticket, sample)
 		}
 		s.mu.Lock()
+		if lease != nil {
+			s.leased--
+		}
 		delete(s.running, j.ID)
 		s.mu.Unlock()
 		s.poke()
