@@ -205,7 +205,13 @@ func TestWebhookReceiverDownDeliveredLaterWithSameKeyAcrossRestart(t *testing.T)
 	st = openStore(t, path)
 	defer st.Close()
 	ob := st.Outbox()
-	runUntil(t, newDispatcher(t, ob, hs, nil, 10), func() bool { _, bodies, _ := rc.snapshot(); return len(bodies) == 1 })
+	// Until the delivery is recorded, not only received: stopped between
+	// the two, the dispatcher would (rightly) send it once more later.
+	runUntil(t, newDispatcher(t, ob, hs, nil, 10), func() bool {
+		_, bodies, _ := rc.snapshot()
+		stats, err := ob.Stats(context.Background())
+		return len(bodies) == 1 && err == nil && stats.Pending == 0
+	})
 	keys, _, _ := rc.snapshot()
 	if len(keys) != 5 {
 		t.Fatalf("%d requests, want 4 failed + 1 delivered", len(keys))
