@@ -125,8 +125,8 @@ type Upload struct {
 	Location           *time.Location // time zone of the schedule; default Local
 	Retries            Retries
 	APIRate            float64 // requests/s per API action
-	SmallFileThreshold int64   // jobs below this size may use the reserved workers
-	SmallWorkers       int     // workers reserved for small jobs (of Workers)
+	SmallFileThreshold int64   // jobs below this size are small (SmallFilesInFlight, SmallWorkers)
+	SmallWorkers       int     // workers kept from large jobs (of Workers)
 	// SmallFilesInFlight caps the small jobs (below SmallFileThreshold)
 	// uploaded at once: their count adapts between Workers and this cap to
 	// the measured round trip and rate. At or below Workers it is fixed.

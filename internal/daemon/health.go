@@ -117,10 +117,7 @@ type Snapshot struct {
 	StateReadable bool
 	Stages        map[state.Stage]int // jobs by stage
 	Active        int                 // uploads in flight
-	// SmallLimit is how many small jobs may run at once now (the adaptive
-	// gate's limit; 0 when small_files_in_flight does not exceed workers).
-	SmallLimit int
-	Watches    []WatchHealth // one per configured watch, in order
+	Watches       []WatchHealth       // one per configured watch, in order
 }
 
 // Pending counts the jobs that could make progress now.
@@ -139,21 +136,18 @@ type WatchHealth struct {
 // SmallLimit is how many small jobs may run at once now: the adaptive
 // gate's limit, 0 when their count is fixed at workers.
 func (d *Daemon) SmallLimit() int {
-	limit, _ := d.sched.smallLimit()
-	return limit
+	return d.sched.smallLimit()
 }
 
 // Snapshot reads the daemon's condition (the state's counts with ctx).
 func (d *Daemon) Snapshot(ctx context.Context) Snapshot {
 	counts, err := d.store.Stats(ctx)
 	active := d.sched.active()
-	smallLimit, _ := d.sched.smallLimit()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := Snapshot{
 		Heartbeat: d.health.heartbeat, LastProgress: d.health.lastProgress, LastUpload: d.health.lastUpload,
 		StateError: d.health.stateErr, StateReadable: err == nil, Stages: counts, Active: active,
-		SmallLimit: smallLimit,
 	}
 	for _, c := range d.cfg().Watch {
 		s.Watches = append(s.Watches, d.rootHealth(c.Path))

@@ -269,15 +269,15 @@ func (s *scheduler) smallGate(up config.Upload) *adapt.Controller {
 	return s.gate
 }
 
-// smallLimit returns the small jobs' current limit and how many run, or
-// zeros when there is no gate.
-func (s *scheduler) smallLimit() (limit, inFlight int) {
+// smallLimit returns the small jobs' current limit, 0 when there is no
+// gate.
+func (s *scheduler) smallLimit() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gate == nil {
-		return 0, 0
+		return 0
 	}
-	return s.gate.Limit(), s.gate.InFlight()
+	return s.gate.Limit()
 }
 
 func (s *scheduler) bigRunning(threshold int64) int {

@@ -43,7 +43,7 @@ func TestSmallFilesInFlightAdapt(t *testing.T) {
 				for ctx.Err() == nil {
 					s := h.d.Snapshot(context.Background())
 					mu.Lock()
-					peak, peakLimit = max(peak, s.Active), max(peakLimit, s.SmallLimit)
+					peak, peakLimit = max(peak, s.Active), max(peakLimit, h.d.SmallLimit())
 					mu.Unlock()
 					time.Sleep(5 * time.Millisecond)
 				}
