@@ -156,20 +156,22 @@ func (w *Watcher) Run(ctx context.Context) error {
 	return nil
 }
 
-// waitRoot reports a missing root and polls until it is present.
+// waitRoot reports a missing root and polls until it is present. A reason
+// that changes while waiting (gone, then a symlink put in its place, then
+// a file) is reported again, so /readyz never shows a stale one.
 func (w *Watcher) waitRoot(ctx context.Context) error {
-	reported := false
+	reported := ""
 	for {
 		ok, why := w.rootPresent()
 		if ok {
 			return nil
 		}
-		if !reported {
+		if why != reported {
 			w.log.Warn("watch root missing; waiting for it", "root", w.root, "reason", why)
 			if err := w.emit(ctx, Event{Kind: State, RootStatus: RootMissing, Reason: why}); err != nil {
 				return err
 			}
-			reported = true
+			reported = why
 		}
 		if err := sleep(ctx, w.cfg.RootCheckInterval); err != nil {
 			return err

@@ -260,6 +260,43 @@ func TestRootMovedAwayAndBack(t *testing.T) {
 	}
 }
 
+// TestRootMissingReasonFollowsChanges: while a root is waited for, a new
+// reason (gone, then a symlink put in its place) is reported again, not
+// only the first one (a stale "missing" hid the symlink from /readyz).
+func TestRootMissingReasonFollowsChanges(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "drop")
+	writeFile(t, filepath.Join(root, "a.mp4"), "a")
+	h := startWatcher(t, root, nil)
+	h.waitScan("startup", 1)
+	elsewhere := filepath.Join(base, "elsewhere")
+	if err := os.Rename(root, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	missing := func(substr string) func([]Event) bool {
+		return func(evs []Event) bool {
+			for _, e := range evs {
+				if e.Kind == State && e.RootStatus == RootMissing && strings.Contains(e.Reason, substr) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	h.waitFor("root missing", 10*time.Second, missing("missing"))
+	if err := os.Symlink(elsewhere, root); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("root reported as a symlink", 10*time.Second, missing("symlink"))
+	if err := os.Remove(root); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(root, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("root reported as not a folder", 10*time.Second, missing("not a folder"))
+}
+
 func TestRootMissingAtStartIsWaitedFor(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "later")
 	h := startWatcher(t, root, nil)
