@@ -74,19 +74,24 @@ const progressEvery = time.Second
 // mayWait reports whether the checkpoint cp, of stage, can go unwritten
 // for now: nothing in it must be durable before the next remote side
 // effect. That is an empty checkpoint where none was ever recorded (a job
-// about to apply for its first session), whole objects that finished
-// since the last record (sent again after a crash; the record before
-// CommitUpload carries them), and CommitUpload's answer (the done record
-// written next carries it; a crash before that settles the commit, see
-// settleCommit). Anything else, and every new session, multipart upload or
-// commit about to be sent, is written at once.
+// about to apply for its first session), a new session not worth resuming
+// and whatever it finished so far (see disposable), whole objects that
+// finished since the last record (sent again after a crash; the record
+// before CommitUpload carries them), and CommitUpload's answer (the done
+// record written next carries it; a crash before that settles the commit,
+// see settleCommit). Anything else, and every multipart upload or commit
+// about to be sent, is written at once.
 func (p *jobProgress) mayWait(stage state.Stage, cp *uploader.Checkpoint) bool {
 	switch {
 	case stage == state.StageQueued:
 		return !p.recorded && p.lastStage == state.StageQueued && cp.SessionKey == "" && len(cp.Objects) == 0
 	case cp.Result != nil:
 		return p.lastStage == state.StageCommitting && stage == state.StageCommitting
-	case cp.Committing || cp.SessionKey != p.written.session || len(cp.Objects) != len(p.written.objects):
+	case cp.Committing:
+		return false
+	case cp.SessionKey != p.written.session:
+		return p.disposable(cp)
+	case len(cp.Objects) != len(p.written.objects):
 		return false
 	case p.d.now().Sub(p.wroteAt) >= progressEvery:
 		return false
@@ -98,6 +103,25 @@ func (p *jobProgress) mayWait(stage state.Stage, cp *uploader.Checkpoint) bool {
 		}
 	}
 	return true
+}
+
+// disposable reports whether cp's session is one that a crash may lose:
+// no multipart upload (nothing to abort or resume), younger than
+// progressEvery (a small file's, over in milliseconds), and no commit sent
+// for the job. Its certificate is not kept either (saveCert), so a record
+// of it could not be resumed: after a crash the job applies for a new
+// session, as it does when the crash comes between ApplyUpload and any
+// record. The record before CommitUpload is the first to name it.
+func (p *jobProgress) disposable(cp *uploader.Checkpoint) bool {
+	return !p.commitSent && p.lastStage != state.StageCommitting && !hasMultipart(cp) &&
+		cp.SessionKey == p.sessionFor && p.d.now().Sub(p.sessionAt) < progressEvery
+}
+
+// noteSession starts the clock of a session first seen now.
+func (p *jobProgress) noteSession(cp *uploader.Checkpoint) {
+	if cp.SessionKey != "" && cp.SessionKey != p.sessionFor {
+		p.sessionFor, p.sessionAt = cp.SessionKey, p.d.now()
+	}
 }
 
 // stageOf tells which stage a checkpoint is in.
@@ -120,6 +144,7 @@ func stageOf(cp *uploader.Checkpoint) state.Stage {
 func (p *jobProgress) Save(ctx context.Context, cp *uploader.Checkpoint) error {
 	ctx = context.WithoutCancel(ctx)
 	stage := stageOf(cp)
+	p.noteSession(cp)
 	if stage == state.StageCommitting && !p.commitSent && p.lastStage != state.StageCommitting && cp.Result == nil {
 		// The last moment to notice a file that changed after it was
 		// taken: nothing is committed for it.
@@ -193,9 +218,6 @@ func (p *jobProgress) saveCert(ctx context.Context, cp *uploader.Checkpoint) err
 	if cp.Cert == nil || cp.SessionKey == "" || cp.SessionKey == p.certFor {
 		return nil
 	}
-	if p.sessionFor != cp.SessionKey {
-		p.sessionFor, p.sessionAt = cp.SessionKey, p.d.now()
-	}
 	if !hasMultipart(cp) && p.d.now().Sub(p.sessionAt) < progressEvery {
 		return nil
 	}
@@ -211,24 +233,9 @@ func (p *jobProgress) saveCert(ctx context.Context, cp *uploader.Checkpoint) err
 	return nil
 }
 
-// moveTo updates the job to stage, passing through applied when the store
-// does not allow the direct move (for example queued -> uploading).
+// moveTo updates the job to stage in one write.
 func (p *jobProgress) moveTo(ctx context.Context, stage state.Stage, mutate func(*state.Job)) error {
-	again := false
 	_, err := p.d.store.Update(ctx, p.id, func(n *state.Job) error {
-		again = false // Update may call fn more than once
-		if !state.CanMove(n.Stage, stage) && state.CanMove(n.Stage, state.StageApplied) {
-			n.Stage, again = state.StageApplied, true
-			return nil
-		}
-		n.Stage = stage
-		mutate(n)
-		return nil
-	})
-	if err != nil || !again {
-		return err
-	}
-	_, err = p.d.store.Update(ctx, p.id, func(n *state.Job) error {
 		n.Stage = stage
 		mutate(n)
 		return nil

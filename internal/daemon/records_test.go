@@ -11,11 +11,12 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
-// TestSmallFileRecords: a small file's job is written queued, applied
-// (before its PUT), committing (before its CommitUpload) and done, once
-// each: no record of the finished PUT or of the commit's answer on its
-// own, no certificate file, no post-action record for keep. Every record
-// before a remote side effect is still there.
+// TestSmallFileRecords: a small file's job is written queued, committing
+// (before its CommitUpload) and done, once each: no record of its session
+// (not worth resuming: applied for again after a crash), of the finished
+// PUT or of the commit's answer on their own, no certificate file, no
+// post-action record for keep. The record before the one remote side
+// effect that must never repeat, CommitUpload, is still there.
 func TestSmallFileRecords(t *testing.T) {
 	h := startHarness(t, "")
 	h.write("small.mp4", 100<<10)
@@ -24,7 +25,7 @@ func TestSmallFileRecords(t *testing.T) {
 	for _, tr := range j.History {
 		stages = append(stages, tr.To)
 	}
-	want := []state.Stage{state.StageQueued, state.StageApplied, state.StageCommitting, state.StageDone}
+	want := []state.Stage{state.StageQueued, state.StageCommitting, state.StageDone}
 	if len(stages) != len(want) {
 		t.Fatalf("history %v, want %v", stages, want)
 	}
@@ -32,6 +33,9 @@ func TestSmallFileRecords(t *testing.T) {
 		if stages[i] != want[i] {
 			t.Fatalf("history %v, want %v", stages, want)
 		}
+	}
+	if j.Started.IsZero() || j.Started.After(j.Finished) {
+		t.Fatalf("started %v, finished %v: the move out of queued must stamp the start (the window a lost commit is searched in)", j.Started, j.Finished)
 	}
 	if j.Post.State != state.PostDone || j.Result.FileID == "" {
 		t.Fatalf("post %+v, result %+v: want the post-action done and the FileId recorded", j.Post, j.Result)

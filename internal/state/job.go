@@ -66,8 +66,13 @@ func ParseStage(s string) (Stage, error) {
 // media is known to be in VOD (CommitUpload answered, a deduplicated copy,
 // or an earlier unanswered commit found by searching VOD), whatever stage
 // the job's record was left in when that became known.
+//
+// A queued job may move straight to uploading or committing: a session
+// not worth resuming (a small file's, over in milliseconds, applied for
+// again after a crash) is not recorded on its own, so the first record
+// after queued can be the one before CommitUpload.
 var transitions = map[Stage][]Stage{
-	StageQueued:      {StageApplied, StageDone, StageFailed, StageQuarantined},
+	StageQueued:      {StageApplied, StageUploading, StageCommitting, StageDone, StageFailed, StageQuarantined},
 	StageApplied:     {StageUploading, StageCommitting, StageDone, StageQueued, StageFailed, StageQuarantined},
 	StageUploading:   {StageApplied, StageCommitting, StageDone, StageQueued, StageFailed, StageQuarantined},
 	StageCommitting:  {StageDone, StageApplied, StageQueued, StageFailed, StageQuarantined},

@@ -80,6 +80,9 @@ func (s *Store) PutSecret(ctx context.Context, id string, data []byte) error {
 	}); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.secrets[id] = struct{}{} // before the file: DeleteSecret never misses one
+	s.mu.Unlock()
 	err = writeAtomic(p, id, data)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The folder went away under the running daemon: make it again.
@@ -145,11 +148,19 @@ func (s *Store) DeleteSecret(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	// One unlink (os.Remove tries rmdir after it fails): most jobs never
-	// had a certificate file, and every finished job asks.
+	s.mu.Lock()
+	_, had := s.secrets[id]
+	s.mu.Unlock()
+	if !had {
+		return nil // most jobs never had a certificate file
+	}
+	// One unlink (os.Remove tries rmdir after it fails).
 	if err := syscall.Unlink(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("delete secret of job %s: %w", id, &fs.PathError{Op: "unlink", Path: p, Err: err})
 	}
+	s.mu.Lock()
+	delete(s.secrets, id)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -174,6 +185,9 @@ func (s *Store) sweepSecrets() error {
 			})
 		}
 		if keep {
+			s.mu.Lock()
+			s.secrets[name] = struct{}{}
+			s.mu.Unlock()
 			continue
 		}
 		if strings.HasPrefix(name, ".tmp-") || validSecretID(name) {

@@ -45,6 +45,11 @@ type Store struct {
 
 	mu        sync.Mutex
 	resumable map[string]struct{} // in flight when the store was opened and not touched since
+	// secrets names the jobs that may have a certificate file: those the
+	// sweep at open kept and those PutSecret wrote since. Only this
+	// process writes the folder (the bbolt lock), so a job not named here
+	// has none, and its end costs no unlink.
+	secrets map[string]struct{}
 	planner   atomic.Pointer[Planner]
 
 	commits groupCommit
@@ -61,6 +66,7 @@ func newStore(path string, db *bolt.DB, opts Options) *Store {
 		secretsDir: path + ".secrets",
 		changed:    make(chan struct{}, 1),
 		resumable:  map[string]struct{}{},
+		secrets:    map[string]struct{}{},
 	}
 }
 
@@ -630,7 +636,7 @@ func (s *Store) apply(tx *bolt.Tx, cur, next *Job, note string) error {
 	utcTimes(next)
 	if next.Stage != cur.Stage {
 		next.record(cur.Stage, next.Stage, now, note)
-		if next.Stage == StageApplied && next.Started.IsZero() {
+		if next.Stage.InFlight() && next.Started.IsZero() {
 			next.Started = now
 		}
 		if next.Stage == StageDone || next.Stage == StageQuarantined {

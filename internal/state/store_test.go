@@ -103,7 +103,7 @@ func TestReplacedFileIsANewJob(t *testing.T) {
 func TestTransitions(t *testing.T) {
 	legal := map[[2]Stage]bool{}
 	for _, p := range [][2]Stage{
-		{StageQueued, StageApplied}, {StageQueued, StageDone}, {StageQueued, StageFailed}, {StageQueued, StageQuarantined},
+		{StageQueued, StageApplied}, {StageQueued, StageUploading}, {StageQueued, StageCommitting}, {StageQueued, StageDone}, {StageQueued, StageFailed}, {StageQueued, StageQuarantined},
 		{StageApplied, StageUploading}, {StageApplied, StageCommitting}, {StageApplied, StageDone}, {StageApplied, StageQueued}, {StageApplied, StageFailed}, {StageApplied, StageQuarantined},
 		{StageUploading, StageApplied}, {StageUploading, StageCommitting}, {StageUploading, StageDone}, {StageUploading, StageQueued}, {StageUploading, StageFailed}, {StageUploading, StageQuarantined},
 		{StageCommitting, StageDone}, {StageCommitting, StageApplied}, {StageCommitting, StageQueued}, {StageCommitting, StageFailed}, {StageCommitting, StageQuarantined},
