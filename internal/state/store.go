@@ -50,7 +50,7 @@ type Store struct {
 	// process writes the folder (the bbolt lock), so a job not named here
 	// has none, and its end costs no unlink.
 	secrets map[string]struct{}
-	planner   atomic.Pointer[Planner]
+	planner atomic.Pointer[Planner]
 
 	commits groupCommit
 
