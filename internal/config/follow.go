@@ -25,6 +25,7 @@ type Follow struct {
 	Interval       time.Duration // poll: each processing job is checked this often
 	ConfirmForeign bool          // pull: confirm events that match no job of ours
 	SafetyPoll     time.Duration // pull: also poll processing jobs this often; 0 = never
+	TaskWait       time.Duration // a procedure task not created this long after the commit fails the job; 0 = wait forever
 }
 
 // HookDelivery bounds hook retries (key hook_delivery).
@@ -52,7 +53,7 @@ const (
 )
 
 func defaultFollow() Follow {
-	return Follow{Mode: FollowPoll, Interval: 10 * time.Second, SafetyPoll: 10 * time.Minute}
+	return Follow{Mode: FollowPoll, Interval: 10 * time.Second, SafetyPoll: 10 * time.Minute, TaskWait: time.Hour}
 }
 
 func defaultHookDelivery() HookDelivery {
@@ -65,6 +66,7 @@ func (d *decoder) decodeFollow(n *yaml.Node, field string, f *Follow) {
 		"interval":        set(d, &f.Interval, cDuration),
 		"confirm_foreign": set(d, &f.ConfirmForeign, cBool),
 		"safety_poll":     set(d, &f.SafetyPoll, cDuration),
+		"task_wait":       set(d, &f.TaskWait, cDuration),
 	}) {
 		return
 	}

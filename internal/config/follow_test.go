@@ -20,6 +20,7 @@ func TestFollowAndHooksErrors(t *testing.T) {
 		{"bad mode", "follow:\n  mode: push\n" + minimalWatch, `config.yaml:2:9: follow.mode: bad value "push" (one of: poll, pull)`},
 		{"unknown follow key", "follow:\n  intervall: 5s\n" + minimalWatch, `config.yaml:2:3: follow.intervall: unknown key (did you mean "interval"?)`},
 		{"interval too short", "follow:\n  interval: 10ms\n" + minimalWatch, `config.yaml:2:3: follow.interval: must be at least 1s`},
+		{"negative task wait", "follow:\n  task_wait: -1m\n" + minimalWatch, `config.yaml:2:14: follow.task_wait: bad duration "-1m": must not be negative`},
 		{"confirm foreign in poll", "follow:\n  confirm_foreign: true\n" + minimalWatch, `follow.confirm_foreign: only applies to mode: pull`},
 		{"bad attempts", "hook_delivery:\n  max_attempts: 0\n" + minimalWatch, `hook_delivery.max_attempts: must be at least 1`},
 		{"bad when", rule("        after: {action: delete, when: later}\n"), `config.yaml:5:39: watch[0].rules[0].after.when: bad value "later" (one of: done, ready)`},
@@ -79,7 +80,7 @@ watch:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Follow.Mode != FollowPull || !cfg.Follow.ConfirmForeign || cfg.Follow.Interval != 10*time.Second {
+	if cfg.Follow.Mode != FollowPull || !cfg.Follow.ConfirmForeign || cfg.Follow.Interval != 10*time.Second || cfg.Follow.TaskWait != time.Hour {
 		t.Errorf("follow %+v", cfg.Follow)
 	}
 	if cfg.HookDelivery != (HookDelivery{MaxAttempts: 3, Backoff: time.Second, MaxBackoff: time.Minute}) {

@@ -38,8 +38,9 @@ type Job struct {
 	FileID        string
 	SourceContext string
 	SubAppID      uint64
-	TaskID        string // the procedure task, once known
-	Procedure     string // "" when the rule sets none
+	TaskID        string    // the procedure task, once known
+	Procedure     string    // "" when the rule sets none
+	Committed     time.Time // when the commit was recorded (zero: unknown)
 }
 
 // Update is one finding about a job.
@@ -95,7 +96,9 @@ type Config struct {
 	RetryDelay     time.Duration                          // after a failed API call, default 5s
 	ConfirmForeign bool                                   // pull: confirm events that match no job (default: leave them)
 	SafetyPoll     time.Duration                          // pull: also poll followed jobs this often (a lost or foreign-confirmed event), default 10m; <0 = never
+	TaskWait       time.Duration                          // a job whose procedure task VOD has not created this long after the commit is processing_failed; 0 = wait forever
 	Pacer          Pacer                                  // optional
+	Now            func() time.Time                       // default time.Now
 	Logger         *slog.Logger
 }
 
@@ -130,6 +133,12 @@ func New(cfg Config) (*Follower, error) {
 	}
 	if cfg.Pacer == nil {
 		cfg.Pacer = noPacer{}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TaskWait < 0 {
+		return nil, fmt.Errorf("follow: TaskWait %v: must not be negative (0 waits forever)", cfg.TaskWait)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -89,6 +89,51 @@ func TestPollFailedCarriesServiceError(t *testing.T) {
 	}
 }
 
+// TestPollGivesUpOnATaskThatNeverAppears: a job whose procedure task VOD
+// never created (here: committed without one, as when the procedure is
+// missing from the sub-application) is processing_failed with
+// TaskNotFound once TaskWait has passed since its commit, naming the
+// procedure; a job committed more recently keeps waiting, and TaskWait 0
+// waits forever.
+func TestPollGivesUpOnATaskThatNeverAppears(t *testing.T) {
+	e := startEmulator(t, 100*time.Millisecond, 0)
+	vc := client(t, e)
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		wait     time.Duration
+		ago      time.Duration
+		wantFail bool
+	}{
+		{"waited longer than task_wait", time.Hour, 2 * time.Hour, true},
+		{"committed recently", time.Hour, time.Minute, false},
+		{"task_wait 0 waits forever", 0, 100 * time.Hour, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newMemStore()
+			s.add(follow.Job{ID: "old", FileID: upload(t, e, vc, "", "old"), Procedure: "missing-flow", Committed: now.Add(-tc.ago)})
+			// A job with a task, followed in the same rounds, is a
+			// witness that the rounds ran.
+			s.add(follow.Job{ID: "witness", FileID: upload(t, e, vc, "news-transcode", "witness"), Procedure: "news-transcode"})
+			run(t, follow.Config{Client: clientFor(vc), Store: s, Interval: 50 * time.Millisecond, TaskWait: tc.wait,
+				Now: func() time.Time { return now }})
+			waitStage(t, s, "witness", follow.Ready)
+			if !tc.wantFail {
+				time.Sleep(200 * time.Millisecond) // a few more rounds
+				if j := s.get("old"); j.stage != "" {
+					t.Fatalf("job without a task went %s: %+v", j.stage, j.update)
+				}
+				return
+			}
+			j := waitStage(t, s, "old", follow.Failed)
+			if j.update.ErrCode != follow.TaskNotFound || !strings.Contains(j.update.Message, `"missing-flow"`) ||
+				!strings.Contains(j.update.Message, "follow.task_wait") {
+				t.Fatalf("failure %+v", j.update)
+			}
+		})
+	}
+}
+
 // logBuffer collects log lines.
 type logBuffer struct {
 	mu sync.Mutex
@@ -220,6 +265,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{Mode: "push", Client: clientFor(nil), Store: s},
 		{Mode: follow.ModePoll, Store: s},
 		{Mode: follow.ModePull, Client: clientFor(nil)},
+		{Mode: follow.ModePoll, Client: clientFor(nil), Store: s, TaskWait: -time.Second},
 	} {
 		if _, err := follow.New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted", cfg.Mode)

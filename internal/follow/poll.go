@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
@@ -56,8 +57,11 @@ func (f *Follower) pollJob(ctx context.Context, api API, j Job) error {
 	taskID := j.TaskID
 	if taskID == "" {
 		id, err := f.findTask(ctx, api, j)
-		if err != nil || id == "" {
+		if err != nil {
 			return err
+		}
+		if id == "" {
+			return f.noTaskYet(ctx, j)
 		}
 		taskID = id
 	}
@@ -83,6 +87,27 @@ func (f *Follower) pollJob(ctx context.Context, api API, j Job) error {
 		return f.apply(ctx, j, Update{Stage: Processing, TaskID: taskID, Progress: progress(pt)})
 	}
 	return f.apply(ctx, j, finished(pt, taskID))
+}
+
+// TaskNotFound is the error code of a job whose procedure task never
+// appeared (Config.TaskWait).
+const TaskNotFound = "TaskNotFound"
+
+// noTaskYet gives a job up once VOD has not created its procedure task
+// TaskWait after the commit: a procedure that does not exist in the job's
+// sub-application, or a task flow VOD never started, would otherwise keep
+// the job processing (and a post-action waiting for ready) forever.
+func (f *Follower) noTaskYet(ctx context.Context, j Job) error {
+	if f.cfg.TaskWait <= 0 || j.Committed.IsZero() {
+		return nil
+	}
+	waited := f.cfg.Now().Sub(j.Committed)
+	if waited < f.cfg.TaskWait {
+		return nil
+	}
+	msg := fmt.Sprintf("no procedure task for FileId %s %s after the commit (follow.task_wait %s): check that procedure %q exists in sub-application %d and that its task flow starts on upload",
+		j.FileID, waited.Round(time.Second), f.cfg.TaskWait, j.Procedure, j.SubAppID)
+	return f.apply(ctx, j, Update{Stage: Failed, ErrCode: TaskNotFound, Message: msg})
 }
 
 // findTask looks the job's procedure task up by FileId (CommitUpload does

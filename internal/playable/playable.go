@@ -183,7 +183,7 @@ func (p *Playable) Match(ctx context.Context, fileID, sourceContext string) ([]f
 func (p *Playable) followJobs(jobs []*state.Job) []follow.Job {
 	out := make([]follow.Job, 0, len(jobs))
 	for _, j := range jobs {
-		fj := follow.Job{ID: j.ID, FileID: j.Result.FileID, SourceContext: j.SourceContext}
+		fj := follow.Job{ID: j.ID, FileID: j.Result.FileID, SourceContext: j.SourceContext, Committed: j.Finished}
 		if j.Play != nil {
 			fj.TaskID = j.Play.TaskID
 		}

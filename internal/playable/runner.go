@@ -59,7 +59,8 @@ func NewRunner(o RunnerOptions) (*Runner, error) {
 	}
 	r.follower, err = follow.New(follow.Config{
 		Mode: cfg.Follow.Mode, Client: o.Client, Store: r.p, SubAppID: cfg.VOD.SubAppID,
-		Interval: cfg.Follow.Interval, ConfirmForeign: cfg.Follow.ConfirmForeign, SafetyPoll: safety, Logger: o.Logger,
+		Interval: cfg.Follow.Interval, ConfirmForeign: cfg.Follow.ConfirmForeign, SafetyPoll: safety,
+		TaskWait: cfg.Follow.TaskWait, Logger: o.Logger,
 	})
 	if err != nil {
 		return nil, err
