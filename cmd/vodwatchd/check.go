@@ -18,6 +18,7 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/daemon"
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/manifest"
+	"github.com/vodwatchd/vodwatchd/internal/rootlock"
 	"github.com/vodwatchd/vodwatchd/internal/rules"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
@@ -189,9 +190,41 @@ func (c *checker) checkRoots() {
 		case !fi.IsDir():
 			c.line("FAIL", "watch[%d] %s: not a folder", i, w.Path)
 		default:
-			c.line("ok", "watch[%d] %s: folder exists (mode %s)", i, w.Path, w.Mode)
+			c.checkRootHolder(i, w.Path, w.Mode)
 		}
 	}
+}
+
+// checkRootHolder reports an existing root, and the vodwatchd that holds
+// its lock now, if any (read from the kernel's lock list, never by taking
+// the lock): this configuration's own daemon is fine; another one, with a
+// state file of its own, keeps this configuration's daemon off the folder.
+// A cluster member takes no lock, so nothing is looked up.
+func (c *checker) checkRootHolder(i int, root string, mode config.Mode) {
+	if c.cfg.Cluster != nil {
+		c.line("ok", "watch[%d] %s: folder exists (mode %s)", i, root, mode)
+		return
+	}
+	held, err := rootlock.Holder(root)
+	switch {
+	case err != nil:
+		c.line("warn", "watch[%d] %s: folder exists (mode %s); cannot tell whether another vodwatchd watches it: %v", i, root, mode, err)
+	case held == nil:
+		c.line("ok", "watch[%d] %s: folder exists (mode %s)", i, root, mode)
+	case ownState(held.Owner, c.cfg.State):
+		c.line("ok", "watch[%d] %s: folder exists (mode %s); watched now by this configuration's daemon (%s)", i, root, mode, held.Owner)
+	case ownState(held.Owner, config.EmulatorStatePath(c.cfg.State)):
+		c.line("ok", "watch[%d] %s: folder exists (mode %s); watched now by this configuration's emulator run (%s)", i, root, mode, held.Owner)
+	default:
+		c.line("FAIL", "watch[%d] %s: %v", i, root, held)
+	}
+}
+
+// ownState reports whether a lock owner's text ("pid N on HOST, state
+// PATH", as the daemon writes it) names the state file state.
+func ownState(owner, state string) bool {
+	_, p, ok := strings.Cut(owner, ", state ")
+	return ok && filepath.Clean(p) == filepath.Clean(state)
 }
 
 func (c *checker) checkCredentials() {

@@ -15,6 +15,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/rootlock"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
 )
 
@@ -192,6 +193,21 @@ func TestCheckMachineProblems(t *testing.T) {
 				"warn  credentials (file:", "only the service has $CREDENTIALS_DIRECTORY"}},
 		{"systemd credentials missing", "vod:\n  credentials: systemd:./creds\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
 			nil, []string{"FAIL  credentials (systemd:", "systemd credential secret_id: open "}},
+		{"root watched by another daemon", "state: ./var/state.db\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			func(t *testing.T, f *checkFixture) {
+				holdRoot(t, filepath.Join(f.dir, "drop"), "pid 4242 on host-b, state /var/lib/other/state.db")
+			},
+			[]string{"FAIL  watch[0] ", "is already watched by another vodwatchd (pid 4242 on host-b, state /var/lib/other/state.db)", "would upload every file twice"}},
+		{"root watched by this configuration's daemon", "state: ./var/state.db\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			func(t *testing.T, f *checkFixture) {
+				holdRoot(t, filepath.Join(f.dir, "drop"), "pid 4243 on host-a, state "+filepath.Join(f.dir, "var/state.db"))
+			},
+			[]string{"ok    watch[0] ", "watched now by this configuration's daemon (pid 4243 on host-a"}},
+		{"root watched by this configuration's emulator run", "state: ./var/state.db\nwatch:\n  - path: ./drop\n    create: true\n    rules:\n      - match: \"*\"\n",
+			func(t *testing.T, f *checkFixture) {
+				holdRoot(t, filepath.Join(f.dir, "drop"), "pid 4244 on host-a, state "+filepath.Join(f.dir, "var/state.emulator.db"))
+			},
+			[]string{"ok    watch[0] ", "watched now by this configuration's emulator run (pid 4244"}},
 		{"inotify limit too low", "watch:\n  - path: ./drop\n    rules:\n      - match: \"*\"\n",
 			func(t *testing.T, f *checkFixture) {
 				f.write(t, "drop/a/b/c/x", "x", 0o644)
@@ -219,6 +235,20 @@ func TestCheckMachineProblems(t *testing.T) {
 			}
 		})
 	}
+}
+
+// holdRoot takes root's lock as a running daemon would, until the test
+// ends.
+func holdRoot(t *testing.T, root, owner string) {
+	t.Helper()
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := rootlock.Acquire(root, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Release() })
 }
 
 func TestCheckOnline(t *testing.T) {

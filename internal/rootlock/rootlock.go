@@ -5,9 +5,11 @@
 package rootlock
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,6 +82,69 @@ func Acquire(root, owner string) (*Lock, error) {
 		}
 	}
 	return &Lock{f: f, Path: p}, nil
+}
+
+// Holder reports who holds root's lock, without taking it: taking it
+// even for a moment could make the daemon that watches the folder find it
+// held and back off. The lock file (in the root, else Beside it) is looked
+// up among the flock(2) locks the kernel lists in /proc/locks. nil, nil
+// when there is no lock file or nobody holds it. A filesystem whose files
+// report another device than their superblock's (btrfs subvolumes) reads
+// as not held.
+func Holder(root string) (*HeldError, error) {
+	return holder(root, "/proc/locks")
+}
+
+func holder(root, locksFile string) (*HeldError, error) {
+	for _, p := range []string{filepath.Join(root, Name), Beside(root)} {
+		f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock file %s: %w", p, err)
+		}
+		held, err := flocked(f, locksFile)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock file %s: %w", p, err)
+		}
+		if held {
+			owner := readOwner(f)
+			f.Close()
+			return &HeldError{Root: root, Path: p, Owner: owner}, nil
+		}
+		f.Close()
+	}
+	return nil, nil
+}
+
+// flocked reports whether locksFile (the format of /proc/locks) lists a
+// granted FLOCK on f's inode.
+func flocked(f *os.File, locksFile string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return false, err
+	}
+	lf, err := os.Open(locksFile)
+	if err != nil {
+		return false, err
+	}
+	defer lf.Close()
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
+	sc := bufio.NewScanner(io.LimitReader(lf, 64<<20))
+	for sc.Scan() {
+		// "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; a waiter's
+		// line has "->" after the number and is not a holder.
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 || fields[1] != "FLOCK" {
+			continue
+		}
+		if fields[5] == want {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
 }
 
 // open opens (creating) the lock file without following a symlink; a file

@@ -2,6 +2,7 @@ package rootlock
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,4 +106,84 @@ func FuzzOwnerText(f *testing.F) {
 			t.Fatalf("ownerText(%q) = %q", b, s)
 		}
 	})
+}
+
+// TestHolderReadsWithoutTaking: Holder names the daemon holding a root's
+// lock from /proc/locks, never takes the lock itself (the holder keeps it,
+// and a free lock stays free for the next Acquire), and reports nil for a
+// root without a lock file or with one that nobody holds.
+func TestHolderReadsWithoutTaking(t *testing.T) {
+	root := t.TempDir()
+	if h, err := Holder(root); h != nil || err != nil {
+		t.Fatalf("no lock file: Holder = %v, %v", h, err)
+	}
+	a, err := Acquire(root, "pid 1 on host-a, state /var/lib/a/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := Holder(root)
+	if err != nil || h == nil {
+		t.Fatalf("held lock: Holder = %v, %v", h, err)
+	}
+	if h.Owner != "pid 1 on host-a, state /var/lib/a/state.db" || h.Path != a.Path || h.Root != root {
+		t.Fatalf("Holder = %+v", h)
+	}
+	if _, err := Acquire(root, "pid 2"); err == nil {
+		t.Fatal("the lock was free after Holder: Holder let the holder's lock go")
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := Holder(root); h != nil || err != nil {
+		t.Fatalf("released lock: Holder = %v, %v", h, err)
+	}
+	b, err := Acquire(root, "pid 3")
+	if err != nil {
+		t.Fatalf("Acquire after Holder looked at a free lock: %v", err)
+	}
+	b.Release()
+}
+
+// TestHolderLocksFileFormat: only a granted FLOCK on the lock file's own
+// device and inode counts; waiters ("->"), POSIX locks and other inodes
+// do not, and an unreadable locks file is an error.
+func TestHolderLocksFileFormat(t *testing.T) {
+	root := t.TempDir()
+	p := filepath.Join(root, Name)
+	if err := os.WriteFile(p, []byte("pid 9 on host-z, state /s.db\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	id := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
+	other := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino+1)
+	for _, tc := range []struct {
+		name, locks string
+		held        bool
+	}{
+		{"granted flock", "1: FLOCK  ADVISORY  WRITE 4242 " + id + " 0 EOF\n", true},
+		{"waiter only", "1: -> FLOCK  ADVISORY  WRITE 4243 " + id + " 0 EOF\n", false},
+		{"posix lock", "1: POSIX  ADVISORY  WRITE 4244 " + id + " 0 EOF\n", false},
+		{"another inode", "1: FLOCK  ADVISORY  WRITE 4245 " + other + " 0 EOF\n", false},
+		{"garbage", "not a lock line\n\n1:\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			locks := filepath.Join(t.TempDir(), "locks")
+			if err := os.WriteFile(locks, []byte(tc.locks), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			h, err := holder(root, locks)
+			if err != nil || (h != nil) != tc.held {
+				t.Fatalf("holder = %+v, %v; want held %v", h, err, tc.held)
+			}
+			if h != nil && h.Owner != "pid 9 on host-z, state /s.db" {
+				t.Fatalf("owner %q", h.Owner)
+			}
+		})
+	}
+	if _, err := holder(root, filepath.Join(root, "no-such-locks")); err == nil || !strings.Contains(err.Error(), p) {
+		t.Fatalf("unreadable locks file: %v, want an error naming %s", err, p)
+	}
 }
