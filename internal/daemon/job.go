@@ -339,7 +339,10 @@ func sourceContextOf(j *state.Job, d *Daemon) string {
 func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, content string, took time.Duration, log *slog.Logger, p rules.Params) {
 	action := string(p.After.Action)
 	play, post := d.playFor(ctx, res, p)
-	nj, err := d.store.Update(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
+	// Shared: the next job's record (or sharedWait) commits it. Nothing
+	// remote waits on it: a crash before it leaves the job committing,
+	// settled by search without a second upload.
+	nj, err := d.store.UpdateShared(context.WithoutCancel(ctx), j.ID, func(n *state.Job) error {
 		if !state.CanMove(n.Stage, state.StageDone) {
 			return fmt.Errorf("job %s: %s -> done: %w", n.ID, n.Stage, state.ErrTransition)
 		}

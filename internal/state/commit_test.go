@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -86,5 +87,72 @@ func TestGroupCommit(t *testing.T) {
 		t.Errorf("%d transactions for %d concurrent writes: nothing was grouped", commits, n)
 	} else {
 		t.Logf("%d writes in %d transactions", n, commits)
+	}
+}
+
+// TestSharedWrites: a shared write alone is committed after the wait, not
+// before, and without any other write; a shared write waiting when
+// another write comes is committed in that write's transaction; both are
+// durable when do returns, and a failing shared write fails alone.
+func TestSharedWrites(t *testing.T) {
+	ctx := context.Background()
+	s := openTest(t, statePath(t), Options{})
+	s.commits.wait = 150 * time.Millisecond
+	bucket := []byte("test")
+	if err := s.db.Update(func(tx *bolt.Tx) error { _, err := tx.CreateBucket(bucket); return err }); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, tx *bolt.Tx, txid *int) error {
+		*txid = tx.ID()
+		return tx.Bucket(bucket).Put([]byte(key), []byte("v"))
+	}
+	stored := func(key string) bool {
+		var ok bool
+		_ = s.db.View(func(tx *bolt.Tx) error { ok = tx.Bucket(bucket).Get([]byte(key)) != nil; return nil })
+		return ok
+	}
+
+	// Alone: committed after the wait.
+	var lone int
+	start := time.Now()
+	if err := s.writeAs(ctx, "test", func(tx *bolt.Tx) error { return put("lone", tx, &lone) }, true); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < 100*time.Millisecond {
+		t.Errorf("a lone shared write was committed after %v, before its wait", waited)
+	}
+	if !stored("lone") {
+		t.Fatal("lone shared write not stored when do returned")
+	}
+
+	// With company: carried by the next write's transaction, long before
+	// its wait ends.
+	var shared, eager int
+	refused := errors.New("refused")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		errs[0] = s.writeAs(ctx, "test", func(tx *bolt.Tx) error { return put("shared", tx, &shared) }, true)
+	}()
+	go func() {
+		defer wg.Done()
+		errs[1] = s.writeAs(ctx, "test", func(tx *bolt.Tx) error { return refused }, true)
+	}()
+	time.Sleep(30 * time.Millisecond) // both wait
+	start = time.Now()
+	if err := s.write(ctx, "test", func(tx *bolt.Tx) error { return put("eager", tx, &eager) }); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if errs[0] != nil || !errors.Is(errs[1], refused) {
+		t.Fatalf("shared writes: %v, %v; want nil and their own error", errs[0], errs[1])
+	}
+	if shared != eager || !stored("shared") || !stored("eager") {
+		t.Fatalf("shared write in transaction %d, the next write in %d: want one", shared, eager)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("carried shared writes took %v: they waited out their timer", took)
 	}
 }

@@ -252,11 +252,15 @@ func (s *Store) Planner() Planner {
 // installed planner when nil) returns for the change, in the same
 // transaction: a crash loses neither or both.
 func (s *Store) UpdateNotify(ctx context.Context, id string, fn func(*Job) error, plan Planner) (*Job, error) {
+	return s.update(ctx, id, fn, plan, false)
+}
+
+func (s *Store) update(ctx context.Context, id string, fn func(*Job) error, plan Planner, shared bool) (*Job, error) {
 	if plan == nil {
 		plan = s.Planner()
 	}
 	var old, out *Job
-	err := s.write(ctx, "update job "+id, func(tx *bolt.Tx) error {
+	err := s.writeAs(ctx, "update job "+id, func(tx *bolt.Tx) error {
 		cur, err := s.records.job(tx, id)
 		if err != nil {
 			return err
@@ -275,7 +279,7 @@ func (s *Store) UpdateNotify(ctx context.Context, id string, fn func(*Job) error
 		}
 		old, out = cur, next
 		return nil
-	})
+	}, shared)
 	if err != nil {
 		return nil, err
 	}

@@ -67,6 +67,7 @@ func newStore(path string, db *bolt.DB, opts Options) *Store {
 		changed:    make(chan struct{}, 1),
 		resumable:  map[string]struct{}{},
 		secrets:    map[string]struct{}{},
+		commits:    groupCommit{wait: sharedWait},
 	}
 }
 
@@ -131,6 +132,12 @@ func (s *Store) signal() {
 // once and must only change the transaction (every caller builds its
 // record afresh from what it reads in tx).
 func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error) error {
+	return s.writeAs(ctx, op, fn, false)
+}
+
+// writeAs is write; shared lets fn wait for the next write's commit
+// (groupCommit), at most sharedWait.
+func (s *Store) writeAs(ctx context.Context, op string, fn func(tx *bolt.Tx) error, shared bool) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -141,7 +148,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *bolt.Tx) error
 	err := s.commits.do(s.db, func(tx *bolt.Tx) error {
 		logic = fn(tx)
 		return logic
-	})
+	}, shared)
 	if err != nil && logic != nil && errors.Is(err, logic) {
 		return err
 	}
@@ -617,6 +624,19 @@ func (s *Store) ByContentHash(ctx context.Context, hash string) ([]*Job, error) 
 func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
 	return s.UpdateNotify(ctx, id, fn, nil)
 }
+
+// UpdateShared is Update for a record that ends a job's part in the
+// remote work (done after CommitUpload): nothing waits on it but the
+// caller, so it needs no commit of its own and rides with the next write
+// of any job, or is committed sharedWait later at the latest. It is as
+// durable as Update when it returns.
+func (s *Store) UpdateShared(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
+	return s.update(ctx, id, fn, nil, true)
+}
+
+// sharedWait is the longest a shared write waits for another write to
+// share its commit with (one fsync pair for both).
+const sharedWait = 10 * time.Millisecond
 
 // apply validates the move from cur to next, stamps times and history, and
 // writes next with its index entries.
