@@ -58,7 +58,10 @@ const (
 // runJob takes one job from the stage it is in to its next resting stage:
 // done (and its post-action), failed with a retry time, or quarantined.
 // A cancelled ctx (shutdown) leaves the job where its checkpoint is.
-func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
+// sent reports whether the job went through the uploader to done; a job
+// linked to media already in VOD (renamed, deduplicated) sent nothing, and
+// its few milliseconds say nothing of the network.
+func (d *Daemon) runJob(ctx context.Context, j *state.Job) (sent bool) {
 	log := d.log.With("job", j.ID, "path", j.Key.Rel, "root", j.Key.Root, "rule", j.Rule)
 	if j.Stage == state.StageDone {
 		d.runPost(ctx, j, log)
@@ -136,6 +139,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) {
 		return
 	}
 	d.done(ctx, j, res, committedContent(cp, j.SourcePath()), d.now().Sub(start), log, params)
+	return true
 }
 
 // paramsFor finds the job's rule in the current configuration (by name,

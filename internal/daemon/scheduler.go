@@ -292,7 +292,7 @@ func (s *scheduler) bigRunning(threshold int64) int {
 
 func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job, lease *smallLease) {
 	defer wg.Done()
-	uploaded := false // the job ran to done: its duration measures the pipe
+	uploaded := false // the job sent its file to done: its duration measures the pipe
 	defer func() {
 		if lease != nil {
 			var sample adapt.Sample
@@ -322,7 +322,7 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job, 
 	if err != nil || !runnable(fresh, s.d.now()) {
 		return
 	}
-	s.d.runJob(ctx, fresh)
+	sent := s.d.runJob(ctx, fresh)
 	if ctx.Err() != nil {
 		return // shutdown: the job resumes at the next start
 	}
@@ -333,7 +333,7 @@ func (s *scheduler) work(ctx context.Context, wg *sync.WaitGroup, j *state.Job, 
 	if err == nil && stage.InFlight() {
 		s.strand(j.ID)
 	}
-	uploaded = err == nil && stage == state.StageDone && fresh.Stage != state.StageDone
+	uploaded = sent && err == nil && stage == state.StageDone
 }
 
 // runnable reports whether a job has work to do now.

@@ -69,3 +69,33 @@ func TestSmallFilesInFlightAdapt(t *testing.T) {
 		})
 	}
 }
+
+// TestSmallGateLearnsOnlyFromUploads: jobs linked to media already in VOD
+// (dedupe) send nothing, so their few milliseconds are not samples of the
+// network: a drop of many copies leaves the gate where it started, at
+// workers.
+func TestSmallGateLearnsOnlyFromUploads(t *testing.T) {
+	h := startHarnessOf(t, hconf{upload: "workers: 2\n  small_files_in_flight: 12", settle: "200ms",
+		watch: "    rules:\n      - name: all\n        match: \"**/*\"\n        dedupe: true"})
+	// Two uploads first: with workers 2 they make the gate's first round
+	// (its measured rate may move the limit); then only linked jobs.
+	same := testutil.Content("same", 4096)
+	h.writeFile("first.mp4", same)
+	h.writeFile("second.mp4", testutil.Content("second", 4096))
+	h.waitDone(2, 30*time.Second)
+	h.eventually(10*time.Second, "the upload's slot released", func() bool {
+		return h.d.Snapshot(context.Background()).Active == 0
+	})
+	start := h.d.SmallLimit()
+	const n = 60
+	for i := range n {
+		h.writeFile(fmt.Sprintf("copies/c%03d.mp4", i), same)
+	}
+	h.waitDone(n+2, 60*time.Second)
+	if got := len(h.emu.Media()); got != 2 {
+		t.Fatalf("%d media, want the two uploads (copies linked)", got)
+	}
+	if got := h.d.SmallLimit(); got != start {
+		t.Fatalf("small-file limit %d after %d linked jobs, %d before: linked jobs moved it", got, n, start)
+	}
+}
