@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
+	"github.com/vodwatchd/vodwatchd/internal/rootlock"
 	"github.com/vodwatchd/vodwatchd/internal/settle"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/watcher"
@@ -61,14 +62,33 @@ func (d *Daemon) runIntakes(ctx context.Context) error {
 	return g.Wait()
 }
 
+// errLockLost ends a watch whose root came back (remounted, replaced)
+// with a lock file that its lock does not cover.
+var errLockLost = errors.New("the watch folder came back with a new lock file")
+
 // runIntake watches one root: watcher hints and scans go through settling
-// to the assembler.
+// to the assembler. The root is locked first (lockRoot), and again when it
+// comes back from missing with a lock file of its own (a remounted NAS
+// export): the old lock covers only the old mount's file, and another
+// daemon could take the new one and upload every file a second time.
 func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
-	lock, err := d.lockRoot(ctx, w.root)
-	if err != nil {
-		return err
+	for {
+		lock, err := d.lockRoot(ctx, w.root)
+		if err != nil {
+			return err
+		}
+		err = d.watchLocked(ctx, w, lock)
+		lock.Release()
+		if !errors.Is(err, errLockLost) {
+			return err
+		}
+		d.log.Warn("watch folder came back with a new lock file (remounted?); locking it again before watching", "root", w.root)
 	}
-	defer lock.Release()
+}
+
+// watchLocked watches a locked root until ctx ends, the watch fails, or
+// the root comes back with a new lock file (errLockLost).
+func (d *Daemon) watchLocked(ctx context.Context, w *watchState, lock *rootlock.Lock) error {
 	events := make(chan watcher.Event, 4096)
 	stable := make(chan settle.Stable, 1024)
 	wt, err := watcher.New(watcher.Config{
@@ -94,7 +114,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 	errc := make(chan error, 2)
 	go func() { errc <- wt.Run(ctx) }()
 	go func() { errc <- st.Run(ctx) }()
-	in := &intake{d: d, w: w, settler: st, asm: newAssembler(d, w), adopt: &adoptions{d: d}}
+	in := &intake{d: d, w: w, lock: lock, settler: st, asm: newAssembler(d, w), adopt: &adoptions{d: d}}
 	d.waiting.register(w.root, st)
 	defer d.waiting.unregister(w.root)
 	err = in.loop(ctx, events, stable, errc)
@@ -109,6 +129,7 @@ func (d *Daemon) runIntake(ctx context.Context, w *watchState) error {
 type intake struct {
 	d       *Daemon
 	w       *watchState
+	lock    *rootlock.Lock // nil: the root could not hold one
 	settler *settle.Settler
 	asm     *assembler
 	adopt   *adoptions // records adopted on a remount, written in batches
@@ -149,6 +170,9 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			}
 			return nil
 		case ev := <-events:
+			if in.lockLost(ev) {
+				return errLockLost
+			}
 			in.event(ctx, ev)
 		case s := <-stable:
 			in.settled(ctx, s)
@@ -171,6 +195,14 @@ func (in *intake) loop(ctx context.Context, events <-chan watcher.Event, stable 
 			in.publishWaiting()
 		}
 	}
+}
+
+// lockLost reports whether ev says the root is back (present again, or
+// watched again after a restart of the watch) while the root's lock file
+// is no longer the one this intake holds. It is checked before the
+// watcher's scan of the root is let in.
+func (in *intake) lockLost(ev watcher.Event) bool {
+	return ev.Kind == watcher.State && ev.RootStatus == watcher.RootPresent && in.lock != nil && !in.lock.Current()
 }
 
 // settled hands a stable file to the assembler.

@@ -412,3 +412,71 @@ func TestLockTakenWhenRootAppears(t *testing.T) {
 		t.Fatalf("Acquire on the watched folder: %v, want it held by the daemon (state %s)", err, r.statePath())
 	}
 }
+
+// TestRemountedRootLockedAgain: a watch folder that is a mount (a NAS
+// export) unmounted and mounted again has a lock file of its own, which
+// the daemon's old lock does not cover. When the new mount's lock is held
+// by another vodwatchd (it took the export while this one waited), the
+// daemon must refuse the folder, not watch it and upload its files a
+// second time; once the other lets go, it locks the new file and goes on.
+func TestRemountedRootLockedAgain(t *testing.T) {
+	r := newRig(t, rigOpts{rules: allRule})
+	mountTmpfs := func(dir string) {
+		t.Helper()
+		if err := unix.Mount("vodwatchd-remount", dir, "tmpfs", 0, "size=16m"); err != nil {
+			t.Skipf("cannot mount a tmpfs here (needs CAP_SYS_ADMIN): %v", err)
+		}
+		t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	}
+	mountTmpfs(r.drop)
+	recordRow(t, r, "root remounted, new lock held by another daemon", 2, 2, "refused until released; no second copy")
+	r.write("one.mp4", testutil.Content("one", 3000))
+	r.start()
+	r.eventually(20*time.Second, "one.mp4 done", func() bool {
+		j, ok := r.jobAt("one.mp4")
+		return ok && j.Stage == state.StageDone
+	})
+
+	// The export as another server mounted it: its own lock file, held.
+	other := filepath.Join(r.dir, "other-mount")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mountTmpfs(other)
+	held, err := rootlock.Acquire(other, "pid 7 on host-b, state /var/lib/b/state.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	if err := os.WriteFile(filepath.Join(other, "two.mp4"), testutil.Content("two", 3000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Unmounted, then mounted again (the other server's mount, bound here).
+	if err := unix.Unmount(r.drop, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	r.eventually(20*time.Second, "the unmounted root reported", func() bool {
+		return logHas(r.logs.String(), "watch root missing")
+	})
+	if err := unix.Mount(other, r.drop, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(r.drop, unix.MNT_DETACH) })
+	r.eventually(20*time.Second, "the remounted folder refused", func() bool {
+		return logHas(r.logs.String(), "another vodwatchd watches it", "pid 7 on host-b")
+	})
+	r.never(3*time.Second, "two.mp4 uploaded while another daemon holds the folder", func() bool {
+		return len(r.emulator().Media()) > 1
+	})
+	if err := held.Release(); err != nil {
+		t.Fatal(err)
+	}
+	r.eventually(30*time.Second, "two.mp4 done once the other let go", func() bool {
+		j, ok := r.jobAt("two.mp4")
+		return ok && j.Stage == state.StageDone
+	})
+	if n := len(r.emulator().Media()); n != 2 {
+		t.Fatalf("%d media, want 2", n)
+	}
+}

@@ -180,6 +180,24 @@ func ownerText(b []byte) string {
 	return s
 }
 
+// Current reports whether the lock file at l.Path is still the file this
+// lock holds. A root that was unmounted and mounted again (or replaced)
+// has a lock file of its own, which this lock does not cover: another
+// daemon could take it.
+func (l *Lock) Current() bool {
+	if l == nil || l.f == nil {
+		return false
+	}
+	var held, now unix.Stat_t
+	if err := unix.Fstat(int(l.f.Fd()), &held); err != nil {
+		return false
+	}
+	if err := unix.Lstat(l.Path, &now); err != nil {
+		return false
+	}
+	return held.Dev == now.Dev && held.Ino == now.Ino
+}
+
 // Release lets the lock go. The file stays: removing it could let two
 // daemons each lock a different file of the same name.
 func (l *Lock) Release() error {

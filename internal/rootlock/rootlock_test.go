@@ -187,3 +187,34 @@ func TestHolderLocksFileFormat(t *testing.T) {
 		t.Fatalf("unreadable locks file: %v, want an error naming %s", err, p)
 	}
 }
+
+// TestCurrentSeesAReplacedLockFile: a lock is current while its file is
+// the one at its path, and not once the file was replaced (a remounted
+// root has a lock file of its own) or removed.
+func TestCurrentSeesAReplacedLockFile(t *testing.T) {
+	root := t.TempDir()
+	l, err := Acquire(root, "pid 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if !l.Current() {
+		t.Fatal("a fresh lock is not current")
+	}
+	if err := os.Rename(l.Path, l.Path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if l.Current() {
+		t.Fatal("current with no lock file at its path")
+	}
+	if err := os.WriteFile(l.Path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if l.Current() {
+		t.Fatal("current while another file is at its path")
+	}
+	var nilLock *Lock
+	if nilLock.Current() {
+		t.Fatal("a nil lock is current")
+	}
+}
