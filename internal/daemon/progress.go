@@ -114,7 +114,7 @@ func (p *jobProgress) mayWait(stage state.Stage, cp *uploader.Checkpoint) bool {
 // record. The record before CommitUpload is the first to name it.
 func (p *jobProgress) disposable(cp *uploader.Checkpoint) bool {
 	return !p.commitSent && p.lastStage != state.StageCommitting && !hasMultipart(cp) &&
-		cp.SessionKey == p.sessionFor && p.d.now().Sub(p.sessionAt) < progressEvery
+		p.d.now().Sub(p.sessionAt) < progressEvery // sessionAt: when noteSession saw cp's session first
 }
 
 // noteSession starts the clock of a session first seen now.
