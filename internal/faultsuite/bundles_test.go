@@ -172,9 +172,10 @@ func TestPlaylistCycleReported(t *testing.T) {
 		}
 		return false
 	})
-	if !strings.Contains(r.logs.String(), "cycle") {
-		t.Error("the log does not mention the cycle")
-	}
+	// The failure is recorded, then logged: wait for the line.
+	r.eventually(5*time.Second, "the log to mention the cycle", func() bool {
+		return strings.Contains(r.logs.String(), "cycle")
+	})
 	if n := len(r.emulator().Media()); n != 0 {
 		t.Errorf("%d media committed from a cyclic playlist", n)
 	}

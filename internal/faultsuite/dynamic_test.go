@@ -130,10 +130,7 @@ func TestDirectoryReplacedByFile(t *testing.T) {
 	}
 	early := testutil.Content("early", 2002)
 	r.write("early.mp4", early)
-	r.eventually(20*time.Second, "late.mp4/a.mp4 done", func() bool {
-		j, ok := r.jobAt("late.mp4/a.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("late.mp4/a.mp4", 20*time.Second)
 	if err := os.RemoveAll(filepath.Join(r.drop, "late.mp4")); err != nil {
 		t.Fatal(err)
 	}

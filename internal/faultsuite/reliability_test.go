@@ -128,10 +128,7 @@ func TestCommitAnswerLostTwice(t *testing.T) {
 	recordRow(t, r, "commit answer lost twice, repeat commit refused", 1, 1, "settled by search, once")
 	r.write("lost.mp4", testutil.Content("lost-answer", 30_000))
 	r.start()
-	r.eventually(30*time.Second, "lost.mp4 done", func() bool {
-		j, ok := r.jobAt("lost.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("lost.mp4", 30*time.Second)
 	if n := lossy.count("CommitUpload"); n != 2 {
 		t.Fatalf("%d commit answers lost, want 2 (the test did not reach its case)", n)
 	}
@@ -206,10 +203,7 @@ func TestInFlightAfterStateWritable(t *testing.T) {
 	})
 	time.Sleep(time.Second) // the upload meets the unwritable state
 	setImmutable(t, r.statePath(), false)
-	r.eventually(60*time.Second, "stranded.mp4 done without a restart", func() bool {
-		j, ok := r.jobAt("stranded.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("stranded.mp4", 60*time.Second)
 	logs := r.logs.String()
 	if logHas(logs, "code=FileUnreadable") {
 		t.Errorf("a state write failure was reported as FileUnreadable")
@@ -275,10 +269,7 @@ func TestCompleteGoneStartsOver(t *testing.T) {
 	content := testutil.Content("complete-gone", 3<<20+9)
 	r.write("over.mp4", content)
 	r.start()
-	r.eventually(60*time.Second, "over.mp4 done", func() bool {
-		j, ok := r.jobAt("over.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("over.mp4", 60*time.Second)
 	media := r.emulator().Media()
 	if len(media) != 1 {
 		t.Fatalf("%d media, want 1", len(media))
@@ -344,10 +335,7 @@ func TestSecondDaemonOnOneFolder(t *testing.T) {
 	recordRow(t, a, "second daemon, own state, same folder", 2, 2, "refused with the other's name; no second copy")
 	a.write("one.mp4", testutil.Content("one", 3000))
 	a.start()
-	a.eventually(20*time.Second, "one.mp4 done by the first daemon", func() bool {
-		j, ok := a.jobAt("one.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	a.waitDone("one.mp4", 20*time.Second)
 	b := newRig(t, rigOpts{rules: allRule})
 	b.drop = a.drop
 	b.cfg = b.config()
@@ -356,10 +344,7 @@ func TestSecondDaemonOnOneFolder(t *testing.T) {
 	b.eventually(20*time.Second, "the second daemon to refuse the folder", func() bool {
 		return logHas(b.logs.String(), "level=ERROR", "another vodwatchd watches it", a.statePath())
 	})
-	a.eventually(20*time.Second, "two.mp4 done by the first daemon", func() bool {
-		j, ok := a.jobAt("two.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	a.waitDone("two.mp4", 20*time.Second)
 	b.never(2*time.Second, "the second daemon uploaded a file of the folder", func() bool {
 		return len(b.emulator().Media()) > 0
 	})
@@ -402,10 +387,7 @@ func TestLockTakenWhenRootAppears(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.write("late.mp4", testutil.Content("late", 3000))
-	r.eventually(30*time.Second, "late.mp4 done", func() bool {
-		j, ok := r.jobAt("late.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("late.mp4", 30*time.Second)
 	_, err := rootlock.Acquire(r.drop, "the test")
 	var held *rootlock.HeldError
 	if !errors.As(err, &held) || !strings.Contains(held.Owner, r.statePath()) {
@@ -432,10 +414,7 @@ func TestRemountedRootLockedAgain(t *testing.T) {
 	recordRow(t, r, "root remounted, new lock held by another daemon", 2, 2, "refused until released; no second copy")
 	r.write("one.mp4", testutil.Content("one", 3000))
 	r.start()
-	r.eventually(20*time.Second, "one.mp4 done", func() bool {
-		j, ok := r.jobAt("one.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("one.mp4", 20*time.Second)
 
 	// The export as another server mounted it: its own lock file, held.
 	other := filepath.Join(r.dir, "other-mount")
@@ -472,10 +451,7 @@ func TestRemountedRootLockedAgain(t *testing.T) {
 	if err := held.Release(); err != nil {
 		t.Fatal(err)
 	}
-	r.eventually(30*time.Second, "two.mp4 done once the other let go", func() bool {
-		j, ok := r.jobAt("two.mp4")
-		return ok && j.Stage == state.StageDone
-	})
+	r.waitDone("two.mp4", 30*time.Second)
 	if n := len(r.emulator().Media()); n != 2 {
 		t.Fatalf("%d media, want 2", n)
 	}

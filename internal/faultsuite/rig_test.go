@@ -235,6 +235,15 @@ func (r *rig) never(d time.Duration, what string, cond func() bool) {
 }
 
 // jobAt returns the latest job of rel (ok false when there is none).
+// waitDone waits until the job of the file at rel is done.
+func (r *rig) waitDone(rel string, timeout time.Duration) {
+	r.t.Helper()
+	r.eventually(timeout, rel+" done", func() bool {
+		j, ok := r.jobAt(rel)
+		return ok && j.Stage == state.StageDone
+	})
+}
+
 func (r *rig) jobAt(rel string) (*state.Job, bool) {
 	r.t.Helper()
 	j, ok, err := r.store.ByPath(context.Background(), r.drop, rel)
