@@ -210,6 +210,7 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	gate := s.smallGate(up)
+	gateFull := false // the gate refused one: it refuses the rest of this pass
 	rest := queue[:0]
 	for _, j := range queue {
 		isSmall := small > 0 && j.Bytes < small
@@ -218,12 +219,13 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 		case gate != nil && isSmall:
 			// leased bounds the jobs of every gate: after a reload that
 			// made a new one, those still running in the old count too.
-			if s.leased >= up.SmallFilesInFlight {
+			if gateFull || s.leased >= up.SmallFilesInFlight {
 				rest = append(rest, j)
 				continue
 			}
 			t, ok := gate.TryAcquire()
 			if !ok {
+				gateFull = true
 				rest = append(rest, j)
 				continue
 			}
