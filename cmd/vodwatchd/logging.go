@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/term"
 
@@ -35,15 +37,79 @@ func newLogger(env *cmdEnv, c config.Log, format, level string) (*slog.Logger, e
 	switch strings.ToLower(format) {
 	case "", "auto":
 		if isTerminal(env.stderr) && env.getenv("JOURNAL_STREAM") == "" && env.getenv("INVOCATION_ID") == "" {
-			return slog.New(slog.NewTextHandler(env.stderr, opts)), nil
+			return slog.New(deferAttrs(slog.NewTextHandler(env.stderr, opts))), nil
 		}
-		return slog.New(slog.NewJSONHandler(env.stderr, opts)), nil
+		return slog.New(deferAttrs(slog.NewJSONHandler(env.stderr, opts))), nil
 	case "text":
-		return slog.New(slog.NewTextHandler(env.stderr, opts)), nil
+		return slog.New(deferAttrs(slog.NewTextHandler(env.stderr, opts))), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(env.stderr, opts)), nil
+		return slog.New(deferAttrs(slog.NewJSONHandler(env.stderr, opts))), nil
 	}
 	return nil, fmt.Errorf("--log-format %q: want text, json or auto", format)
+}
+
+// lazyHandler defers a logger's With and WithGroup to its first record.
+// slog's text and JSON handlers format the attributes of With at once,
+// and the daemon makes a logger with the job's attributes for every job
+// it runs, most of which never log a line at warn or error: at thousands
+// of small files that formatting was a measurable share of the daemon's
+// CPU. The output is the same as the handler's own.
+type lazyHandler struct {
+	base  slog.Handler // the handler with no attributes or groups
+	steps []lazyStep   // With and WithGroup calls, in order
+
+	once  sync.Once
+	built slog.Handler // base with steps applied, made by the first record
+}
+
+// lazyStep is one With (attrs) or WithGroup (group) call.
+type lazyStep struct {
+	attrs []slog.Attr
+	group string
+}
+
+func deferAttrs(h slog.Handler) slog.Handler { return &lazyHandler{base: h} }
+
+func (h *lazyHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.base.Enabled(ctx, l)
+}
+
+func (h *lazyHandler) Handle(ctx context.Context, r slog.Record) error {
+	return h.handler().Handle(ctx, r)
+}
+
+func (h *lazyHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(attrs) == 0 {
+		return h
+	}
+	return h.with(lazyStep{attrs: attrs})
+}
+
+func (h *lazyHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	return h.with(lazyStep{group: name})
+}
+
+func (h *lazyHandler) with(s lazyStep) *lazyHandler {
+	return &lazyHandler{base: h.base, steps: append(h.steps[:len(h.steps):len(h.steps)], s)}
+}
+
+// handler is base with every step applied, built once.
+func (h *lazyHandler) handler() slog.Handler {
+	h.once.Do(func() {
+		b := h.base
+		for _, s := range h.steps {
+			if s.group != "" {
+				b = b.WithGroup(s.group)
+			} else {
+				b = b.WithAttrs(s.attrs)
+			}
+		}
+		h.built = b
+	})
+	return h.built
 }
 
 func isTerminal(w io.Writer) bool {

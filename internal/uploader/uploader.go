@@ -134,11 +134,12 @@ func withDefaults(cfg Config) Config {
 // DefaultTransport returns the transport used when Config.Transport is nil:
 // enough idle connections per host for the requests in flight at the caps
 // (a connection that finds no idle slot is closed, and the next request
-// pays a new handshake), larger buffers.
+// pays a new handshake), larger buffers, and request bodies sent over
+// plain connections in 256 KiB writes (bulkConn).
 func DefaultTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           bulkDial((&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext),
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          512,
 		MaxIdleConnsPerHost:   DefaultPartsInFlight + DefaultObjectsInFlight,
