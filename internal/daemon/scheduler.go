@@ -30,6 +30,9 @@ type scheduler struct {
 	// run again, from their checkpoint, once the state takes writes.
 	stranded map[string]time.Time
 	wake     chan struct{}
+	// start runs a dispatched job on a goroutine of its own: work, or a
+	// recorder in tests of the dispatch policy.
+	start func(ctx context.Context, wg *sync.WaitGroup, j *state.Job, lease *smallLease)
 
 	// gate adapts how many small jobs run at once (smallGate); gateFor is
 	// the workers and cap it was made for.
@@ -46,8 +49,12 @@ type smallLease struct {
 }
 
 func newScheduler(d *Daemon) *scheduler {
-	return &scheduler{d: d, running: map[string]int64{}, postDue: map[string]time.Time{},
+	s := &scheduler{d: d, running: map[string]int64{}, postDue: map[string]time.Time{},
 		stranded: map[string]time.Time{}, wake: make(chan struct{}, 1)}
+	s.start = func(ctx context.Context, wg *sync.WaitGroup, j *state.Job, lease *smallLease) {
+		go s.work(ctx, wg, j, lease)
+	}
+	return s
 }
 
 // active is the number of uploads in flight.
@@ -210,42 +217,52 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	gate := s.smallGate(up)
-	gateFull := false // the gate refused one: it refuses the rest of this pass
+	// What may still start in this pass; once neither kind may, the rest
+	// of the queue waits as it is (a pass costs what it starts, not the
+	// length of the queue: thousands of small files are dispatched one
+	// finished job at a time).
+	smallOpen, bigOpen := true, true
+	big := s.bigRunning(small)
 	rest := queue[:0]
-	for _, j := range queue {
+	for i, j := range queue {
+		if gate != nil {
+			smallOpen = smallOpen && s.leased < up.SmallFilesInFlight
+			bigOpen = big < workers-reserved
+		} else {
+			smallOpen = len(s.running) < workers
+			bigOpen = smallOpen && !(reserved > 0 && small > 0 && big >= workers-reserved)
+		}
+		if !smallOpen && !bigOpen {
+			if len(rest) == i {
+				return queue // none taken out: the queue as it was
+			}
+			rest = append(rest, queue[i:]...)
+			break
+		}
 		isSmall := small > 0 && j.Bytes < small
 		var lease *smallLease
 		switch {
+		case isSmall && !smallOpen, !isSmall && !bigOpen:
+			rest = append(rest, j)
+			continue
 		case gate != nil && isSmall:
 			// leased bounds the jobs of every gate: after a reload that
 			// made a new one, those still running in the old count too.
-			if gateFull || s.leased >= up.SmallFilesInFlight {
-				rest = append(rest, j)
-				continue
-			}
 			t, ok := gate.TryAcquire()
 			if !ok {
-				gateFull = true
+				smallOpen = false // it refuses the rest of this pass too
 				rest = append(rest, j)
 				continue
 			}
 			s.leased++
 			lease = &smallLease{gate: gate, ticket: t, start: time.Now()} // the pipe's time, not the daemon's clock
-		case gate != nil:
-			if s.bigRunning(small) >= workers-reserved {
-				rest = append(rest, j)
-				continue
-			}
-		case len(s.running) >= workers:
-			rest = append(rest, j)
-			continue
-		case reserved > 0 && small > 0 && j.Bytes >= small && s.bigRunning(small) >= workers-reserved:
-			rest = append(rest, j) // the remaining slots are kept for small jobs
-			continue
+		}
+		if small > 0 && j.Bytes >= small {
+			big++
 		}
 		s.running[j.ID] = j.Bytes
 		wg.Add(1)
-		go s.work(ctx, wg, j, lease)
+		s.start(ctx, wg, j, lease)
 	}
 	return rest
 }
