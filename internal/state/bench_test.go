@@ -246,3 +246,23 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkDue reads the due jobs of a drop of 2,000 files just enqueued,
+// as the scheduler does when it fills its queue.
+func BenchmarkDue(b *testing.B) {
+	s := openTest(b, statePath(b), Options{})
+	batch := make([]NewJob, 0, 2000)
+	for i := range 2000 {
+		batch = append(batch, NewJob{Key: testKey(i), Attrs: Attrs{Rule: "news", MediaName: "clip"}})
+	}
+	if _, err := s.EnqueueMany(context.Background(), batch); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		jobs, err := s.Due(context.Background(), time.Now(), 0)
+		if err != nil || len(jobs) != 2000 {
+			b.Fatalf("%d due, %v", len(jobs), err)
+		}
+	}
+}

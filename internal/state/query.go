@@ -231,7 +231,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]*Job, erro
 		collect := func(st Stage, ok func(*Job) bool) {
 			forEachInStage(tx, st, func(id string) bool {
 				var j *Job
-				if j, err = getJob(tx, id); err != nil {
+				if j, err = s.records.read(tx, id); err != nil {
 					return false
 				}
 				if ok(j) {
@@ -246,7 +246,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]*Job, erro
 			if err != nil {
 				break
 			}
-			j, gerr := getJob(tx, id)
+			j, gerr := s.records.read(tx, id)
 			if gerr == nil && j.Stage.InFlight() {
 				jobs = append(jobs, j)
 			}

@@ -88,6 +88,20 @@ func (c *recordCache) job(tx *bolt.Tx, id string) (*Job, error) {
 	return j, nil
 }
 
+// read is job for a listing: the cached copy of id's record, or the record
+// decoded, which is not remembered (a list's jobs are mostly not about to
+// be written).
+func (c *recordCache) read(tx *bolt.Tx, id string) (*Job, error) {
+	v := tx.Bucket(bJobs).Get([]byte(id))
+	if v == nil {
+		return getJob(tx, id) // its not-found error
+	}
+	if j := c.get(id, v); j != nil {
+		return j, nil
+	}
+	return decodeJob(id, v)
+}
+
 // settled reports whether j has nothing left to do: done with its
 // post-action, or quarantined.
 func settled(j *Job) bool {
