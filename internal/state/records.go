@@ -71,8 +71,15 @@ func (c *recordCache) put(id string, raw []byte, j *Job) {
 	c.m[id] = cachedRecord{raw: raw, job: j}
 }
 
-// job reads job id in tx through the cache.
-func (c *recordCache) job(tx *bolt.Tx, id string) (*Job, error) {
+// job reads job id in tx through the cache, remembering a record it had
+// to decode.
+func (c *recordCache) job(tx *bolt.Tx, id string) (*Job, error) { return c.lookup(tx, id, true) }
+
+// read is job for a listing: a record it had to decode is not remembered
+// (a list's jobs are mostly not about to be written).
+func (c *recordCache) read(tx *bolt.Tx, id string) (*Job, error) { return c.lookup(tx, id, false) }
+
+func (c *recordCache) lookup(tx *bolt.Tx, id string, keep bool) (*Job, error) {
 	v := tx.Bucket(bJobs).Get([]byte(id))
 	if v == nil {
 		return getJob(tx, id) // its not-found error
@@ -84,22 +91,10 @@ func (c *recordCache) job(tx *bolt.Tx, id string) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.put(id, bytes.Clone(v), j.Clone())
+	if keep {
+		c.put(id, bytes.Clone(v), j.Clone())
+	}
 	return j, nil
-}
-
-// read is job for a listing: the cached copy of id's record, or the record
-// decoded, which is not remembered (a list's jobs are mostly not about to
-// be written).
-func (c *recordCache) read(tx *bolt.Tx, id string) (*Job, error) {
-	v := tx.Bucket(bJobs).Get([]byte(id))
-	if v == nil {
-		return getJob(tx, id) // its not-found error
-	}
-	if j := c.get(id, v); j != nil {
-		return j, nil
-	}
-	return decodeJob(id, v)
 }
 
 // settled reports whether j has nothing left to do: done with its
