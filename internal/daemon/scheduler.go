@@ -226,10 +226,13 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 	rest := queue[:0]
 	for i, j := range queue {
 		if gate != nil {
+			// leased bounds the jobs of every gate: after a reload that
+			// made a new one, those still running in the old count too.
 			smallOpen = smallOpen && s.leased < up.SmallFilesInFlight
 			bigOpen = big < workers-reserved
 		} else {
 			smallOpen = len(s.running) < workers
+			// The last reserved workers are kept for small jobs.
 			bigOpen = smallOpen && !(reserved > 0 && small > 0 && big >= workers-reserved)
 		}
 		if !smallOpen && !bigOpen {
@@ -246,8 +249,6 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 			rest = append(rest, j)
 			continue
 		case gate != nil && isSmall:
-			// leased bounds the jobs of every gate: after a reload that
-			// made a new one, those still running in the old count too.
 			t, ok := gate.TryAcquire()
 			if !ok {
 				smallOpen = false // it refuses the rest of this pass too
