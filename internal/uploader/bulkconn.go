@@ -7,25 +7,37 @@ import (
 	"sync"
 )
 
-// bodyChunk is the size of one read and one write when a request body is
-// copied to a plain TCP connection: a 256 KiB file goes out in one write
-// instead of eight (net/http copies bodies 32 KiB at a time through a
-// buffer it allocates per request).
+// bodyChunk is the largest body that bulkConn sends in one write: a small
+// file (below it) goes out in one read and one write instead of eight of
+// each (net/http copies bodies 32 KiB at a time through a buffer it
+// allocates per request).
 const bodyChunk = 256 << 10
 
-// chunkPool holds the copy buffers; one is held only while a body is
-// copied.
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, bodyChunk); return &b }}
+// streamChunk is the buffer for larger bodies (parts, large objects),
+// which may take as long as the link needs: a buffer of its size per
+// request in flight, as net/http's own.
+const streamChunk = 32 << 10
+
+// Copy buffers, held only while a body is copied.
+var (
+	chunkPool  = sync.Pool{New: func() any { b := make([]byte, bodyChunk); return &b }}
+	streamPool = sync.Pool{New: func() any { b := make([]byte, streamChunk); return &b }}
+)
 
 // bulkConn is a connection whose ReadFrom (what net/http's transport uses
-// to send a request body) reads and writes bodyChunk bytes at a time with
-// a pooled buffer.
+// to send a request body of known length, as an *io.LimitedReader) sends
+// a body of up to bodyChunk in one write, and larger ones through a
+// pooled streamChunk buffer.
 type bulkConn struct{ net.Conn }
 
 // ReadFrom copies r to the connection.
 func (c bulkConn) ReadFrom(r io.Reader) (int64, error) {
-	bp := chunkPool.Get().(*[]byte)
-	defer chunkPool.Put(bp)
+	pool := &streamPool
+	if lr, ok := r.(*io.LimitedReader); ok && lr.N <= bodyChunk {
+		pool = &chunkPool
+	}
+	bp := pool.Get().(*[]byte)
+	defer pool.Put(bp)
 	return io.CopyBuffer(writeOnly{c.Conn}, r, *bp)
 }
 

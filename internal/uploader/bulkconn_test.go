@@ -24,19 +24,24 @@ func (w *writeRecorder) Write(p []byte) (int, error) {
 	return w.buf.Write(p)
 }
 
-// TestBulkConnWrites: a body goes out in writes of bodyChunk, whole, from
-// readers that return every size of read.
+// TestBulkConnWrites: a body of up to bodyChunk goes out in one write, a
+// larger one in writes of at most streamChunk, whole, from readers that
+// return every size of read.
 func TestBulkConnWrites(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), (bodyChunk*2+1000)/16)
 	cases := []struct {
 		name       string
 		r          io.Reader
+		n          int // bytes to arrive
+		maxWrite   int
 		wantWrites int // 0: not checked (short reads)
 	}{
-		{"full reads", io.LimitReader(bytes.NewReader(body), int64(len(body))), 3},
-		{"one chunk", io.LimitReader(bytes.NewReader(body), bodyChunk), 1},
-		{"short reads", iotest.HalfReader(bytes.NewReader(body)), 0},
-		{"one byte reads", iotest.OneByteReader(io.LimitReader(bytes.NewReader(body), 5000)), 0},
+		{"small body, one write", io.LimitReader(bytes.NewReader(body), bodyChunk), bodyChunk, bodyChunk, 1},
+		{"tiny body", io.LimitReader(bytes.NewReader(body), 100), 100, bodyChunk, 1},
+		{"large body, streamed", io.LimitReader(bytes.NewReader(body), int64(len(body))), len(body), streamChunk, (len(body) + streamChunk - 1) / streamChunk},
+		{"unknown length, streamed", struct{ io.Reader }{bytes.NewReader(body)}, len(body), streamChunk, (len(body) + streamChunk - 1) / streamChunk},
+		{"small body, short reads", io.LimitReader(iotest.HalfReader(bytes.NewReader(body)), 5000), 5000, bodyChunk, 0},
+		{"one byte reads", iotest.OneByteReader(io.LimitReader(bytes.NewReader(body), 5000)), 5000, streamChunk, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -45,12 +50,12 @@ func TestBulkConnWrites(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n != int64(rec.buf.Len()) || !bytes.Equal(rec.buf.Bytes(), body[:n]) {
-				t.Fatalf("%d bytes reported, %d written, equal to the body: %v", n, rec.buf.Len(), bytes.Equal(rec.buf.Bytes(), body[:rec.buf.Len()]))
+			if n != int64(tc.n) || !bytes.Equal(rec.buf.Bytes(), body[:tc.n]) {
+				t.Fatalf("%d bytes reported, %d written, want %d equal to the body's first", n, rec.buf.Len(), tc.n)
 			}
 			for _, w := range rec.writes {
-				if w > bodyChunk {
-					t.Fatalf("a write of %d bytes, more than %d", w, bodyChunk)
+				if w > tc.maxWrite {
+					t.Fatalf("a write of %d bytes, more than %d", w, tc.maxWrite)
 				}
 			}
 			if tc.wantWrites > 0 && len(rec.writes) != tc.wantWrites {
