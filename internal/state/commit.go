@@ -18,11 +18,11 @@ import (
 //
 // A shared write (do with shared) is the exception: it does not start a
 // commit of its own while only shared writes wait; it rides with the next
-// write that does, or is committed after wait at the latest. It is meant
-// for records that end a job, which need to be durable before the caller
-// goes on but not before any remote side effect: with many jobs in
-// flight, the next job's record comes within milliseconds and one commit
-// carries both.
+// write that does, or is committed after wait at the latest, and returns
+// once durable like any other. It is meant for writers that can afford
+// those milliseconds (a job's records around CommitUpload): with many
+// jobs in flight, the other jobs' records come within milliseconds and
+// one commit carries them all.
 //
 // A write that fails is taken out and run alone, so its error reaches only
 // its caller; the others are committed again without it. A write may

@@ -625,11 +625,12 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*Job) error) (*Jo
 	return s.UpdateNotify(ctx, id, fn, nil)
 }
 
-// UpdateShared is Update for a record that ends a job's part in the
-// remote work (done after CommitUpload): nothing waits on it but the
-// caller, so it needs no commit of its own and rides with the next write
-// of any job, or is committed sharedWait later at the latest. It is as
-// durable as Update when it returns.
+// UpdateShared is Update for a writer that can wait a few milliseconds
+// for company: the record before CommitUpload, the done record after it.
+// It starts no commit of its own while other jobs' writes are coming: it
+// rides with the next write of any job, or is committed sharedWait later
+// at the latest. It is as durable as Update when it returns, so a record
+// written with it still precedes the remote call its caller makes next.
 func (s *Store) UpdateShared(ctx context.Context, id string, fn func(*Job) error) (*Job, error) {
 	return s.update(ctx, id, fn, nil, true)
 }
