@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/metrics"
@@ -182,10 +183,21 @@ func BenchmarkOpenLarge(b *testing.B) {
 // BenchmarkSmallFileWrites is the state's share of a drop of many small
 // files: jobs enqueued in batches of 200, then 16 workers each move their
 // jobs through the two writes a small file costs (committing with its
-// checkpoint before CommitUpload, done after it, the second shared). It
-// reports this process's CPU per job and bbolt's page writes per job.
+// checkpoint before CommitUpload, done after it, shared), with the first
+// a write of its own (as before the daemon shared it) and shared. It
+// reports this process's CPU and bbolt's page writes per job.
 func BenchmarkSmallFileWrites(b *testing.B) {
+	for _, shared := range []bool{false, true} {
+		b.Run(fmt.Sprintf("committing-shared=%v", shared), func(b *testing.B) { benchSmallFileWrites(b, shared) })
+	}
+}
+
+func benchSmallFileWrites(b *testing.B, sharedCommitting bool) {
 	const jobs, workers = 2000, 16
+	committing := (*Store).Update
+	if sharedCommitting {
+		committing = (*Store).UpdateShared
+	}
 	checkpoint := []byte(`{"v":1,"session":"` + strings.Repeat("s", 160) + `","media":{"path":"/srv/drop/news/clip.mp4","size":262144,"mtime":1700000000000000000,"dev":2049,"ino":1234},"bucket":"vod-1250000000","region":"ap-guangzhou","key":"/1250000000/x/clip.mp4","crc64":"1234567890123456","committing":true}`)
 	for range b.N {
 		s := openTest(b, statePath(b), Options{})
@@ -211,7 +223,7 @@ func BenchmarkSmallFileWrites(b *testing.B) {
 		for range workers {
 			wg.Go(func() {
 				for i := next.Add(1) - 1; i < int64(len(ids)); i = next.Add(1) - 1 {
-					if _, err := s.Update(ctx, ids[i], func(j *Job) error {
+					if _, err := committing(s, ctx, ids[i], func(j *Job) error {
 						j.Stage, j.Checkpoint, j.BytesDone = StageCommitting, checkpoint, j.Bytes
 						return nil
 					}); err != nil {
