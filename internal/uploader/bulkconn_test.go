@@ -46,7 +46,7 @@ func TestBulkConnWrites(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &writeRecorder{}
-			n, err := bulkConn{rec}.ReadFrom(tc.r)
+			n, err := bulkConn{Conn: rec, bufs: newCopyBuffers()}.ReadFrom(tc.r)
 			if err != nil {
 				t.Fatal(err)
 			}
