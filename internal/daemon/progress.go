@@ -113,8 +113,15 @@ func (p *jobProgress) mayWait(stage state.Stage, cp *uploader.Checkpoint) bool {
 // session, as it does when the crash comes between ApplyUpload and any
 // record. The record before CommitUpload is the first to name it.
 func (p *jobProgress) disposable(cp *uploader.Checkpoint) bool {
-	return !p.commitSent && p.lastStage != state.StageCommitting && !hasMultipart(cp) &&
-		p.d.now().Sub(p.sessionAt) < progressEvery // sessionAt: when noteSession saw cp's session first
+	return !p.commitSent && p.lastStage != state.StageCommitting && p.shortLived(cp)
+}
+
+// shortLived reports whether cp's session is a small file's: no multipart
+// upload and younger than progressEvery (sessionAt: when noteSession saw
+// it first). Neither its record (disposable) nor its certificate
+// (saveCert) is worth writing.
+func (p *jobProgress) shortLived(cp *uploader.Checkpoint) bool {
+	return !hasMultipart(cp) && p.d.now().Sub(p.sessionAt) < progressEvery
 }
 
 // noteSession starts the clock of a session first seen now.
@@ -218,7 +225,7 @@ func (p *jobProgress) saveCert(ctx context.Context, cp *uploader.Checkpoint) err
 	if cp.Cert == nil || cp.SessionKey == "" || cp.SessionKey == p.certFor {
 		return nil
 	}
-	if !hasMultipart(cp) && p.d.now().Sub(p.sessionAt) < progressEvery {
+	if p.shortLived(cp) {
 		return nil
 	}
 	b, err := json.Marshal(cp.Cert)
