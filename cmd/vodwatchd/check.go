@@ -220,10 +220,10 @@ func (c *checker) checkRootHolder(i int, root string, mode config.Mode) {
 	}
 }
 
-// ownState reports whether a lock owner's text ("pid N on HOST, state
-// PATH", as the daemon writes it) names the state file state.
+// ownState reports whether a lock owner's text (rootlock.Owner) names the
+// state file state.
 func ownState(owner, state string) bool {
-	_, p, ok := strings.Cut(owner, ", state ")
+	p, ok := rootlock.OwnerState(owner)
 	return ok && filepath.Clean(p) == filepath.Clean(state)
 }
 

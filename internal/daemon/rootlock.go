@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"time"
@@ -32,7 +31,7 @@ func (d *Daemon) lockRoot(ctx context.Context, root string) (*rootlock.Lock, err
 		return nil, nil
 	}
 	host, _ := os.Hostname()
-	owner := fmt.Sprintf("pid %d on %s, state %s", os.Getpid(), host, d.store.Path())
+	owner := rootlock.Owner(os.Getpid(), host, d.store.Path())
 	reported, missing := "", false
 	for {
 		lock, err := rootlock.Acquire(root, owner)

@@ -84,6 +84,18 @@ func Acquire(root, owner string) (*Lock, error) {
 	return &Lock{f: f, Path: p}, nil
 }
 
+// Owner is the owner text a daemon writes into the lock files it holds:
+// its process, host and state file.
+func Owner(pid int, host, statePath string) string {
+	return fmt.Sprintf("pid %d on %s, state %s", pid, host, statePath)
+}
+
+// OwnerState returns the state file that an Owner text names.
+func OwnerState(owner string) (string, bool) {
+	_, p, ok := strings.Cut(owner, ", state ")
+	return p, ok
+}
+
 // Holder reports who holds root's lock, without taking it: taking it
 // even for a moment could make the daemon that watches the folder find it
 // held and back off. The lock file (in the root, else Beside it) is looked

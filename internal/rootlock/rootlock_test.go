@@ -218,3 +218,23 @@ func TestCurrentSeesAReplacedLockFile(t *testing.T) {
 		t.Fatal("a nil lock is current")
 	}
 }
+
+// TestOwnerStateRoundTrip: the state file written into Owner is the one
+// OwnerState reads back, whatever the host or path; other texts name none.
+func TestOwnerStateRoundTrip(t *testing.T) {
+	for _, tc := range []struct{ host, state string }{
+		{"nas-1", "/var/lib/vodwatchd/state.db"},
+		{"host, with comma", "/srv/a b/state.db"},
+		{"", "relative/state.db"},
+	} {
+		got, ok := OwnerState(Owner(42, tc.host, tc.state))
+		if !ok || got != tc.state {
+			t.Errorf("host %q state %q: read back %q, %v", tc.host, tc.state, got, ok)
+		}
+	}
+	for _, other := range []string{"", "pid 1 on x", "someone else's lock"} {
+		if p, ok := OwnerState(other); ok {
+			t.Errorf("%q names state %q", other, p)
+		}
+	}
+}
