@@ -187,7 +187,10 @@ func ReadFile(p string) (Credential, error) {
 		case "tencentcloud_session_token", "token":
 			s.Token = v
 		default:
-			return Credential{}, fmt.Errorf("credentials file %s:%d: unknown key %q", p, ln, strings.TrimSpace(k))
+			// The key is not echoed: a line that is a pasted secret ending in
+			// base64 padding ("abc...==") parses as an unknown key, and no
+			// error may carry a value from this file. The line number names it.
+			return Credential{}, fmt.Errorf("credentials file %s:%d: unknown key; want TENCENTCLOUD_SECRET_ID, TENCENTCLOUD_SECRET_KEY or TENCENTCLOUD_SESSION_TOKEN", p, ln)
 		}
 	}
 	if err := sc.Err(); err != nil {
