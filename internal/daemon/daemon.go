@@ -56,7 +56,6 @@ type Daemon struct {
 	restart context.CancelFunc     // restarts the intakes (Reload)
 	health  healthState
 	hashes  hashLocks // content-hash dedupe
-	renames renameIndex
 
 	contentRead atomic.Int64 // bytes read in full by identity checks (ContentBytesRead)
 }

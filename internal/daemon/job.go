@@ -372,7 +372,6 @@ func (d *Daemon) done(ctx context.Context, j *state.Job, res uploader.Result, co
 		d.store.Resume(j.ID)
 		return
 	}
-	d.renames.add(nj.Key, nj.ID)
 	d.events.uploaded(nj, took)
 	d.noteProgress(true)
 	log.Info("upload done", "stage", state.StageDone, "file_id", res.FileID, "media_url", res.MediaURL, "seconds", took.Seconds())

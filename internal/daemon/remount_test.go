@@ -230,3 +230,86 @@ func TestRemountLoopDevice(t *testing.T) {
 		t.Fatal("no adoption logged")
 	}
 }
+
+// TestRenameAcrossRemount: a file renamed after its record adopted a new
+// inode (the share remounted or migrated while the daemon ran), and a file
+// migrated under a new name in one step, are linked to their FileId, not
+// uploaded again; a copy beside its original is still a file of its own.
+func TestRenameAcrossRemount(t *testing.T) {
+	h := startHarnessOf(t, hconf{})
+	h.write("a.mp4", 200000)
+	b := h.write("b.mp4", 210000)
+	c := h.write("c.mp4", 220000)
+	h.waitDone(3, 30*time.Second)
+	rename := func(from, to string) {
+		t.Helper()
+		if err := os.Rename(filepath.Join(h.drop, from), filepath.Join(h.drop, to)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	linked := func(what, from, to string) {
+		t.Helper()
+		first := h.jobAt(from)
+		j := h.waitStage(to, state.StageDone, 30*time.Second)
+		if j.Result.FileID != first.Result.FileID {
+			t.Fatalf("%s: %s has FileId %q, want %s's %q", what, to, j.Result.FileID, from, first.Result.FileID)
+		}
+	}
+	// A rename on the same mount: the daemon has looked renames up since.
+	rename("a.mp4", "a2.mp4")
+	linked("rename", "a.mp4", "a2.mp4")
+
+	// b gets a new inode in place (a remount or migration); its record adopts it.
+	ino := h.jobAt("b.mp4").Key.Ino
+	migrate(t, filepath.Join(h.drop, "b.mp4"), b)
+	h.eventually(30*time.Second, "b.mp4's record adopting its new inode", func() bool {
+		return h.jobAt("b.mp4").Key.Ino != ino
+	})
+	rename("b.mp4", "b2.mp4")
+	linked("rename after an adoption", "b.mp4", "b2.mp4")
+
+	// c reappears under a new name with a new inode, its old name gone (a
+	// migration that also reorganised the tree).
+	fi, err := os.Stat(filepath.Join(h.drop, "c.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := filepath.Join(h.drop, "moved", "c.mp4")
+	h.writeFile("moved/.c.tmp", c)
+	if err := os.Chtimes(filepath.Join(h.drop, "moved", ".c.tmp"), fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(h.drop, "c.mp4")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(h.drop, "moved", ".c.tmp"), moved); err != nil {
+		t.Fatal(err)
+	}
+	linked("migrated under a new name", "c.mp4", "moved/c.mp4")
+	if n := len(h.emu.Media()); n != 3 {
+		t.Fatalf("%d media after the renames, want 3", n)
+	}
+
+	// A copy (same bytes, same mtime) beside its original is its own file.
+	h.writeFile("a3.mp4", mustRead(t, filepath.Join(h.drop, "a2.mp4")))
+	a2, err := os.Stat(filepath.Join(h.drop, "a2.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(filepath.Join(h.drop, "a3.mp4"), a2.ModTime(), a2.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	h.waitStage("a3.mp4", state.StageDone, 30*time.Second)
+	if n := len(h.emu.Media()); n != 4 {
+		t.Fatalf("%d media after a copy, want 4", n)
+	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

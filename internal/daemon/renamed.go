@@ -3,101 +3,106 @@ package daemon
 import (
 	"context"
 	"os"
-	"sync"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
-// renameIndex finds the done job of a file renamed inside its watch root
-// after its upload, so that the new name is linked to the same FileId
-// instead of being uploaded again on every rename.
-//
-// A rename keeps the device, inode, size and mtime: those four pick the
-// candidate, and the old path must no longer hold that file. A copy or a
-// NAS migration changes device or inode; confirming those needs the
-// content CRC recorded at upload (the NAS identity work, issue 11), which
-// belongs in sameVersion.
-type renameIndex struct {
-	mu     sync.Mutex
-	built  map[string]bool // roots indexed
-	byFile map[fileVersion][]string
-}
-
-// fileVersion is a file's identity without its path.
-type fileVersion struct {
-	root       string
-	size, mtNs int64
-	dev, ino   uint64
-}
-
-func versionOf(k state.Key) fileVersion {
-	return fileVersion{root: k.Root, size: k.Size, mtNs: k.MtimeNs, dev: k.Dev, ino: k.Ino}
-}
-
-// add notes a done job (only for roots already indexed: a later build
-// reads it from the state).
-func (x *renameIndex) add(k state.Key, id string) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.built[k.Root] {
-		x.byFile[versionOf(k)] = append(x.byFile[versionOf(k)], id)
-	}
-}
-
-// candidates returns the ids of the jobs with j's file version, indexing
-// j's root from the state on first use.
-func (x *renameIndex) candidates(ctx context.Context, store *state.Store, k state.Key) ([]string, error) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.byFile == nil {
-		x.built, x.byFile = map[string]bool{}, map[fileVersion][]string{}
-	}
-	if !x.built[k.Root] {
-		err := store.Keys(ctx, k.Root, func(o state.Key, id string) bool {
-			x.byFile[versionOf(o)] = append(x.byFile[versionOf(o)], id)
-			return true
-		})
-		if err != nil {
-			return nil, err
-		}
-		x.built[k.Root] = true
-	}
-	return append([]string(nil), x.byFile[versionOf(k)]...), nil
-}
+// maxLookalikes bounds the files of one size and mtime that a new file's
+// content is compared against (each costs a record read and a stat): a
+// tar or rsync tree of same-sized frames that share one mtime is checked
+// by device and inode only.
+const maxLookalikes = 64
 
 // renamedFrom returns the done job, left in place by a keep post-action,
-// whose file j's file is under a new name.
+// whose file j's file is under a new name, so that the new name is linked
+// to the same FileId instead of being uploaded again.
+//
+// The candidates are the root's jobs with the file's size and mtime
+// (state.Store.Lookalikes), which neither a rename nor a remount changes.
+// A candidate with the file's device and inode whose old path no longer
+// holds a file of that size and mtime is the file renamed on the same
+// mount. When none is (the device or inode moved: a remount or a
+// migration came between, whether the record adopted the new inode yet or
+// not), the file's content decides, as it does for a remount at the same
+// path (state.Store.Reconcile): a candidate whose file is gone and whose
+// upload COS verified with this content is the file, unless the media's
+// file is still at the path of another of its jobs (then j is a copy, a
+// file of its own).
 func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, bool) {
-	if j.Kind != state.KindFile || j.Key.Ino == 0 {
-		return nil, false // without an inode a rename cannot be told from a copy
+	if j.Kind != state.KindFile {
+		return nil, false
 	}
-	ids, err := d.renames.candidates(ctx, d.store, j.Key)
+	cands, err := d.store.Lookalikes(ctx, j.Key)
 	if err != nil {
 		return nil, false
 	}
-	for _, id := range ids {
-		if id == j.ID {
+	sameInode := func(dev, ino uint64) bool { return j.Key.Ino != 0 && dev == j.Key.Dev && ino == j.Key.Ino }
+	var others []state.Lookalike
+	for _, c := range cands {
+		if c.ID == j.ID {
 			continue
 		}
-		o, err := d.store.Get(ctx, id)
-		if err != nil || o.Stage != state.StageDone || o.Result.FileID == "" || o.Key.Rel == j.Key.Rel {
+		if !sameInode(c.Dev, c.Ino) {
+			others = append(others, c)
 			continue
 		}
-		if (o.Post.Action != "" && o.Post.Action != "keep") || sameVersion(o.Key.Path(), o.Key) {
-			continue // moved or deleted by its post-action, or still at its old path (a hard link)
+		if o, ok := d.doneElsewhere(ctx, j, c.ID); ok && sameInode(o.Key.Dev, o.Key.Ino) && !stillThere(o.Key) {
+			return o, true
 		}
-		return o, true
+	}
+	if len(others) == 0 || len(others) > maxLookalikes {
+		return nil, false
+	}
+	var gone []*state.Job
+	present := map[string]bool{} // FileIds whose file is still at a job's path
+	for _, c := range others {
+		o, ok := d.doneElsewhere(ctx, j, c.ID)
+		switch {
+		case !ok:
+		case stillThere(o.Key):
+			present[o.Result.FileID] = true
+		case o.Result.Content != "": // else recorded before content was kept
+			gone = append(gone, o)
+		}
+	}
+	var content fileid.Content // j's file's, read once when a candidate needs it
+	for _, o := range gone {
+		if present[o.Result.FileID] {
+			continue
+		}
+		if content == "" {
+			c, n, err := fileid.ReadContent(ctx, j.Key.Path())
+			d.contentRead.Add(n)
+			if err != nil {
+				return nil, false
+			}
+			content = c
+		}
+		if string(content) == o.Result.Content {
+			return o, true
+		}
 	}
 	return nil, false
 }
 
-// sameVersion reports whether the file at p is still the version k.
-func sameVersion(p string, k state.Key) bool {
-	fi, err := os.Stat(p)
+// doneElsewhere reads job id: a done job with a FileId, at another path
+// than j, whose file its post-action left in place.
+func (d *Daemon) doneElsewhere(ctx context.Context, j *state.Job, id string) (*state.Job, bool) {
+	o, err := d.store.Get(ctx, id)
+	if err != nil || o.Stage != state.StageDone || o.Result.FileID == "" || o.Key.Rel == j.Key.Rel {
+		return nil, false
+	}
+	return o, o.Post.Action == "" || o.Post.Action == "keep"
+}
+
+// stillThere reports whether k's path holds a file of k's size and mtime:
+// the file itself (perhaps under a new inode after a remount) or a copy.
+func stillThere(k state.Key) bool {
+	fi, err := os.Stat(k.Path())
 	if err != nil {
 		return false
 	}
-	id, v := fileid.FromInfo(fi), k.Version()
-	return id.Size == v.Size && id.ModTime.Equal(v.ModTime) && id.Dev == v.Dev && id.Ino == v.Ino
+	id := fileid.FromInfo(fi)
+	return id.Size == k.Size && id.ModTime.UnixNano() == k.MtimeNs
 }

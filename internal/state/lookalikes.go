@@ -1,0 +1,100 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Lookalike is a job whose file has the size and mtime asked for, with
+// the device and inode its record had when it was created or last
+// adopted one (a fast path: the record itself is the truth).
+type Lookalike struct {
+	ID       string
+	Dev, Ino uint64
+}
+
+// lookalikes finds the jobs of a watch root by a file's size and mtime:
+// the parts of its identity that neither a rename nor a remount changes
+// (a rename changes the path, a remount or migration the device, inode
+// and ctime). It lives in memory: each root is read from ix_identity on
+// its first lookup, and every job the store creates or adopts a new inode
+// for is noted as it is written (enqueueTx, Adopt), whatever root it is
+// under, so none written while a root is being read is missed. An entry
+// may name a job deleted since, or one whose transaction did not commit:
+// the caller reads each record it uses.
+type lookalikes struct {
+	mu    sync.Mutex
+	built map[string]bool
+	jobs  map[sizeTime][]Lookalike
+}
+
+// sizeTime is what lookalikes are found by.
+type sizeTime struct {
+	root          string
+	size, mtimeNs int64
+}
+
+func sizeTimeOf(k Key) sizeTime { return sizeTime{root: k.Root, size: k.Size, mtimeNs: k.MtimeNs} }
+
+func (l *lookalikes) initLocked() {
+	if l.jobs == nil {
+		l.built, l.jobs = map[string]bool{}, map[sizeTime][]Lookalike{}
+	}
+}
+
+// noteLocked records id under k, with k's device and inode; the caller
+// holds mu.
+func (l *lookalikes) noteLocked(k Key, id string) {
+	l.initLocked()
+	st := sizeTimeOf(k)
+	e := Lookalike{ID: id, Dev: k.Dev, Ino: k.Ino}
+	if i := slices.IndexFunc(l.jobs[st], func(o Lookalike) bool { return o.ID == id }); i >= 0 {
+		l.jobs[st][i] = e
+		return
+	}
+	l.jobs[st] = append(l.jobs[st], e)
+}
+
+func (l *lookalikes) note(k Key, id string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.noteLocked(k, id)
+}
+
+// Lookalikes returns the jobs under k.Root whose file has k's size and
+// mtime, at any path and in any stage: the candidates for a file renamed,
+// or moved by a migration, after its upload. The first lookup under a
+// root reads the root's records.
+func (s *Store) Lookalikes(ctx context.Context, k Key) ([]Lookalike, error) {
+	l := &s.lookalikes
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.initLocked()
+	if !l.built[k.Root] {
+		err := s.read(ctx, func(tx *bolt.Tx) error {
+			prefix := append([]byte(k.Root), 0)
+			forEachPrefix(tx.Bucket(bIdentity), prefix, func(key, v []byte) bool {
+				rec, ok := decodeIdentityKey(k.Root, key[len(prefix):])
+				if !ok {
+					return true
+				}
+				id, fast := parseIdentityValue(v)
+				if st := sizeTimeOf(rec); !slices.ContainsFunc(l.jobs[st], func(o Lookalike) bool { return o.ID == id }) {
+					rec.Dev, rec.Ino = fast.Dev, fast.Ino
+					l.noteLocked(rec, id)
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("state: files of %s with size %d: %w", k.Root, k.Size, err)
+		}
+		l.built[k.Root] = true
+	}
+	return slices.Clone(l.jobs[sizeTimeOf(k)]), nil
+}
