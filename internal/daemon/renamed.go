@@ -54,22 +54,33 @@ func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, boo
 	if len(others) == 0 || len(others) > maxLookalikes {
 		return nil, false
 	}
-	var gone []*state.Job
-	present := map[string]bool{} // FileIds whose file is still at a job's path
+	// A stat each first: while every lookalike is still at its path (a
+	// drop of same-sized files), no record is read.
+	var gone, there []state.Lookalike
 	for _, c := range others {
-		o, ok := d.doneElsewhere(ctx, j, c.ID)
-		switch {
-		case !ok:
-		case stillThere(o.Key):
+		if c.Rel == j.Key.Rel {
+			continue
+		}
+		if stillThere(state.Key{Root: j.Key.Root, Rel: c.Rel, Size: j.Key.Size, MtimeNs: j.Key.MtimeNs}) {
+			there = append(there, c)
+		} else {
+			gone = append(gone, c)
+		}
+	}
+	if len(gone) == 0 {
+		return nil, false
+	}
+	present := map[string]bool{} // FileIds whose file is still at a job's path
+	for _, c := range there {
+		if o, ok := d.doneElsewhere(ctx, j, c.ID); ok {
 			present[o.Result.FileID] = true
-		case o.Result.Content != "": // else recorded before content was kept
-			gone = append(gone, o)
 		}
 	}
 	var content fileid.Content // j's file's, read once when a candidate needs it
-	for _, o := range gone {
-		if present[o.Result.FileID] {
-			continue
+	for _, c := range gone {
+		o, ok := d.doneElsewhere(ctx, j, c.ID)
+		if !ok || o.Result.Content == "" || present[o.Result.FileID] || stillThere(o.Key) {
+			continue // o.Result.Content is empty for records older than content checks
 		}
 		if content == "" {
 			c, n, err := fileid.ReadContent(ctx, j.Key.Path())

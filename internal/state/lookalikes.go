@@ -9,11 +9,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Lookalike is a job whose file has the size and mtime asked for, with
-// the device and inode its record had when it was created or last
-// adopted one (a fast path: the record itself is the truth).
+// Lookalike is a job whose file has the size and mtime asked for: its
+// path under the root, and the device and inode its record had when it
+// was created or last adopted one (a fast path: the record itself is the
+// truth).
 type Lookalike struct {
 	ID       string
+	Rel      string
 	Dev, Ino uint64
 }
 
@@ -51,7 +53,7 @@ func (l *lookalikes) initLocked() {
 func (l *lookalikes) noteLocked(k Key, id string) {
 	l.initLocked()
 	st := sizeTimeOf(k)
-	e := Lookalike{ID: id, Dev: k.Dev, Ino: k.Ino}
+	e := Lookalike{ID: id, Rel: k.Rel, Dev: k.Dev, Ino: k.Ino}
 	if i := slices.IndexFunc(l.jobs[st], func(o Lookalike) bool { return o.ID == id }); i >= 0 {
 		l.jobs[st][i] = e
 		return
