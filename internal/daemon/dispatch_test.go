@@ -38,6 +38,8 @@ func TestDispatchPolicy(t *testing.T) {
 		{"gate: only small", up(2, 1, 8, 16*mib), "", 0, strings.Repeat("s", 1000), "ss"},
 		{"gate: cap reached by an older gate's jobs", up(2, 1, 8, 16*mib), "", 8, "sssBB", "B"},
 		{"gate: big slot taken", up(2, 1, 8, 16*mib), "B", 0, "BsBsB", "ss"},
+		{"gate: cap reached, only small queued", up(2, 1, 8, 16*mib), "", 8, strings.Repeat("s", 50), ""},
+		{"gate: cap reached, one big behind small ones", up(2, 1, 8, 16*mib), "", 8, strings.Repeat("s", 50) + "B" + "sss", "B"},
 		{"nothing free", up(2, 0, 2, 16*mib), "ss", 0, "sBsB", ""},
 	}
 	for _, tc := range cases {
@@ -68,8 +70,10 @@ func TestDispatchPolicy(t *testing.T) {
 			queue := jobs("q-", tc.queue)
 			want := slices.Clone(queue)
 			var wg sync.WaitGroup
-			rest := s.dispatch(context.Background(), &wg, slices.Clone(queue))
+			q := &jobQueue{jobs: slices.Clone(queue)}
+			s.dispatch(context.Background(), &wg, q)
 			wg.Wait()
+			rest := q.jobs
 
 			spell := func(js []*state.Job) string {
 				var b strings.Builder
@@ -111,11 +115,13 @@ func BenchmarkDispatchFull(b *testing.B) {
 		queue[i] = &state.Job{ID: fmt.Sprint(i), Bytes: 1 << 20}
 	}
 	var wg sync.WaitGroup
-	queue = s.dispatch(context.Background(), &wg, queue) // fills the gate
+	q := &jobQueue{jobs: queue}
+	s.dispatch(context.Background(), &wg, q) // fills the gate
+	n := len(q.jobs)
 	b.ResetTimer()
 	for range b.N {
-		if n := len(s.dispatch(context.Background(), &wg, queue)); n != len(queue) {
-			b.Fatalf("%d left of %d", n, len(queue))
+		if s.dispatch(context.Background(), &wg, q); len(q.jobs) != n {
+			b.Fatalf("%d left of %d", len(q.jobs), n)
 		}
 	}
 }

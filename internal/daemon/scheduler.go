@@ -106,18 +106,18 @@ func (s *scheduler) run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	s.resumePostActions(ctx, &wg)
-	var queue []*state.Job
+	var queue jobQueue
 	var lastFill time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		s.d.beat("scheduler")
 		if s.d.acceptingWork() && s.d.clusterAccepting() {
-			if len(queue) == 0 {
-				queue = s.refill(ctx)
+			if len(queue.jobs) == 0 {
+				queue = jobQueue{jobs: s.refill(ctx)}
 				lastFill = s.d.now()
 			}
-			queue = s.dispatch(ctx, &wg, queue)
+			s.dispatch(ctx, &wg, &queue)
 		}
 		s.duePosts(ctx, &wg)
 		wait := s.untilNextRetry(ctx)
@@ -127,7 +127,7 @@ func (s *scheduler) run(ctx context.Context) error {
 			timer.Stop()
 			return nil
 		case <-s.d.store.Changed():
-			if len(queue) > 0 {
+			if len(queue.jobs) > 0 {
 				// Wait out the refill interval so a burst of changes
 				// costs one read, not one per file.
 				select {
@@ -136,13 +136,13 @@ func (s *scheduler) run(ctx context.Context) error {
 				case <-time.After(refillEvery - s.d.now().Sub(lastFill)):
 				}
 			}
-			queue = nil
+			queue = jobQueue{}
 		case <-s.wake:
 		case <-s.d.clusterChanged():
-			queue = nil
+			queue = jobQueue{}
 		case <-tick.C:
 		case <-timer.C:
-			queue = nil
+			queue = jobQueue{}
 		}
 		timer.Stop()
 	}
@@ -204,12 +204,12 @@ func (s *scheduler) dueStranded(ctx context.Context, queued []*state.Job) []*sta
 	return out
 }
 
-// dispatch starts as many queued jobs as the worker limits allow and
-// returns the rest, in order. Small jobs (below small_file_threshold) are
+// dispatch starts as many of q's jobs as the worker limits allow and
+// leaves the rest in q, in order. Small jobs (below small_file_threshold) are
 // bound by round trips, not bandwidth: with small_files_in_flight above
 // workers they run through an adaptive gate (smallGate) instead of the
 // workers, and large jobs keep their workers (less the reserved ones).
-func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*state.Job) []*state.Job {
+func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, q *jobQueue) {
 	up := s.d.cfg().Upload
 	workers := max(up.Workers, 1)
 	reserved := min(max(up.SmallWorkers, 0), workers-1)
@@ -220,11 +220,14 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 	// What may still start in this pass; once neither kind may, the rest
 	// of the queue waits as it is (a pass costs what it starts, not the
 	// length of the queue: thousands of small files are dispatched one
-	// finished job at a time).
+	// finished job at a time). Neither may start either when none of its
+	// kind is left (bigLeft: a free worker for big jobs does not walk a
+	// queue of small ones).
 	smallOpen, bigOpen := true, true
 	big := s.bigRunning(small)
-	rest := queue[:0]
-	for i, j := range queue {
+	bigLeft := q.bigJobs(small)
+	rest := q.jobs[:0]
+	for i, j := range q.jobs {
 		if gate != nil {
 			// leased bounds the jobs of every gate: after a reload that
 			// made a new one, those still running in the old count too.
@@ -235,14 +238,19 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 			// The last reserved workers are kept for small jobs.
 			bigOpen = smallOpen && !(reserved > 0 && small > 0 && big >= workers-reserved)
 		}
+		smallOpen = smallOpen && len(q.jobs)-i > bigLeft
+		bigOpen = bigOpen && bigLeft > 0
 		if !smallOpen && !bigOpen {
 			if len(rest) == i {
-				return queue // none taken out: the queue as it was
+				return // none taken out: the queue as it was
 			}
-			rest = append(rest, queue[i:]...)
+			rest = append(rest, q.jobs[i:]...)
 			break
 		}
 		isSmall := small > 0 && j.Bytes < small
+		if !isSmall {
+			bigLeft--
+		}
 		var lease *smallLease
 		switch {
 		case isSmall && !smallOpen, !isSmall && !bigOpen:
@@ -258,6 +266,9 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 			s.leased++
 			lease = &smallLease{gate: gate, ticket: t, start: time.Now()} // the pipe's time, not the daemon's clock
 		}
+		if !isSmall {
+			q.big--
+		}
 		if small > 0 && j.Bytes >= small {
 			big++
 		}
@@ -265,7 +276,7 @@ func (s *scheduler) dispatch(ctx context.Context, wg *sync.WaitGroup, queue []*s
 		wg.Add(1)
 		s.start(ctx, wg, j, lease)
 	}
-	return rest
+	q.jobs = rest
 }
 
 // smallGate returns the gate of small jobs: its limit starts at workers
