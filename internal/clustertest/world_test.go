@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -23,8 +20,8 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/cluster/etcdtest"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
-	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
+	"github.com/vodwatchd/vodwatchd/internal/testutil/drops"
 )
 
 // built is the vodwatchd binary, built once per test process.
@@ -44,15 +41,6 @@ func TestMain(m *testing.M) {
 
 const prefix = "/vodwatchd-test"
 
-// item is one thing dropped: a media file (moved to done after upload, or
-// kept in place) or an HLS bundle folder.
-type item struct {
-	name  string            // media name in VOD ({{.Rel}} of the main file)
-	main  string            // rel of the main file
-	keep  bool              // the keep rule: stays in the drop folder
-	files map[string][]byte // every file of the item, rel under the drop root
-}
-
 // world is one emulator, one etcd, one shared drop folder, and the node
 // processes watching it.
 type world struct {
@@ -67,8 +55,7 @@ type world struct {
 	ttl     time.Duration
 	workers int
 	rng     *rand.Rand
-	items   []*item
-	nextID  int
+	set     *drops.Set
 	nodes   map[string]*node
 }
 
@@ -88,11 +75,7 @@ func newWorld(tb testing.TB, ttl time.Duration, emuCfg func(*emulator.Config)) *
 		emuCfg = func(*emulator.Config) {}
 	}
 	w.emu = emulatortest.Start(tb, emuCfg)
-	for _, d := range []string{w.drop, w.stage, w.done} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			tb.Fatal(err)
-		}
-	}
+	w.set = drops.NewSet(tb, w.stage, w.drop, w.done, w.rng)
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{w.etcd.Endpoint()}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
@@ -170,54 +153,10 @@ func rules(done string) string {
 `, done)
 }
 
-// add drops items of the given kinds (small, multi, hls, keep), each
-// folder written aside and renamed in whole.
+// add drops items of the given kinds (drops.Small, Multi, HLS, Kept).
 func (w *world) add(kinds ...string) {
 	w.tb.Helper()
-	for _, kind := range kinds {
-		w.nextID++
-		folder := fmt.Sprintf("%s%03d", kind, w.nextID)
-		it := &item{files: map[string][]byte{}}
-		switch kind {
-		case "small":
-			it.main = folder + "/clip.mp4"
-			it.files[it.main] = testutil.Content(folder, 20_000+w.rng.IntN(50_000))
-		case "multi":
-			it.main = folder + "/big.mp4"
-			it.files[it.main] = testutil.Content(folder, 3<<20+w.rng.IntN(1<<20))
-		case "keep":
-			it.main, it.keep = folder+"/kept.mp4", true
-			it.files[it.main] = testutil.Content(folder, 30_000+w.rng.IntN(10_000))
-		case "hls":
-			dir := filepath.Join("..", "manifest", "testdata", "hls_master")
-			b, err := manifest.Resolve(context.Background(), filepath.Join(dir, "master.m3u8"), manifest.Options{})
-			if err != nil {
-				w.tb.Fatal(err)
-			}
-			it.main = folder + "/master.m3u8"
-			rels := []string{"master.m3u8"}
-			for _, f := range b.Files {
-				rels = append(rels, f.Rel)
-			}
-			for _, rel := range rels {
-				data, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
-				if err != nil {
-					w.tb.Fatal(err)
-				}
-				it.files[folder+"/"+rel] = data
-			}
-		default:
-			w.tb.Fatalf("unknown kind %q", kind)
-		}
-		it.name = it.main
-		for rel, b := range it.files {
-			apptest.WriteFile(w.tb, w.stage, rel, b)
-		}
-		if err := os.Rename(filepath.Join(w.stage, folder), filepath.Join(w.drop, folder)); err != nil {
-			w.tb.Fatal(err)
-		}
-		w.items = append(w.items, it)
-	}
+	w.set.Add(w.tb, kinds...)
 }
 
 // mix returns n kinds, mostly small files.
@@ -226,43 +165,23 @@ func (w *world) mix(n int) []string {
 	for i := range kinds {
 		switch i % 10 {
 		case 3:
-			kinds[i] = "multi"
+			kinds[i] = drops.Multi
 		case 5:
-			kinds[i] = "keep"
+			kinds[i] = drops.Kept
 		case 7:
-			kinds[i] = "hls"
+			kinds[i] = drops.HLS
 		default:
-			kinds[i] = "small"
+			kinds[i] = drops.Small
 		}
 	}
 	return kinds
-}
-
-// settled reports whether every item is in VOD and its post-action ran
-// (moved items out of the drop folder, with their sidecar).
-func (w *world) settled() bool {
-	names := map[string]bool{}
-	for _, m := range w.emu.Media() {
-		names[m.Name] = true
-	}
-	for _, it := range w.items {
-		if !names[it.name] {
-			return false
-		}
-		if !it.keep {
-			if _, err := os.Stat(filepath.Join(w.done, filepath.FromSlash(it.main)+".vod.json")); err != nil {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // waitSettled waits for settled, failing after limit.
 func (w *world) waitSettled(limit time.Duration) time.Duration {
 	w.tb.Helper()
 	start := time.Now()
-	for !w.settled() {
+	for !w.set.Settled(w.emu.Media()) {
 		if time.Since(start) > limit {
 			w.tb.Fatalf("not every item uploaded and post-processed after %s\n%s", limit, w.logTails())
 		}
@@ -271,62 +190,11 @@ func (w *world) waitSettled(limit time.Duration) time.Duration {
 	return time.Since(start)
 }
 
-// verify checks VOD and the folders against the drops; it returns the
-// numbers of duplicate and lost media.
+// verify checks VOD and the folders against the drops (drops.Set.Verify);
+// it returns the numbers of duplicate and lost media.
 func (w *world) verify() (dups, lost int) {
-	t := w.tb
-	byName := map[string][]emulator.MediaInfo{}
-	for _, m := range w.emu.Media() {
-		byName[m.Name] = append(byName[m.Name], m)
-	}
-	for _, it := range w.items {
-		ms := byName[it.name]
-		switch {
-		case len(ms) == 0:
-			lost++
-			t.Errorf("%s: not in VOD", it.name)
-			continue
-		case len(ms) > 1:
-			dups += len(ms) - 1
-			t.Errorf("%s: %d media in VOD", it.name, len(ms))
-		}
-		m := ms[0]
-		base := m.MediaURL[:strings.LastIndex(m.MediaURL, "/")]
-		for rel, want := range it.files {
-			at := base + "/" + strings.TrimPrefix(rel, path.Dir(it.main)+"/")
-			if rel == it.main {
-				at = m.MediaURL
-			}
-			if got := get(t, at); !bytes.Equal(got, want) {
-				t.Errorf("%s: %s differs in VOD (%d vs %d bytes)", it.name, rel, len(got), len(want))
-			}
-			where := w.done
-			if it.keep {
-				where = w.drop
-			}
-			if got, err := os.ReadFile(filepath.Join(where, filepath.FromSlash(rel))); err != nil || !bytes.Equal(got, want) {
-				t.Errorf("%s: %s not intact in %s (%v)", it.name, rel, where, err)
-			}
-		}
-	}
-	if n := len(w.emu.Media()); n != len(w.items) {
-		t.Errorf("VOD holds %d media for %d items", n, len(w.items))
-	}
-	return dups, lost
-}
-
-func get(tb testing.TB, url string) []byte {
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Errorf("GET %s: %v", url, err)
-		return nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	return b
+	w.tb.Helper()
+	return w.set.Verify(w.tb, w.emu.Media())
 }
 
 // claimsOf lists the jobs node holds.

@@ -1,16 +1,11 @@
 package crashtest
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -22,9 +17,9 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/app/apptest"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
 	"github.com/vodwatchd/vodwatchd/internal/emulator/emulatortest"
-	"github.com/vodwatchd/vodwatchd/internal/manifest"
 	"github.com/vodwatchd/vodwatchd/internal/state"
 	"github.com/vodwatchd/vodwatchd/internal/testutil"
+	"github.com/vodwatchd/vodwatchd/internal/testutil/drops"
 )
 
 // built is the vodwatchd binary, built once per test process.
@@ -42,16 +37,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dropItem is one thing dropped: a media file (with an optional cover) or
-// a bundle folder. want maps rel paths (under the drop root) to bytes.
-type dropItem struct {
-	name   string // media name in VOD ({{.Rel}} of the job's main file)
-	main   string // rel of the main file
-	cover  string // rel of the cover, if any
-	bundle bool
-	files  map[string][]byte // every file of the item, rel under the drop root
-}
-
 // world is one crash run: emulator, folders, the daemon process.
 type world struct {
 	t       *testing.T
@@ -61,10 +46,9 @@ type world struct {
 	done    string
 	cfgPath string
 	emu     *emulator.Emulator
-	items   []*dropItem
+	set     *drops.Set
 	logf    *os.File
 	rng     *rand.Rand
-	nextID  int
 }
 
 func newWorld(t *testing.T, seed uint64, mix crashMix) *world {
@@ -78,11 +62,7 @@ func newWorld(t *testing.T, seed uint64, mix crashMix) *world {
 			mix.emu(c)
 		}
 	})
-	for _, d := range []string{w.drop, w.stage, w.done} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.set = drops.NewSet(t, w.stage, w.drop, w.done, w.rng)
 	w.cfgPath = filepath.Join(dir, "config.yaml")
 	apptest.Template{
 		Endpoint: w.emu.Addr(), SecretID: w.emu.SecretID(), SecretKey: w.emu.SecretKey(),
@@ -98,72 +78,6 @@ func newWorld(t *testing.T, seed uint64, mix crashMix) *world {
 	t.Cleanup(func() { f.Close() })
 	w.logf = f
 	return w
-}
-
-// addBatch prepares a mixed batch in the staging folder and moves it into
-// the drop folder, one top-level folder at a time.
-func (w *world) addBatch(kinds ...string) {
-	w.t.Helper()
-	for _, kind := range kinds {
-		w.nextID++
-		folder := fmt.Sprintf("%s%03d", kind, w.nextID)
-		it := &dropItem{files: map[string][]byte{}}
-		switch kind {
-		case "small":
-			it.main = folder + "/clip.mp4"
-			it.files[it.main] = testutil.Content(folder, 20_000+w.rng.IntN(50_000))
-		case "multi":
-			it.main = folder + "/big.mp4"
-			it.files[it.main] = testutil.Content(folder, 3<<20+w.rng.IntN(1<<20))
-		case "cover":
-			it.main, it.cover = folder+"/show.mp4", folder+"/show.jpg"
-			it.files[it.main] = testutil.Content(folder, 40_000+w.rng.IntN(10_000))
-			it.files[it.cover] = testutil.Content(folder+"jpg", 3000)
-		case "hls", "dash":
-			src := map[string]string{"hls": "hls_master", "dash": "dash_number"}[kind]
-			top, rels := bundleFiles(w.t, src)
-			it.bundle, it.main = true, folder+"/"+top
-			for _, rel := range rels {
-				b, err := os.ReadFile(filepath.Join("..", "manifest", "testdata", src, filepath.FromSlash(rel)))
-				if err != nil {
-					w.t.Fatal(err)
-				}
-				it.files[folder+"/"+rel] = b
-			}
-		}
-		it.name = it.main
-		for rel, b := range it.files {
-			p := filepath.Join(w.stage, filepath.FromSlash(rel))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				w.t.Fatal(err)
-			}
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				w.t.Fatal(err)
-			}
-		}
-		if err := os.Rename(filepath.Join(w.stage, folder), filepath.Join(w.drop, folder)); err != nil {
-			w.t.Fatal(err)
-		}
-		w.items = append(w.items, it)
-	}
-}
-
-func bundleFiles(t *testing.T, name string) (string, []string) {
-	t.Helper()
-	dir := filepath.Join("..", "manifest", "testdata", name)
-	top := "manifest.mpd"
-	if _, err := os.Stat(filepath.Join(dir, "master.m3u8")); err == nil {
-		top = "master.m3u8"
-	}
-	b, err := manifest.Resolve(context.Background(), filepath.Join(dir, top), manifest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rels := []string{top}
-	for _, f := range b.Files {
-		rels = append(rels, f.Rel)
-	}
-	return top, rels
 }
 
 // daemon is one running vodwatchd process.
@@ -362,7 +276,7 @@ func crashRun(t *testing.T, mix crashMix) {
 	}
 	t.Logf("mix %s, seed %d (VODWATCHD_CRASH_MIX and VODWATCHD_CRASH_SEED reproduce the drops and moments)", mix.name, seed)
 	w := newWorld(t, seed, mix)
-	w.addBatch("small", "multi", "cover", "hls", "dash", "small")
+	w.set.Add(t, drops.Small, drops.Multi, drops.Covers, drops.HLS, drops.DASH, drops.Small)
 	targets := mix.targets
 	hits := map[string]int{}
 	start := time.Now()
@@ -371,9 +285,9 @@ func crashRun(t *testing.T, mix crashMix) {
 		if i > 0 && (long || i%3 == 0) { // the long run keeps work flowing for every kill
 			kinds := mix.kinds
 			if len(kinds) == 0 {
-				kinds = []string{"small", "multi", "cover", "hls", "dash"}
+				kinds = []string{drops.Small, drops.Multi, drops.Covers, drops.HLS, drops.DASH}
 			}
-			w.addBatch(kinds[w.rng.IntN(len(kinds))], "small")
+			w.set.Add(t, kinds[w.rng.IntN(len(kinds))], drops.Small)
 		}
 		target := targets[i%len(targets)]
 		if long {
@@ -400,7 +314,7 @@ func crashRun(t *testing.T, mix crashMix) {
 	}
 	sort.Strings(moments)
 	summary := fmt.Sprintf("crash run (%s): %d SIGKILLs (%s), %d drops (%d files), %d duplicates, %d lost, %v",
-		mix.name, kills, strings.Join(moments, " "), len(w.items), w.fileCount(), dups, lost, time.Since(start).Round(time.Second))
+		mix.name, kills, strings.Join(moments, " "), len(w.set.Items), w.set.Files(), dups, lost, time.Since(start).Round(time.Second))
 	t.Log(summary)
 	if p := os.Getenv("VODWATCHD_CRASH_REPORT"); p != "" {
 		f, err := os.OpenFile(p, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -411,25 +325,14 @@ func crashRun(t *testing.T, mix crashMix) {
 	}
 }
 
-func (w *world) fileCount() int {
-	n := 0
-	for _, it := range w.items {
-		n += len(it.files)
-	}
-	return n
-}
-
 // waitAllDone waits until every drop's files are in the done folder.
 func (w *world) waitAllDone(d *daemon, timeout time.Duration) {
 	w.t.Helper()
-	want := 0
-	for _, it := range w.items {
-		want += len(it.files) + 1 // + sidecar
-	}
+	want := w.set.Files() + len(w.set.Items) // + a sidecar each
 	deadline := time.Now().Add(timeout)
-	for w.doneFiles() < want || len(w.emu.Media()) < len(w.items) {
+	for w.doneFiles() < want || len(w.emu.Media()) < len(w.set.Items) {
 		if time.Now().After(deadline) {
-			w.t.Fatalf("after %v: %d of %d files done, %d of %d media\n%s\n%s", timeout, w.doneFiles(), want, len(w.emu.Media()), len(w.items), w.leftovers(), w.logTail())
+			w.t.Fatalf("after %v: %d of %d files done, %d of %d media\n%s\n%s", timeout, w.doneFiles(), want, len(w.emu.Media()), len(w.set.Items), w.leftovers(), w.logTail())
 		}
 		select {
 		case err := <-d.exit:
@@ -440,54 +343,12 @@ func (w *world) waitAllDone(d *daemon, timeout time.Duration) {
 	time.Sleep(500 * time.Millisecond) // a late duplicate would show now
 }
 
-// verify checks the emulator and the folders against the drops; it
-// returns the number of duplicate and lost media.
+// verify checks VOD and the folders against the drops (drops.Set.Verify)
+// and every job's record: done, its post-action done. It returns the
+// numbers of duplicate and lost media.
 func (w *world) verify() (dups, lost int) {
 	t := w.t
-	byName := map[string][]emulator.MediaInfo{}
-	for _, m := range w.emu.Media() {
-		byName[m.Name] = append(byName[m.Name], m)
-	}
-	for _, it := range w.items {
-		ms := byName[it.name]
-		switch {
-		case len(ms) == 0:
-			lost++
-			t.Errorf("%s: not in the emulator", it.name)
-			continue
-		case len(ms) > 1:
-			dups += len(ms) - 1
-			t.Errorf("%s: %d media in the emulator", it.name, len(ms))
-		}
-		m := ms[0]
-		base := m.MediaURL[:strings.LastIndex(m.MediaURL, "/")]
-		for rel, want := range it.files {
-			at := base + "/" + strings.TrimPrefix(rel, path.Dir(it.main)+"/")
-			switch rel {
-			case it.main:
-				at = m.MediaURL
-			case it.cover:
-				at = m.CoverURL
-			}
-			if got := get(t, at); !bytes.Equal(got, want) {
-				t.Errorf("%s: %s differs in the emulator (%d vs %d bytes)", it.name, rel, len(got), len(want))
-			}
-			if got, err := os.ReadFile(filepath.Join(w.done, filepath.FromSlash(rel))); err != nil || !bytes.Equal(got, want) {
-				t.Errorf("%s: %s not moved to the done folder intact (%v)", it.name, rel, err)
-			}
-			if _, err := os.Stat(filepath.Join(w.drop, filepath.FromSlash(rel))); err == nil {
-				t.Errorf("%s: %s still in the drop folder", it.name, rel)
-			}
-		}
-		var side struct{ FileId string }
-		b, err := os.ReadFile(filepath.Join(w.done, filepath.FromSlash(it.main)+".vod.json"))
-		if err != nil || json.Unmarshal(b, &side) != nil || side.FileId != m.FileID {
-			t.Errorf("%s: sidecar %v %s, want FileId %s", it.name, err, b, m.FileID)
-		}
-	}
-	if n := len(w.emu.Media()); n != len(w.items) {
-		t.Errorf("emulator has %d media for %d drops", n, len(w.items))
-	}
+	dups, lost = w.set.Verify(t, w.emu.Media())
 	store, err := state.Open(filepath.Join(w.dir, "var", "state.db"), state.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -502,25 +363,10 @@ func (w *world) verify() (dups, lost int) {
 			t.Errorf("job %s (%s): stage %s, post %q", j.ID, j.Key.Rel, j.Stage, j.Post.State)
 		}
 	}
-	if len(jobs) != len(w.items) {
-		t.Errorf("%d jobs for %d drops", len(jobs), len(w.items))
+	if len(jobs) != len(w.set.Items) {
+		t.Errorf("%d jobs for %d drops", len(jobs), len(w.set.Items))
 	}
 	return dups, lost
-}
-
-func get(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Errorf("GET %s: %v", url, err)
-		return nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	return b
 }
 
 // crashRules move every upload to done with a sidecar.
