@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"os"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -107,13 +106,10 @@ func (d *Daemon) doneElsewhere(ctx context.Context, j *state.Job, id string) (*s
 	return o, o.Post.Action == "" || o.Post.Action == "keep"
 }
 
-// stillThere reports whether k's path holds a file of k's size and mtime:
-// the file itself (perhaps under a new inode after a remount) or a copy.
+// stillThere reports whether k's path holds a regular file of k's size
+// and mtime: the file itself (perhaps under a new inode after a remount)
+// or a copy.
 func stillThere(k state.Key) bool {
-	fi, err := os.Stat(k.Path())
-	if err != nil {
-		return false
-	}
-	id := fileid.FromInfo(fi)
-	return id.Size == k.Size && id.ModTime.UnixNano() == k.MtimeNs
+	id, err := fileid.Lstat(k.Path())
+	return err == nil && id.Size == k.Size && id.ModTime.UnixNano() == k.MtimeNs
 }
