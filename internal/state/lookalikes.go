@@ -22,12 +22,13 @@ type Lookalike struct {
 // lookalikes finds the jobs of a watch root by a file's size and mtime:
 // the parts of its identity that neither a rename nor a remount changes
 // (a rename changes the path, a remount or migration the device, inode
-// and ctime). It lives in memory: each root is read from ix_identity on
-// its first lookup, and every job the store creates or adopts a new inode
-// for is noted as it is written (enqueueTx, Adopt), whatever root it is
-// under, so none written while a root is being read is missed. An entry
-// may name a job deleted since, or one whose transaction did not commit:
-// the caller reads each record it uses.
+// and ctime). It lives in memory, for the roots looked up since the store
+// opened: each is read from ix_identity on its first lookup, and from
+// then on every job the store creates, or adopts a new inode for, is
+// noted once its transaction commits (noteOnCommit). A root's first read
+// holds mu, so a commit either came before it (and is read) or notes its
+// job after it. An entry may name a job deleted since: the caller reads
+// each record it uses.
 type lookalikes struct {
 	mu    sync.Mutex
 	built map[string]bool
@@ -61,10 +62,15 @@ func (l *lookalikes) noteLocked(k Key, id string) {
 	l.jobs[st] = append(l.jobs[st], e)
 }
 
-func (l *lookalikes) note(k Key, id string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.noteLocked(k, id)
+// noteOnCommit notes id under k when tx commits, if k's root was read.
+func (l *lookalikes) noteOnCommit(tx *bolt.Tx, k Key, id string) {
+	tx.OnCommit(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.built[k.Root] {
+			l.noteLocked(k, id)
+		}
+	})
 }
 
 // Lookalikes returns the jobs under k.Root whose file has k's size and

@@ -65,6 +65,11 @@ func TestLookalikes(t *testing.T) {
 	if got := lookup(resized); len(got) != 0 {
 		t.Fatalf("other size: %v", got)
 	}
+	for st := range s.lookalikes.jobs {
+		if st.root == elsewhere.Root {
+			t.Fatalf("%s is held in memory before its first lookup", elsewhere.Root)
+		}
+	}
 	if got := lookup(elsewhere); len(got) != 1 {
 		t.Fatalf("other root: %v, want its own job only", got)
 	}

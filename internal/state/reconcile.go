@@ -183,7 +183,7 @@ func (s *Store) Adopt(ctx context.Context, adoptions ...Adoption) error {
 			if err := putJob(tx, cur, next); err != nil {
 				return err
 			}
-			s.lookalikes.note(next.Key, next.ID)
+			s.lookalikes.noteOnCommit(tx, next.Key, next.ID)
 		}
 		return nil
 	})

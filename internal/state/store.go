@@ -440,7 +440,7 @@ func (s *Store) enqueueTx(tx *bolt.Tx, key Key, attrs Attrs) (*Job, bool, error)
 		return nil, false, err
 	}
 	s.records.put(j.ID, v, j.Clone()) // the worker that takes it reads it next
-	s.lookalikes.note(key, j.ID)
+	s.lookalikes.noteOnCommit(tx, key, j.ID)
 	if err := tx.Bucket(bIdentity).Put(ident, identityValue(j.ID, key)); err != nil {
 		return nil, false, err
 	}
