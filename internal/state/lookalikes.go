@@ -83,21 +83,9 @@ func (s *Store) Lookalikes(ctx context.Context, k Key) ([]Lookalike, error) {
 	defer l.mu.Unlock()
 	l.initLocked()
 	if !l.built[k.Root] {
-		err := s.read(ctx, func(tx *bolt.Tx) error {
-			prefix := append([]byte(k.Root), 0)
-			forEachPrefix(tx.Bucket(bIdentity), prefix, func(key, v []byte) bool {
-				rec, ok := decodeIdentityKey(k.Root, key[len(prefix):])
-				if !ok {
-					return true
-				}
-				id, fast := parseIdentityValue(v)
-				if st := sizeTimeOf(rec); !slices.ContainsFunc(l.jobs[st], func(o Lookalike) bool { return o.ID == id }) {
-					rec.Dev, rec.Ino = fast.Dev, fast.Ino
-					l.noteLocked(rec, id)
-				}
-				return true
-			})
-			return nil
+		err := s.Keys(ctx, k.Root, func(rec Key, id string) bool {
+			l.noteLocked(rec, id)
+			return true
 		})
 		if err != nil {
 			return nil, fmt.Errorf("state: files of %s with size %d: %w", k.Root, k.Size, err)
