@@ -170,3 +170,64 @@ func TestBundleIncomplete(t *testing.T) {
 		t.Errorf("%d jobs, want 1: the present segments are not media", n)
 	}
 }
+
+// TestBundleRenamedAfterUpload: a bundle folder kept in the watch root and
+// renamed (or moved) after its upload is linked to its FileId, as a file
+// is: its top manifest is the bundle's identity. A copy beside it is a
+// bundle of its own.
+func TestBundleRenamedAfterUpload(t *testing.T) {
+	h := startHarness(t, bundleRules)
+	top, files := bundleFiles(t, "hls_master")
+	src := filepath.Join("..", "manifest", "testdata", "hls_master")
+	for _, rel := range files {
+		data, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(rel)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.writeFile("show/"+rel, data)
+	}
+	first := h.waitStage("show/"+top, state.StageDone, 30*time.Second)
+	if err := os.MkdirAll(filepath.Join(h.drop, "archive"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(h.drop, "show"), filepath.Join(h.drop, "archive", "show")); err != nil {
+		t.Fatal(err)
+	}
+	moved := h.waitStage("archive/show/"+top, state.StageDone, 30*time.Second)
+	if moved.Kind != state.KindBundle || moved.Result.FileID != first.Result.FileID {
+		t.Fatalf("moved bundle: %s job with FileId %q, want a bundle linked to %q", moved.Kind, moved.Result.FileID, first.Result.FileID)
+	}
+	h.never(1500*time.Millisecond, "a segment of the moved bundle taken as media", func() bool { return len(h.jobs()) > 2 })
+	if n := len(h.emu.Media()); n != 1 {
+		t.Fatalf("%d media after moving the bundle, want 1", n)
+	}
+	// A copy (cp -a: same bytes and mtimes, new inodes) beside it.
+	for _, rel := range files {
+		from := filepath.Join(h.drop, "archive", "show", filepath.FromSlash(rel))
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		to := filepath.Join(h.dir, "copy", "show", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(to, fi.ModTime(), fi.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Rename(filepath.Join(h.dir, "copy"), filepath.Join(h.drop, "copy")); err != nil {
+		t.Fatal(err)
+	}
+	copied := h.waitStage("copy/show/"+top, state.StageDone, 30*time.Second)
+	if copied.Result.FileID == first.Result.FileID || len(h.emu.Media()) != 2 {
+		t.Fatalf("a copy beside the bundle: FileId %q, %d media; want a media of its own", copied.Result.FileID, len(h.emu.Media()))
+	}
+}

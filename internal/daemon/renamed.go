@@ -29,9 +29,6 @@ const maxLookalikes = 64
 // file is still at the path of another of its jobs (then j is a copy, a
 // file of its own).
 func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, bool) {
-	if j.Kind != state.KindFile {
-		return nil, false
-	}
 	cands, err := d.store.Lookalikes(ctx, j.Key)
 	if err != nil {
 		return nil, false
@@ -96,11 +93,12 @@ func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, boo
 	return nil, false
 }
 
-// doneElsewhere reads job id: a done job with a FileId, at another path
-// than j, whose file its post-action left in place.
+// doneElsewhere reads job id: a done job of j's kind (a file, or a bundle
+// by its top manifest) with a FileId, at another path than j, whose file
+// its post-action left in place.
 func (d *Daemon) doneElsewhere(ctx context.Context, j *state.Job, id string) (*state.Job, bool) {
 	o, err := d.store.Get(ctx, id)
-	if err != nil || o.Stage != state.StageDone || o.Result.FileID == "" || o.Key.Rel == j.Key.Rel {
+	if err != nil || o.Stage != state.StageDone || o.Result.FileID == "" || o.Key.Rel == j.Key.Rel || o.Kind != j.Kind {
 		return nil, false
 	}
 	return o, o.Post.Action == "" || o.Post.Action == "keep"
