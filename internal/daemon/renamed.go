@@ -7,11 +7,14 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/state"
 )
 
-// maxLookalikes bounds the files of one size and mtime that a new file's
-// content is compared against (each costs a record read and a stat): a
-// tar or rsync tree of same-sized frames that share one mtime is checked
-// by device and inode only.
-const maxLookalikes = 64
+// maxLookalikes bounds the files of one size and mtime that a new file is
+// compared against by path and content (each costs a stat, a network
+// round trip on NFS or SMB, and perhaps a record read). Media files rarely
+// share a size and an mtime; frames of an image sequence on a share with
+// coarse mtimes do, by the dozen, and the new ones of such a drop cost a
+// handful of stats each before their bucket passes the bound and is
+// checked by device and inode only.
+const maxLookalikes = 8
 
 // renamedFrom returns the done job, left in place by a keep post-action,
 // whose file j's file is under a new name, so that the new name is linked
