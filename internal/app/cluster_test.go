@@ -137,27 +137,14 @@ func checkOnce(t *testing.T, emu *emulator.Emulator, files map[string][]byte, no
 			if j.Stage != state.StageDone || j.Result.FileID != ms[0].FileID {
 				t.Errorf("%s: job %s %s FileId %q, VOD holds %q", j.Key.Rel, j.ID, j.Stage, j.Result.FileID, ms[0].FileID)
 			}
-			if got := fetch(t, ms[0].MediaURL); !bytes.Equal(got, want) {
-				t.Errorf("%s: VOD's bytes differ (%d vs %d)", j.Key.Rel, len(got), len(want))
+			if got, err := testutil.Get(ms[0].MediaURL); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: VOD's bytes differ (%d vs %d, %v)", j.Key.Rel, len(got), len(want), err)
 			}
 		}
 	}
 	if got := len(emu.Media()); got != len(files) {
 		t.Errorf("VOD holds %d media for %d files", got, len(files))
 	}
-}
-
-func fetch(t *testing.T, url string) []byte {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Errorf("GET %s: %v", url, err)
-		return nil
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return b.Bytes()
 }
 
 // Two nodes on one folder: every file once, the work shared by claims.

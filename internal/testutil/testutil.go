@@ -3,6 +3,7 @@ package testutil
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -83,21 +84,30 @@ func Never(t testing.TB, d time.Duration, what string, cond func() bool, context
 	}
 }
 
-// Fetch GETs url (a MediaUrl the emulator serves) and returns the body; any
-// status but 200 fails the test.
-func Fetch(t testing.TB, url string) []byte {
-	t.Helper()
+// Get GETs url (a MediaUrl the emulator serves) and returns the body of a
+// 200 answer; any other status is an error naming it.
+func Get(url string) ([]byte, error) {
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("GET %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s: %.200s", url, resp.Status, b)
+		return nil, fmt.Errorf("GET %s: %s: %.200s", url, resp.Status, b)
+	}
+	return b, nil
+}
+
+// Fetch is Get that fails the test on an error.
+func Fetch(t testing.TB, url string) []byte {
+	t.Helper()
+	b, err := Get(url)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
 }

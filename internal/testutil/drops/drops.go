@@ -10,9 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -168,7 +166,10 @@ func (s *Set) Settled(media []emulator.MediaInfo) bool {
 		if !names[it.Name] {
 			return false
 		}
-		if _, err := os.Stat(s.sidecar(it)); !it.Keep && err != nil {
+		if it.Keep {
+			continue
+		}
+		if _, err := os.Stat(s.sidecar(it)); err != nil {
 			return false
 		}
 	}
@@ -225,8 +226,8 @@ func (s *Set) verifyItem(tb testing.TB, it *Item, m emulator.MediaInfo) {
 		case it.Cover:
 			at = m.CoverURL
 		}
-		if got := Get(tb, at); !bytes.Equal(got, want) {
-			tb.Errorf("%s: %s differs in VOD (%d vs %d bytes)", it.Name, rel, len(got), len(want))
+		if got, err := testutil.Get(at); err != nil || !bytes.Equal(got, want) {
+			tb.Errorf("%s: %s differs in VOD (%d vs %d bytes, %v)", it.Name, rel, len(got), len(want), err)
 		}
 		if got, err := os.ReadFile(filepath.Join(where, filepath.FromSlash(rel))); err != nil || !bytes.Equal(got, want) {
 			tb.Errorf("%s: %s not intact in %s (%v)", it.Name, rel, where, err)
@@ -243,21 +244,4 @@ func (s *Set) verifyItem(tb testing.TB, it *Item, m emulator.MediaInfo) {
 	if err != nil || json.Unmarshal(b, &side) != nil || side.FileId != m.FileID {
 		tb.Errorf("%s: sidecar %v %s, want FileId %s", it.Name, err, b, m.FileID)
 	}
-}
-
-// Get returns the body of a 200 answer to GET url, else nil (a failed
-// request is a test error).
-func Get(tb testing.TB, url string) []byte {
-	tb.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		tb.Errorf("GET %s: %v", url, err)
-		return nil
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	return b
 }
