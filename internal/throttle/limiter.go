@@ -12,9 +12,12 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Chunking: a reader takes tokens for at most maxChunk bytes at a time, so
-// that many readers interleave in small slices (the token bucket serves
-// reservations in arrival order) and none waits behind another's whole part.
+// Chunking: under a limit, a reader takes tokens for at most maxChunk bytes
+// at a time, so that many readers interleave in small slices (the token
+// bucket serves reservations in arrival order) and none waits behind
+// another's whole part. Without one, a read is as large as the reader's
+// buffer: a small file's body goes out in one read and one write, not
+// eight of each (a limit set meanwhile applies from the next read).
 const (
 	maxChunk   = 32 << 10
 	burstShare = 20 // burst = one twentieth of a second's worth
@@ -60,7 +63,7 @@ func (l *Limiter) SetLimit(bytesPerSecond int64) {
 func (l *Limiter) set(bps int64) {
 	l.limit = max(bps, 0)
 	if l.limit == 0 {
-		l.tb, l.chunk = nil, maxChunk
+		l.tb, l.chunk = nil, math.MaxInt
 		return
 	}
 	l.chunk = int(min(max(l.limit/50, 1), maxChunk))

@@ -272,3 +272,39 @@ func TestCloseEndsWait(t *testing.T) {
 		t.Fatal("Read still waiting after Close")
 	}
 }
+
+// TestReadSizes: a body under no limit reads as much as the caller's
+// buffer holds (a small file's body in one read and one write); under a
+// limit, a chunk at a time, whatever the buffer.
+func TestReadSizes(t *testing.T) {
+	const size = 256 << 10
+	tests := []struct {
+		name    string
+		limits  []int64
+		maxRead int
+	}{
+		{"unlimited", []int64{0}, size},
+		{"unlimited, two limiters", []int64{0, 0}, size},
+		{"64 MiB/s", []int64{64 * mib}, maxChunk},
+		{"one limited of two", []int64{0, 64 * mib}, maxChunk},
+		{"100 KiB/s", []int64{100 << 10}, 2048},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ls []*Limiter
+			for _, l := range tc.limits {
+				ls = append(ls, NewLimiter(l))
+			}
+			body := Wrap(ls...)(io.LimitReader(zeros{}, size))
+			buf := make([]byte, size)
+			n, err := body.Read(buf)
+			if err != nil || n != tc.maxRead {
+				t.Fatalf("first Read = %d, %v; want %d", n, err, tc.maxRead)
+			}
+		})
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) { clear(p); return len(p), nil }
