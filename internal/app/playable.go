@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
@@ -14,11 +15,12 @@ import (
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
 	"github.com/vodwatchd/vodwatchd/internal/follow"
 	"github.com/vodwatchd/vodwatchd/internal/playable"
+	"github.com/vodwatchd/vodwatchd/internal/uploader"
 )
 
-// followTimeout bounds one follower API call, in seconds: above
-// PullEvents' 5 s long poll, as the service recommends (10 s).
-const followTimeout = 15
+// followTimeout bounds one follower API call: above PullEvents' 5 s long
+// poll, as the service recommends (10 s).
+const followTimeout = 15 * time.Second
 
 // followClient builds the follower's VOD client with credentials read
 // afresh each time (rotated keys) over the paced transport.
@@ -32,7 +34,7 @@ func followClient(conf func() *config.Config, getenv func(string) string, transp
 		cp := profile.NewClientProfile()
 		cp.HttpProfile.Endpoint = cfg.VOD.Endpoint
 		cp.HttpProfile.Scheme = strings.ToUpper(cfg.VOD.Scheme)
-		cp.HttpProfile.ReqTimeout = followTimeout
+		cp.HttpProfile.ReqTimeout = 0 // each request's own deadline: WithDeadline
 		cp.DisableRegionBreaker = true
 		cp.NetworkFailureMaxRetries = 0
 		cp.RateLimitExceededMaxRetries = 0
@@ -40,7 +42,7 @@ func followClient(conf func() *config.Config, getenv func(string) string, transp
 		if err != nil {
 			return nil, fmt.Errorf("vod client: %w", err)
 		}
-		c.WithHttpTransport(transport)
+		c.WithHttpTransport(uploader.WithDeadline(transport, followTimeout))
 		return c, nil
 	}
 }

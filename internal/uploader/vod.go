@@ -41,7 +41,7 @@ func (u *Uploader) newVODClient(cred credentials.Credential, sc *scrubber) (*vod
 	cp := profile.NewClientProfile()
 	cp.HttpProfile.Endpoint = u.cfg.Endpoint
 	cp.HttpProfile.Scheme = strings.ToUpper(u.cfg.Scheme)
-	cp.HttpProfile.ReqTimeout = int(u.cfg.APITimeout / time.Second)
+	cp.HttpProfile.ReqTimeout = 0 // each request's own deadline: WithDeadline
 	cp.DisableRegionBreaker = true
 	cp.NetworkFailureMaxRetries = 0
 	cp.RateLimitExceededMaxRetries = 0
@@ -49,7 +49,7 @@ func (u *Uploader) newVODClient(cred credentials.Credential, sc *scrubber) (*vod
 	if err != nil {
 		return nil, fmt.Errorf("vod client: %w", sc.classify("NewClient", err))
 	}
-	c.WithHttpTransport(u.cfg.Transport)
+	c.WithHttpTransport(WithDeadline(u.cfg.Transport, u.cfg.APITimeout))
 	return c, nil
 }
 
