@@ -8,12 +8,14 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/vodwatchd/vodwatchd/internal/app"
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/emulator"
+	"github.com/vodwatchd/vodwatchd/internal/timerslack"
 )
 
 // defaultConfigPath is where the packaged unit keeps the configuration.
@@ -45,6 +47,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	for _, w := range cfg.Warnings {
 		log.Warn("configuration", "warning", w)
 	}
+	widenTimerSlack(log)
 	emulated := func(*config.Config) {}
 	if *useEmulator {
 		point, stop, err := startEmulator(ctx, env, log, cfg, emulator.Config{DataDir: *emuData, Listen: *emuListen, AccountsFile: *emuAccounts})
@@ -72,6 +75,27 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 	})
 	g.Go(func() error { return reloadOnHUP(gctx, log, *cfgPath, emulated, a) })
 	return g.Wait()
+}
+
+// timerSlack is the daemon's timer slack (see package timerslack); the
+// systemd unit sets the same with TimerSlackNSec=.
+const timerSlack = time.Millisecond
+
+// widenTimerSlack gives the daemon's threads timerSlack, saying in the log
+// what it could not do. Nothing depends on it but CPU time.
+func widenTimerSlack(log *slog.Logger) {
+	r, err := timerslack.Widen(timerSlack)
+	switch {
+	case err != nil:
+		log.Info("timer slack left as it was", "err", err)
+	case r.Already:
+		log.Debug("timer slack set by the service manager", "slack", timerSlack)
+	case r.Denied > 0:
+		log.Info("timer slack widened on new threads only (CAP_SYS_NICE needed for the running ones; the systemd unit sets it with TimerSlackNSec=)",
+			"slack", timerSlack, "threads", r.Set, "left", r.Denied)
+	default:
+		log.Debug("timer slack widened", "slack", timerSlack, "threads", r.Set)
+	}
 }
 
 // reloadOnHUP reads the configuration again on every SIGHUP; an invalid one

@@ -244,3 +244,44 @@ func httpStatus(t *testing.T, url string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestRunWidensTimerSlack: run gives the daemon's threads a 1 ms timer
+// slack (every thread as root, its own thread and new ones otherwise), and
+// says so in the log.
+func TestRunWidensTimerSlack(t *testing.T) {
+	emu := emulatortest.Start(t)
+	cfgPath, _ := writeRunConfig(t, emu, "")
+	logs := &testutil.Buffer{}
+	env := &cmdEnv{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: os.Getenv}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, env, []string{"run", "--config", cfgPath, "--log-format", "text", "--log-level", "debug"})
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, logs, func() bool { return strings.Contains(logs.String(), "timer slack") })
+	log := logs.String()
+	switch {
+	case strings.Contains(log, "timer slack widened on new threads only"):
+		if os.Geteuid() == 0 {
+			t.Fatalf("as root every thread can be widened:\n%s", log)
+		}
+		return
+	case strings.Contains(log, `msg="timer slack widened"`), strings.Contains(log, "timer slack set by the service manager"):
+	default:
+		t.Fatalf("no timer slack outcome in the log:\n%s", log)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/" + task.Name() + "/timerslack_ns")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		if ns, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); time.Duration(ns) < timerSlack {
+			t.Errorf("thread %s: timer slack %v, want at least %v", task.Name(), time.Duration(ns), timerSlack)
+		}
+	}
+}
