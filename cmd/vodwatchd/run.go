@@ -79,7 +79,7 @@ func cmdRun(ctx context.Context, env *cmdEnv, args []string) error {
 
 // timerSlack is the daemon's timer slack (see package timerslack); the
 // systemd unit sets the same with TimerSlackNSec=.
-const timerSlack = time.Millisecond
+const timerSlack = 4 * time.Millisecond
 
 // widenTimerSlack gives the daemon's threads timerSlack, saying in the log
 // what it could not do. Nothing depends on it but CPU time.

@@ -8,7 +8,7 @@
 // of short spells a second. With the default slack (50 µs) each of those
 // sleeps is a context switch pair, about half of the daemon's switches and
 // a sixth of its CPU per small file on a virtual machine. With a slack of
-// a millisecond the kernel lets those wake-ups merge; nothing in the
+// a few milliseconds the kernel lets those wake-ups merge; nothing in the
 // daemon needs its timers closer than that.
 //
 // A thread sets its own slack (prctl); another thread's needs CAP_SYS_NICE
