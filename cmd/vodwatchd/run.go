@@ -89,7 +89,7 @@ func widenTimerSlack(log *slog.Logger) {
 	case err != nil:
 		log.Info("timer slack left as it was", "err", err)
 	case r.Already:
-		log.Debug("timer slack set by the service manager", "slack", timerSlack)
+		log.Debug("timer slack already set by what started the daemon", "slack", timerSlack)
 	case r.Denied > 0:
 		log.Info("timer slack widened on new threads only (CAP_SYS_NICE needed for the running ones; the systemd unit sets it with TimerSlackNSec=)",
 			"slack", timerSlack, "threads", r.Set, "left", r.Denied)
