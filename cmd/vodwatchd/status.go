@@ -423,6 +423,7 @@ type statusJob struct {
 	Error          *statusError `json:"error"`
 	QuarantinePath string       `json:"quarantine_path"`
 	MovedTo        string       `json:"moved_to"`
+	RenamedTo      string       `json:"renamed_to"`     // the file's path after a rename found after the upload (linked there)
 	Play           *state.Play  `json:"play,omitempty"` // after done: processing, ready or processing_failed, with outputs or error
 }
 
@@ -455,6 +456,9 @@ func toStatus(j *state.Job) statusJob {
 		Finished: timePtr(j.Finished), FileID: j.Result.FileID, MediaURL: j.Result.MediaURL,
 		CoverURL: j.Result.CoverURL, RequestID: j.Result.RequestID, QuarantinePath: j.QuarantinePath,
 		MovedTo: j.Post.MovedTo, Play: j.Play,
+	}
+	if j.RenamedTo != "" {
+		s.RenamedTo = filepath.Join(j.Key.Root, j.RenamedTo)
 	}
 	if e := j.LastError; e != nil {
 		s.Error = &statusError{Code: e.Code, Message: e.Message, RequestID: e.RequestID, Op: e.Op}
@@ -511,7 +515,17 @@ func jobProgress(j *state.Job) string {
 	return fmt.Sprintf("%.0f%%", 100*j.Progress())
 }
 
+// jobResult is the job's outcome, and where its file went when it was
+// renamed after the upload.
 func jobResult(j *state.Job) string {
+	out := jobOutcome(j)
+	if j.Stage == state.StageDone && j.RenamedTo != "" {
+		out += " " + printable("(renamed to "+filepath.Join(j.Key.Root, j.RenamedTo)+")")
+	}
+	return out
+}
+
+func jobOutcome(j *state.Job) string {
 	switch {
 	case j.Stage == state.StageDone && j.Play != nil && j.Play.State == state.PlayFailed && j.Play.Error != nil:
 		return printable("FileId " + j.Result.FileID + " processing failed: " + j.Play.Error.Code + ": " + j.Play.Error.Message)

@@ -54,6 +54,7 @@ func stPopulate(t *testing.T, s *state.Store) map[string]string {
 	add("done", "news/done.mp4", 1, []state.Stage{state.StageApplied, state.StageUploading, state.StageCommitting, state.StageDone}, func(j *state.Job) {
 		j.Result = state.Result{FileID: "5285890781763144364", MediaURL: "http://x/media/done.mp4", RequestID: "req-1"}
 		j.BytesDone = j.Bytes
+		j.RenamedTo = "news/archive/done.mp4"
 	})
 	add("failed", "news/failed.mp4", 2, []state.Stage{state.StageFailed}, func(j *state.Job) {
 		j.Attempts, j.NextRetry = 2, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -193,7 +194,7 @@ func TestStatusRetryForget(t *testing.T) {
 			}
 			col := strings.Index(lines[0], "STAGE")
 			for _, want := range []string{
-				f.ids["done"] + "  /srv/drop/news/done.mp4", "FileId 5285890781763144364", "100%",
+				f.ids["done"] + "  /srv/drop/news/done.mp4", "FileId 5285890781763144364 http://x/media/done.mp4 (renamed to /srv/drop/news/archive/done.mp4)", "100%",
 				"RequestLimitExceeded: too many requests", "2030-01-01",
 				`"/srv/drop/news/bad\nname.mp4"`, "(moved to /srv/quarantine/news/bad.mp4)", "33%", "3.0 MiB",
 			} {
@@ -217,7 +218,7 @@ func TestStatusRetryForget(t *testing.T) {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
-			wantKeys := "attempts,bytes_done,cover_url,created,error,file_id,finished,id,kind,media_url,moved_to,next_retry,path,progress,quarantine_path,rel,request_id,root,rule,size,stage,updated"
+			wantKeys := "attempts,bytes_done,cover_url,created,error,file_id,finished,id,kind,media_url,moved_to,next_retry,path,progress,quarantine_path,rel,renamed_to,request_id,root,rule,size,stage,updated"
 			if strings.Join(keys, ",") != wantKeys {
 				t.Fatalf("JSON job fields:\n%s\nwant\n%s", strings.Join(keys, ","), wantKeys)
 			}
@@ -228,7 +229,7 @@ func TestStatusRetryForget(t *testing.T) {
 				t.Errorf("--active: %s", stStages(j))
 			}
 			_, j := stStatusJSON(t, st, "--done")
-			if stStages(j) != "done" || j[0]["file_id"] != "5285890781763144364" || j[0]["progress"] != 1.0 {
+			if stStages(j) != "done" || j[0]["file_id"] != "5285890781763144364" || j[0]["progress"] != 1.0 || j[0]["renamed_to"] != "/srv/drop/news/archive/done.mp4" {
 				t.Errorf("--done: %v", j)
 			}
 			_, j = stStatusJSON(t, st, "news/failed.mp4")

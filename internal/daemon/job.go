@@ -94,6 +94,7 @@ func (d *Daemon) runJob(ctx context.Context, j *state.Job) (sent bool) {
 			log.Info("renamed after its upload; linked to its FileId instead of uploading again",
 				"file_id", o.Result.FileID, "first_job", o.ID, "first_path", o.Key.Rel)
 			d.done(ctx, j, uploader.Result{FileID: o.Result.FileID, MediaURL: o.Result.MediaURL, CoverURL: o.Result.CoverURL}, o.Result.Content, 0, log, params)
+			d.noteRenamed(ctx, o.ID, j.Key.Rel, log)
 			return
 		}
 	}

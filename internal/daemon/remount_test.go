@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -254,6 +255,11 @@ func TestRenameAcrossRemount(t *testing.T) {
 		if j.Result.FileID != first.Result.FileID {
 			t.Fatalf("%s: %s has FileId %q, want %s's %q", what, to, j.Result.FileID, from, first.Result.FileID)
 		}
+		// status shows where the first job's file went.
+		h.eventually(10*time.Second, from+"'s job noting the rename", func() bool {
+			o, err := h.store.Get(context.Background(), first.ID)
+			return err == nil && o.RenamedTo == to
+		})
 	}
 	// A rename on the same mount: the daemon has looked renames up since.
 	rename("a.mp4", "a2.mp4")

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/vodwatchd/vodwatchd/internal/fileid"
 	"github.com/vodwatchd/vodwatchd/internal/state"
@@ -113,4 +114,17 @@ func (d *Daemon) doneElsewhere(ctx context.Context, j *state.Job, id string) (*s
 func stillThere(k state.Key) bool {
 	id, err := fileid.Lstat(k.Path())
 	return err == nil && id.Size == k.Size && id.ModTime.UnixNano() == k.MtimeNs
+}
+
+// noteRenamed records on the first job of a renamed file where the file is
+// now, for status. Only informational: a crash before it loses the note,
+// not the link.
+func (d *Daemon) noteRenamed(ctx context.Context, id, rel string, log *slog.Logger) {
+	_, err := d.store.UpdateShared(context.WithoutCancel(ctx), id, func(n *state.Job) error {
+		n.RenamedTo = rel
+		return nil
+	})
+	if err != nil {
+		log.Warn("noting the rename on the first job failed", "first_job", id, "err", err)
+	}
 }

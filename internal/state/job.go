@@ -337,10 +337,14 @@ type Job struct {
 	// Replaces is the job (an earlier version of the same path) whose media
 	// this job's commit replaces (on_change: replace); ReplacedOld is set
 	// once that media is deleted.
-	Replaces    string       `json:"replaces,omitempty"`
-	ReplacedOld bool         `json:"replaced_old,omitempty"`
-	History     []Transition `json:"history,omitempty"`
-	Compacted   bool         `json:"compacted,omitempty"`
+	Replaces    string `json:"replaces,omitempty"`
+	ReplacedOld bool   `json:"replaced_old,omitempty"`
+	// RenamedTo is where, under the same root, the job's file was found
+	// after its upload (renamed, perhaps across a remount): the job there
+	// is linked to the same media.
+	RenamedTo string       `json:"renamed_to,omitempty"`
+	History   []Transition `json:"history,omitempty"`
+	Compacted bool         `json:"compacted,omitempty"`
 }
 
 // SourcePath is where the job's file is now: its quarantine path when it was

@@ -371,7 +371,7 @@ func compacted(j *Job) *Job {
 		Attempts: j.Attempts, Created: j.Created, Updated: j.Updated, Started: j.Started,
 		Finished: j.Finished, Bytes: j.Bytes, BytesDone: j.BytesDone, ContentHash: j.ContentHash,
 		Result: j.Result, Post: Post{State: j.Post.State, Action: j.Post.Action, MovedTo: j.Post.MovedTo, Sidecar: j.Post.Sidecar},
-		Play: j.Play.clone(), Compacted: true,
+		Play: j.Play.clone(), RenamedTo: j.RenamedTo, Compacted: true,
 	}
 }
 

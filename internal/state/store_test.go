@@ -453,6 +453,7 @@ func TestCompactKeepsIdentity(t *testing.T) {
 		j.Result = Result{FileID: "5285890781", MediaURL: "http://x/media/a.mp4"}
 		j.Checkpoint = json.RawMessage(`{"big":"checkpoint"}`)
 		j.Post = Post{State: PostDone, Action: "move", MovedTo: "/srv/done/a.mp4"}
+		j.RenamedTo = "b.mp4"
 		return nil
 	}); err != nil {
 		t.Fatal(err)
@@ -471,7 +472,7 @@ func TestCompactKeepsIdentity(t *testing.T) {
 	mustCheck(t, s)
 	j, ok, err := s.Lookup(ctx, testKey(1))
 	if err != nil || !ok || !j.Compacted || j.Stage != StageDone || j.Result.FileID != "5285890781" ||
-		len(j.Checkpoint) != 0 || len(j.History) != 0 || j.Post.MovedTo != "/srv/done/a.mp4" || j.ContentHash != "h1" {
+		len(j.Checkpoint) != 0 || len(j.History) != 0 || j.Post.MovedTo != "/srv/done/a.mp4" || j.ContentHash != "h1" || j.RenamedTo != "b.mp4" {
 		t.Fatalf("compacted job = %+v", j)
 	}
 	if _, created, _ := s.Enqueue(ctx, testKey(1), Attrs{}); created {
