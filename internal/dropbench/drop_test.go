@@ -72,7 +72,7 @@ func benchFiles() int {
 // uploaded one after another by the uploader in this process (CPU per file
 // of this process, wall time), with no added latency and with 30 ms.
 func BenchmarkDropCPU(b *testing.B) {
-	fmt.Printf("| latency | files | one after another: wall, CPU/file | vodwatchd: wall, CPU/file, peak RSS | emulator CPU/file | speed-up | CPU ratio |\n|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| latency | files | one after another: wall, CPU/file | vodwatchd: wall, CPU/file, peak RSS | emulator CPU/file | speed-up | CPU ratio | daemon switches/file |\n|---|---|---|---|---|---|---|---|\n")
 	for _, lat := range []time.Duration{0, 30 * time.Millisecond} {
 		b.Run("latency="+lat.String(), func(b *testing.B) {
 			for range b.N {
@@ -94,8 +94,8 @@ func TestDropShort(t *testing.T) {
 	if r.done != 200 {
 		t.Fatalf("%d uploads, want 200", r.done)
 	}
-	if r.daemonCPU <= 0 || r.peakRSS <= 0 {
-		t.Fatalf("daemon CPU %v, peak RSS %d: /proc figures not read", r.daemonCPU, r.peakRSS)
+	if r.daemonCPU <= 0 || r.peakRSS <= 0 || r.switches <= 0 {
+		t.Fatalf("daemon CPU %v, peak RSS %d, %d context switches: /proc figures not read", r.daemonCPU, r.peakRSS, r.switches)
 	}
 }
 
@@ -109,6 +109,7 @@ type dropResult struct {
 	daemonCPU   time.Duration // the daemon process over wall
 	emulatorCPU time.Duration // the emulator process over wall
 	peakRSS     int64         // the daemon's VmHWM, bytes
+	switches    int64         // the daemon's context switches over wall
 }
 
 func (r dropResult) report(b *testing.B) {
@@ -119,10 +120,11 @@ func (r dropResult) report(b *testing.B) {
 	b.ReportMetric(r.baseWall.Seconds(), "baseline-s")
 	b.ReportMetric(per(r.baseCPU), "baseline-cpu-ms/file")
 	b.ReportMetric(r.baseWall.Seconds()/r.wall.Seconds(), "speedup")
-	fmt.Printf("| %v | %d x 256 KiB | %.1f s, %.2f ms | %.1f s, %.2f ms, %.1f MiB | %.2f ms | **%.2fx** | %.2fx |\n",
+	b.ReportMetric(float64(r.switches)/float64(r.n), "daemon-switches/file")
+	fmt.Printf("| %v | %d x 256 KiB | %.1f s, %.2f ms | %.1f s, %.2f ms, %.1f MiB | %.2f ms | **%.2fx** | %.2fx | %.1f |\n",
 		r.lat, r.n, r.baseWall.Seconds(), per(r.baseCPU), r.wall.Seconds(), per(r.daemonCPU),
 		float64(r.peakRSS)/(1<<20), per(r.emulatorCPU), r.baseWall.Seconds()/r.wall.Seconds(),
-		r.daemonCPU.Seconds()/r.baseCPU.Seconds())
+		r.daemonCPU.Seconds()/r.baseCPU.Seconds(), float64(r.switches)/float64(r.n))
 }
 
 // runDrop runs one drop of n files with the emulator adding lat to every
@@ -166,10 +168,12 @@ func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) (r dropResu
 	}.Write(tb, cfgPath)
 	profile := os.Getenv("VODWATCHD_BENCH_PROFILE")
 	daemonCPU := func() time.Duration { return selfCPU(tb) }
+	switches := func() int64 { return procSwitches(tb, os.Getpid()) }
 	if profile == "" {
 		d := startProcess(tb, bin, filepath.Join(dir, "daemon.log"), "run", "--config", cfgPath)
 		defer stopProcess(tb, d)
 		daemonCPU = func() time.Duration { return procCPU(tb, d.Process.Pid) }
+		switches = func() int64 { return procSwitches(tb, d.Process.Pid) }
 		defer func() { r.peakRSS = peakRSS(tb, d.Process.Pid) }()
 	} else {
 		defer startInProcess(tb, cfgPath, profile)()
@@ -178,7 +182,7 @@ func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) (r dropResu
 	waitFor(tb, 30*time.Second, func() bool { _, err := uploadsDone(metrics); return err == nil })
 	time.Sleep(300 * time.Millisecond) // up and idle
 
-	cpu0, emu0 := daemonCPU(), procCPU(tb, emu.cmd.Process.Pid)
+	cpu0, emu0, sw0 := daemonCPU(), procCPU(tb, emu.cmd.Process.Pid), switches()
 	t0 := time.Now()
 	if err := os.Rename(stage, filepath.Join(drop, "batch")); err != nil {
 		tb.Fatal(err)
@@ -200,6 +204,7 @@ func runDrop(tb testing.TB, lat time.Duration, n int, baseline bool) (r dropResu
 	}
 	r.wall = time.Since(t0)
 	r.daemonCPU = daemonCPU() - cpu0
+	r.switches = switches() - sw0
 	r.emulatorCPU = procCPU(tb, emu.cmd.Process.Pid) - emu0
 	return r
 }
@@ -407,6 +412,35 @@ func peakRSS(tb testing.TB, pid int) int64 {
 }
 
 // selfCPU is this process's user+system CPU time.
+// procSwitches is the context switches, voluntary and not, of the
+// threads of process pid (a thread that ended takes its count along; the
+// Go runtime keeps its threads).
+func procSwitches(tb testing.TB, pid int) int64 {
+	tb.Helper()
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var n int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // ended meanwhile
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if ok && (k == "voluntary_ctxt_switches" || k == "nonvoluntary_ctxt_switches") {
+				c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					tb.Fatalf("/proc/%d/task/%s/status: %s %q", pid, t.Name(), k, v)
+				}
+				n += c
+			}
+		}
+	}
+	return n
+}
+
 func selfCPU(tb testing.TB) time.Duration {
 	tb.Helper()
 	var ru syscall.Rusage
