@@ -4,12 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
-
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
-	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
-	vod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vod/v20180717"
 
 	"github.com/vodwatchd/vodwatchd/internal/config"
 	"github.com/vodwatchd/vodwatchd/internal/credentials"
@@ -31,18 +26,11 @@ func followClient(conf func() *config.Config, getenv func(string) string, transp
 		if err != nil {
 			return nil, fmt.Errorf("credentials: %w", err)
 		}
-		cp := profile.NewClientProfile()
-		cp.HttpProfile.Endpoint = cfg.VOD.Endpoint
-		cp.HttpProfile.Scheme = strings.ToUpper(cfg.VOD.Scheme)
-		cp.HttpProfile.ReqTimeout = 0 // each request's own deadline: WithDeadline
-		cp.DisableRegionBreaker = true
-		cp.NetworkFailureMaxRetries = 0
-		cp.RateLimitExceededMaxRetries = 0
-		c, err := vod.NewClient(common.NewTokenCredential(cred.SecretID, cred.SecretKey, cred.Token), cfg.VOD.Region, cp)
+		c, err := uploader.NewAPIClient(uploader.APIClientConfig{Credential: cred, Region: cfg.VOD.Region,
+			Endpoint: cfg.VOD.Endpoint, Scheme: cfg.VOD.Scheme, Transport: transport, Timeout: followTimeout})
 		if err != nil {
 			return nil, fmt.Errorf("vod client: %w", err)
 		}
-		c.WithHttpTransport(uploader.WithDeadline(transport, followTimeout))
 		return c, nil
 	}
 }

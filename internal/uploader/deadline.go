@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// WithDeadline returns rt giving each request a deadline of its own,
+// withDeadline returns rt giving each request a deadline of its own,
 // timeout from when it is sent, through its context, for an SDK client
 // whose own timeout (http.Client.Timeout) is off. It is that timeout
 // without its cost: for a RoundTripper it does not know (the API pacer
@@ -18,7 +18,7 @@ import (
 // goroutine for the request's Cancel channel; on a drop of small files,
 // four goroutines to start and wake per file. The deadline ends when the
 // response body is read to its end or closed, as Client.Timeout's does.
-func WithDeadline(rt http.RoundTripper, timeout time.Duration) http.RoundTripper {
+func withDeadline(rt http.RoundTripper, timeout time.Duration) http.RoundTripper {
 	return deadlineTransport{rt: rt, timeout: timeout}
 }
 

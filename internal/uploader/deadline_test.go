@@ -15,7 +15,7 @@ import (
 
 // TestAPITimeout: a VOD call that gets no answer fails after APITimeout,
 // named and as a deadline (the SDK client's own timeout is off: the
-// deadline comes from WithDeadline alone).
+// deadline comes from withDeadline alone).
 func TestAPITimeout(t *testing.T) {
 	for _, op := range []string{"ApplyUpload", "CommitUpload"} {
 		t.Run(op, func(t *testing.T) {
@@ -70,7 +70,7 @@ func (s *stallingBody) Close() error { return nil }
 func TestWithDeadlineBody(t *testing.T) {
 	t.Run("read to the end releases the deadline", func(t *testing.T) {
 		rt := &ctxTransport{body: io.NopCloser(strings.NewReader(`{"Response":{}}`))}
-		resp, err := WithDeadline(rt, time.Hour).RoundTrip(httptest.NewRequest("POST", "http://127.0.0.1/", nil))
+		resp, err := withDeadline(rt, time.Hour).RoundTrip(httptest.NewRequest("POST", "http://127.0.0.1/", nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func TestWithDeadlineBody(t *testing.T) {
 	})
 	t.Run("close releases the deadline", func(t *testing.T) {
 		rt := &ctxTransport{body: io.NopCloser(strings.NewReader("partial"))}
-		resp, err := WithDeadline(rt, time.Hour).RoundTrip(httptest.NewRequest("POST", "http://127.0.0.1/", nil))
+		resp, err := withDeadline(rt, time.Hour).RoundTrip(httptest.NewRequest("POST", "http://127.0.0.1/", nil))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +95,7 @@ func TestWithDeadlineBody(t *testing.T) {
 	t.Run("a body that stalls ends on the deadline", func(t *testing.T) {
 		rt := &ctxTransport{}
 		rt.body = &stallingBody{text: "{", ctx: func() context.Context { return rt.ctx }}
-		resp, err := WithDeadline(rt, 100*time.Millisecond).RoundTrip(httptest.NewRequest("POST", "http://127.0.0.1/", nil))
+		resp, err := withDeadline(rt, 100*time.Millisecond).RoundTrip(httptest.NewRequest("POST", "http://127.0.0.1/", nil))
 		if err != nil {
 			t.Fatal(err)
 		}

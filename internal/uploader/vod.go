@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -38,19 +39,40 @@ func (u *Uploader) vodClient(ctx context.Context, sc *scrubber) (*vod.Client, er
 }
 
 func (u *Uploader) newVODClient(cred credentials.Credential, sc *scrubber) (*vod.Client, error) {
-	cp := profile.NewClientProfile()
-	cp.HttpProfile.Endpoint = u.cfg.Endpoint
-	cp.HttpProfile.Scheme = strings.ToUpper(u.cfg.Scheme)
-	cp.HttpProfile.ReqTimeout = 0 // each request's own deadline: WithDeadline
-	cp.DisableRegionBreaker = true
-	cp.NetworkFailureMaxRetries = 0
-	cp.RateLimitExceededMaxRetries = 0
-	c, err := vod.NewClient(common.NewTokenCredential(cred.SecretID, cred.SecretKey, cred.Token), u.cfg.Region, cp)
+	c, err := NewAPIClient(APIClientConfig{Credential: cred, Region: u.cfg.Region, Endpoint: u.cfg.Endpoint,
+		Scheme: u.cfg.Scheme, Transport: u.cfg.Transport, Timeout: u.cfg.APITimeout})
 	if err != nil {
 		return nil, fmt.Errorf("vod client: %w", sc.classify("NewClient", err))
 	}
-	c.WithHttpTransport(WithDeadline(u.cfg.Transport, u.cfg.APITimeout))
 	return c, nil
+}
+
+// APIClientConfig is what a VOD API client is made of.
+type APIClientConfig struct {
+	Credential               credentials.Credential
+	Region, Endpoint, Scheme string
+	Transport                http.RoundTripper
+	Timeout                  time.Duration // each request's deadline
+}
+
+// NewAPIClient returns a tencentcloud-sdk-go VOD client as vodwatchd uses
+// one: its retries and region breaker off (the caller retries, with
+// backoff), and its timeout off for each request's own deadline
+// (withDeadline) over the given transport.
+func NewAPIClient(c APIClientConfig) (*vod.Client, error) {
+	cp := profile.NewClientProfile()
+	cp.HttpProfile.Endpoint = c.Endpoint
+	cp.HttpProfile.Scheme = strings.ToUpper(c.Scheme)
+	cp.HttpProfile.ReqTimeout = 0
+	cp.DisableRegionBreaker = true
+	cp.NetworkFailureMaxRetries = 0
+	cp.RateLimitExceededMaxRetries = 0
+	client, err := vod.NewClient(common.NewTokenCredential(c.Credential.SecretID, c.Credential.SecretKey, c.Credential.Token), c.Region, cp)
+	if err != nil {
+		return nil, err
+	}
+	client.WithHttpTransport(withDeadline(c.Transport, c.Timeout))
+	return client, nil
 }
 
 // session is what ApplyUpload granted.
