@@ -273,6 +273,13 @@ func TestRenameAcrossRemount(t *testing.T) {
 	})
 	rename("b.mp4", "b2.mp4")
 	linked("rename after an adoption", "b.mp4", "b2.mp4")
+	// Renamed again: linked through the job of its latest name, which is
+	// the one that notes the rename (the first job keeps b2.mp4).
+	rename("b2.mp4", "b3.mp4")
+	linked("renamed again", "b2.mp4", "b3.mp4")
+	if o := h.jobAt("b.mp4"); o.RenamedTo != "b2.mp4" {
+		t.Fatalf("b.mp4's job says renamed to %q, want b2.mp4", o.RenamedTo)
+	}
 
 	// c reappears under a new name with a new inode, its old name gone (a
 	// migration that also reorganised the tree).

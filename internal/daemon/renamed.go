@@ -32,12 +32,26 @@ const maxLookalikes = 8
 // upload COS verified with this content is the file, unless the media's
 // file is still at the path of another of its jobs (then j is a copy, a
 // file of its own).
+//
+// A file renamed more than once matches the jobs of all its earlier
+// names; the one returned is the job of its latest name, which has not
+// been renamed yet (state.Job.RenamedTo), so that status notes each step.
 func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, bool) {
 	cands, err := d.store.Lookalikes(ctx, j.Key)
 	if err != nil {
 		return nil, false
 	}
 	sameInode := func(dev, ino uint64) bool { return j.Key.Ino != 0 && dev == j.Key.Dev && ino == j.Key.Ino }
+	var earlier *state.Job // a match already renamed once: used if no other is
+	latest := func(o *state.Job) bool {
+		if o.RenamedTo == "" {
+			return true
+		}
+		if earlier == nil {
+			earlier = o
+		}
+		return false
+	}
 	var others []state.Lookalike
 	for _, c := range cands {
 		if c.ID == j.ID {
@@ -47,9 +61,12 @@ func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, boo
 			others = append(others, c)
 			continue
 		}
-		if o, ok := d.doneElsewhere(ctx, j, c.ID); ok && sameInode(o.Key.Dev, o.Key.Ino) && !stillThere(o.Key) {
+		if o, ok := d.doneElsewhere(ctx, j, c.ID); ok && sameInode(o.Key.Dev, o.Key.Ino) && !stillThere(o.Key) && latest(o) {
 			return o, true
 		}
+	}
+	if earlier != nil {
+		return earlier, true
 	}
 	if len(others) == 0 || len(others) > maxLookalikes {
 		return nil, false
@@ -90,11 +107,11 @@ func (d *Daemon) renamedFrom(ctx context.Context, j *state.Job) (*state.Job, boo
 			}
 			content = c
 		}
-		if string(content) == o.Result.Content {
+		if string(content) == o.Result.Content && latest(o) {
 			return o, true
 		}
 	}
-	return nil, false
+	return earlier, earlier != nil
 }
 
 // doneElsewhere reads job id: a done job of j's kind (a file, or a bundle
