@@ -91,7 +91,7 @@ func widenTimerSlack(log *slog.Logger) {
 	case r.Already:
 		log.Debug("timer slack already set by what started the daemon", "slack", timerSlack)
 	case r.Denied > 0:
-		log.Info("timer slack widened on new threads only (CAP_SYS_NICE needed for the running ones; the systemd unit sets it with TimerSlackNSec=)",
+		log.Info("timer slack widened on this thread only (CAP_SYS_NICE needed for the others, the runtime's monitor among them; the systemd unit sets it for all with TimerSlackNSec=)",
 			"slack", timerSlack, "threads", r.Set, "left", r.Denied)
 	default:
 		log.Debug("timer slack widened", "slack", timerSlack, "threads", r.Set)

@@ -262,7 +262,7 @@ func TestRunWidensTimerSlack(t *testing.T) {
 	waitFor(t, 10*time.Second, logs, func() bool { return strings.Contains(logs.String(), "timer slack") })
 	log := logs.String()
 	switch {
-	case strings.Contains(log, "timer slack widened on new threads only"):
+	case strings.Contains(log, "timer slack widened on this thread only"):
 		if os.Geteuid() == 0 {
 			t.Fatalf("as root every thread can be widened:\n%s", log)
 		}

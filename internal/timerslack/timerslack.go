@@ -36,8 +36,9 @@ type Result struct {
 	Denied  int  // threads left as they were: no CAP_SYS_NICE
 }
 
-// Widen gives every thread of the process at least slack. Threads started
-// afterwards inherit it from the thread starting them.
+// Widen gives every thread of the process at least slack (without
+// CAP_SYS_NICE, only the calling one: Result.Denied counts the others).
+// Threads started afterwards inherit the slack of the thread starting them.
 func Widen(slack time.Duration) (Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
