@@ -455,10 +455,7 @@ func toStatus(j *state.Job) statusJob {
 		Attempts: attemptsMade(j), NextRetry: timePtr(j.NextRetry), Created: j.Created, Updated: j.Updated,
 		Finished: timePtr(j.Finished), FileID: j.Result.FileID, MediaURL: j.Result.MediaURL,
 		CoverURL: j.Result.CoverURL, RequestID: j.Result.RequestID, QuarantinePath: j.QuarantinePath,
-		MovedTo: j.Post.MovedTo, Play: j.Play,
-	}
-	if j.RenamedTo != "" {
-		s.RenamedTo = filepath.Join(j.Key.Root, j.RenamedTo)
+		MovedTo: j.Post.MovedTo, RenamedTo: j.RenamedPath(), Play: j.Play,
 	}
 	if e := j.LastError; e != nil {
 		s.Error = &statusError{Code: e.Code, Message: e.Message, RequestID: e.RequestID, Op: e.Op}
@@ -520,7 +517,7 @@ func jobProgress(j *state.Job) string {
 func jobResult(j *state.Job) string {
 	out := jobOutcome(j)
 	if j.Stage == state.StageDone && j.RenamedTo != "" {
-		out += " " + printable("(renamed to "+filepath.Join(j.Key.Root, j.RenamedTo)+")")
+		out += " " + printable("(renamed to "+j.RenamedPath()+")")
 	}
 	return out
 }

@@ -347,6 +347,14 @@ type Job struct {
 	Compacted bool         `json:"compacted,omitempty"`
 }
 
+// RenamedPath is the path of RenamedTo, or "".
+func (j *Job) RenamedPath() string {
+	if j.RenamedTo == "" {
+		return ""
+	}
+	return Key{Root: j.Key.Root, Rel: j.RenamedTo}.Path()
+}
+
 // SourcePath is where the job's file is now: its quarantine path when it was
 // moved there, else its place under the watch root.
 func (j *Job) SourcePath() string {
